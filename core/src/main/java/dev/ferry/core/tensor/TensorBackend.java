@@ -1,0 +1,29 @@
+package dev.ferry.core.tensor;
+
+import java.nio.ByteBuffer;
+import java.util.OptionalLong;
+
+/**
+ * What the core needs from a tensor library (DJL/PyTorch, ONNX Runtime, the pure-Java test backend):
+ * make tensors from stored bytes on a device, and say which devices exist. Moving and freeing are on
+ * {@link Tensor} itself.
+ */
+public interface TensorBackend {
+
+    String name();
+
+    /**
+     * A tensor on {@code device} holding {@code bytes} (little-endian, exactly {@code spec.byteSize()} long,
+     * position to limit). A CPU tensor may use the buffer in place (zero copy from a memory-mapped file), so
+     * the caller keeps the buffer alive while the tensor lives. The result is owned by the caller.
+     */
+    Tensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device);
+
+    /** Whether this backend can execute on {@code device} on this machine. */
+    boolean isAvailable(Device device);
+
+    /** Free memory of an accelerator, when the backend can tell. */
+    default OptionalLong freeMemory(Device device) {
+        return OptionalLong.empty();
+    }
+}
