@@ -12,7 +12,7 @@ import java.util.Set;
  * A pure-Java backend for specifying the core: float32 tensors in heap arrays that know their (pretend)
  * device, and counters for every transfer, creation and free, so tests can prove what moved and what leaked.
  */
-public final class TestBackend implements TensorBackend {
+public class TestBackend implements TensorBackend {
 
     private final Set<Device> devices;
     int transfers;
@@ -54,12 +54,22 @@ public final class TestBackend implements TensorBackend {
 
     @Override
     public boolean isAvailable(Device device) {
+        return exists(device);
+    }
+
+    /** Whether the pretend machine has {@code device}: tensors can only move to these. */
+    final boolean exists(Device device) {
         return devices.contains(device);
     }
 
     /** Cross-device copies made so far. */
     public int transfers() {
         return transfers;
+    }
+
+    /** Tensors made so far (copies, loads from bytes, forward results). */
+    public int created() {
+        return created;
     }
 
     /** Tensors alive now (made and not closed). */

@@ -62,7 +62,7 @@ public final class TestTensor implements Tensor {
         if (target.equals(device)) {
             return this;
         }
-        if (!backend.isAvailable(target)) {
+        if (!backend.exists(target)) {
             throw new IllegalStateException("device " + target + " does not exist");
         }
         backend.transfers++;
