@@ -18,6 +18,8 @@ public class TestBackend implements TensorBackend {
     int transfers;
     int created;
     int closed;
+    long liveBytes;
+    long peakBytes;
 
     /** A machine with the CPU and {@code accelerators} accelerators. */
     public TestBackend(int accelerators) {
@@ -75,6 +77,20 @@ public class TestBackend implements TensorBackend {
     /** Tensors alive now (made and not closed). */
     public int live() {
         return created - closed;
+    }
+
+    /** Most bytes of tensors alive at once since the last {@link #resetPeak}. */
+    public long peakBytes() {
+        return peakBytes;
+    }
+
+    public void resetPeak() {
+        peakBytes = liveBytes;
+    }
+
+    void track(long bytes) {
+        liveBytes += bytes;
+        peakBytes = Math.max(peakBytes, liveBytes);
     }
 
     public void resetCounters() {

@@ -28,6 +28,7 @@ public final class TestTensor implements Tensor {
             throw new IllegalArgumentException("tensors never live on disk");
         }
         backend.created++;
+        backend.track(spec.byteSize());
     }
 
     @Override
@@ -86,6 +87,7 @@ public final class TestTensor implements Tensor {
         if (!closed) {
             closed = true;
             backend.closed++;
+            backend.track(-spec.byteSize());
         }
     }
 
