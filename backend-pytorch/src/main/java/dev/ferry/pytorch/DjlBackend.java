@@ -5,9 +5,11 @@ import ai.djl.engine.StandardCapabilities;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.util.cuda.CudaUtils;
 import dev.ferry.core.tensor.DType;
+import dev.ferry.core.tensor.DTypeConversion;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.core.tensor.TensorSpec;
@@ -141,41 +143,41 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
     }
 
     /**
-     * Like {@link #fromBytes(ByteBuffer, TensorSpec, Device)} but converted to {@code target} (e.g. float16
-     * checkpoint weights into a float32 model). bfloat16 and int16 are widened in Java first; the only
-     * copy on CPU is that widening (or the copy of a heap buffer): a direct buffer is used in place.
+     * Like {@link #fromBytes(ByteBuffer, TensorSpec, Device)} but converted to {@code target} (e.g. a bfloat16
+     * or float16 checkpoint into a float32 model). Conversions among float32, float16 and bfloat16 are done in
+     * Java ({@link DTypeConversion}) before any byte reaches DJL, so bfloat16 never does. Without a conversion,
+     * a direct buffer is used in place on the CPU (zero copy; the tensor keeps it reachable) and a heap buffer
+     * is copied once.
      */
     public DjlTensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device, DType target) {
         requireAvailable(device);
-        long count = spec.elementCount();
         if (bytes.remaining() != spec.byteSize()) {
             throw new IllegalArgumentException("tensor " + spec + " needs " + spec.byteSize() + " bytes, got "
                     + bytes.remaining());
         }
-        if (count > Integer.MAX_VALUE || spec.byteSize() > Integer.MAX_VALUE) {
+        if (spec.elementCount() > Integer.MAX_VALUE || spec.byteSize() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("tensor " + spec + " is larger than DJL's 2 GiB per-array limit");
         }
-        DType resident = DjlDTypes.residentDType(spec.dtype());
-        DjlDTypes.toDjl(target); // fails clearly for an unsupported target before anything is created
+        DataType targetType = DjlDTypes.toDjl(target); // rejects bf16, int16, float8 targets before any create
         ByteBuffer data;
-        switch (spec.dtype()) {
-            case BFLOAT16 -> data = Bf16.bf16ToF32(bytes, count);
-            case INT16 -> data = Bf16.i16ToI32(bytes, count);
-            default -> {
-                ByteBuffer s = bytes.slice();
-                if (s.isDirect()) {
-                    data = s.order(ByteOrder.nativeOrder());
-                } else {
-                    data = ByteBuffer.allocateDirect(s.remaining()).order(ByteOrder.nativeOrder());
-                    data.put(s).flip();
-                }
+        DType created;
+        if (spec.dtype() != target && DTypeConversion.supports(spec.dtype(), target)) {
+            data = DTypeConversion.convert(bytes, spec.dtype(), target).order(ByteOrder.nativeOrder());
+            created = target;
+        } else {
+            created = DjlDTypes.residentDType(spec.dtype()); // rejects what DJL cannot hold
+            ByteBuffer s = bytes.slice();
+            if (s.isDirect()) {
+                data = s.order(ByteOrder.nativeOrder());
+            } else {
+                data = ByteBuffer.allocateDirect(s.remaining()).order(ByteOrder.nativeOrder());
+                data.put(s).flip();
             }
         }
-        NDManager m = manager(device);
-        NDArray a = m.create(data, new Shape(spec.shape()), DjlDTypes.toDjl(resident));
+        NDArray a = manager(device).create(data, new Shape(spec.shape()), DjlDTypes.toDjl(created));
         NDScope.unregister(a);
-        if (target != resident) {
-            NDArray converted = a.toType(DjlDTypes.toDjl(target), true);
+        if (created != target) {
+            NDArray converted = a.toType(targetType, true);
             a.close();
             return wrap(converted);
         }

@@ -15,14 +15,13 @@ public final class DjlDTypes {
 
     /**
      * The dtype a tensor stored as {@code stored} has once it is on a DJL device: bfloat16 becomes float32
-     * and int16 becomes int32 (widened in Java before any byte reaches the engine); every other supported
-     * type stays. Float8 types have no DJL equivalent and are rejected.
+     * (converted in Java before any byte reaches the engine); every other type DJL can hold stays. int16 and
+     * float8 are rejected with an exception (DJL aborts the JVM on int16 and has no float8).
      */
     public static DType residentDType(DType stored) {
         return switch (stored) {
             case BFLOAT16 -> DType.FLOAT32;
-            case INT16 -> DType.INT32;
-            case FLOAT8_E4M3FN, FLOAT8_E5M2 -> throw unsupported(stored);
+            case INT16, FLOAT8_E4M3FN, FLOAT8_E5M2 -> throw unsupported(stored);
             default -> stored;
         };
     }
@@ -58,7 +57,7 @@ public final class DjlDTypes {
 
     private static IllegalArgumentException unsupported(DType t) {
         return new IllegalArgumentException("dtype " + t.torchName() + " is not supported by the DJL PyTorch "
-                + "engine (it aborts the JVM on bfloat16/int16/unsigned arrays and has no float8); bfloat16 and "
-                + "int16 are converted on load, other types must be converted before they reach this backend");
+                + "engine (it aborts the JVM on bfloat16/int16/unsigned arrays and has no float8); bfloat16 is "
+                + "converted to float32 on load, other types must be converted before they reach this backend");
     }
 }

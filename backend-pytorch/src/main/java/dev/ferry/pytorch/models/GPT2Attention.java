@@ -46,7 +46,7 @@ public class GPT2Attention extends DjlModule {
         KVCache cache = args.length > 2 ? (KVCache) args[2] : null;
         try (NDScope scope = new NDScope()) {
             NDArray qkv = adopt(cAttn.call(hidden)).array();
-            NDList parts = qkv.split(new long[] {embed, 2L * embed}, -1);
+            NDList parts = qkv.split(new long[] {embed, 2L * embed}, 2);
             NDArray q = Attention.splitHeads(parts.get(0), heads, headDim);
             NDArray k = Attention.splitHeads(parts.get(1), heads, headDim);
             NDArray v = Attention.splitHeads(parts.get(2), heads, headDim);
