@@ -1,0 +1,39 @@
+package dev.ferry.examples.cli;
+
+import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.pytorch.generate.Generator;
+import java.io.PrintWriter;
+
+/** Generation with its timings: time to first token (the prompt's forward) and tokens per second. */
+record TimedGeneration(long[] tokens, double secondsToFirstToken, double seconds) {
+
+    /** New tokens per second over the whole generation, prompt forward included. */
+    double tokensPerSecond() {
+        return seconds > 0 ? tokens.length / seconds : 0;
+    }
+
+    /** Tokens per second after the first (the decode rate, one token per forward with the KV cache). */
+    double decodeTokensPerSecond() {
+        double rest = seconds - secondsToFirstToken;
+        return tokens.length > 1 && rest > 0 ? (tokens.length - 1) / rest : 0;
+    }
+
+    static TimedGeneration run(Generator generator, long[] prompt, GenerationConfig config, PrintWriter err) {
+        long start = System.nanoTime();
+        long[] first = {-1};
+        try (Progress progress = Progress.start(err, "generating", config.maxNewTokens(), " tokens", 1,
+                "up to " + config.maxNewTokens() + " tokens after a prompt of " + prompt.length)) {
+            long[] tokens = generator.generate(prompt, config, token -> {
+                if (first[0] < 0) {
+                    first[0] = System.nanoTime();
+                }
+                progress.step(1);
+            });
+            long end = System.nanoTime();
+            double seconds = (end - start) / 1e9;
+            double ttft = first[0] < 0 ? 0 : (first[0] - start) / 1e9;
+            progress.finish(String.format("%d tokens in %.3f s", tokens.length, seconds));
+            return new TimedGeneration(tokens, ttft, seconds);
+        }
+    }
+}
