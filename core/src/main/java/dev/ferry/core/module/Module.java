@@ -123,6 +123,22 @@ public class Module {
         return slot;
     }
 
+    /**
+     * Registers {@code slot} under {@code localName}, replacing a slot of the same kind if any: how tied
+     * parameters are made (the second module shares the first one's slot).
+     */
+    public TensorSlot replaceTensor(String localName, TensorSlot slot) {
+        TensorSlot old = tensors.get(localName);
+        if (old != null && old.kind() != slot.kind()) {
+            throw new IllegalArgumentException(qualified(localName) + " is a " + old.kind() + ", not a " + slot.kind());
+        }
+        if (old == null) {
+            return register(localName, slot);
+        }
+        tensors.put(localName, slot);
+        return slot;
+    }
+
     /** This module's own parameters and buffers (not its children's), by local name. */
     public final Map<String, TensorSlot> ownTensors() {
         return Collections.unmodifiableMap(tensors);
@@ -206,6 +222,11 @@ public class Module {
         });
         order.removeIf(g -> g.size() < 2);
         return order;
+    }
+
+    /** Moves every materialised tensor of the subtree to {@code device}, like {@code nn.Module.to}. */
+    public final void to(dev.ferry.core.tensor.Device device) {
+        namedTensors().values().forEach(s -> s.moveTo(device));
     }
 
     /** Bytes of every distinct tensor of the subtree. */
