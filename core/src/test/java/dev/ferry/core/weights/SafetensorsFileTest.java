@@ -148,6 +148,20 @@ class SafetensorsFileTest {
     }
 
     @Test
+    void repeatedReadsGiveIndependentViewsOfTheSameBytes() throws IOException {
+        Path file = raw(dir.resolve("r.safetensors"),
+                "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", floats(1.5f, -2f));
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            ByteBuffer first = f.bytes("x");
+            first.getFloat();
+            ByteBuffer second = f.bytes("x");
+            assertThat(second.position()).isZero();
+            assertThat(second.order()).isEqualTo(ByteOrder.LITTLE_ENDIAN);
+            assertThat(second.getFloat()).isEqualTo(1.5f);
+        }
+    }
+
+    @Test
     void fileWithoutMetadataIsTakenAsPt() throws IOException {
         Path file = raw(dir.resolve("nometa.safetensors"),
                 "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", floats(1f));
