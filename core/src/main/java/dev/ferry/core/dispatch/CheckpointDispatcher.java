@@ -9,9 +9,11 @@ import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.core.tensor.TensorSpec;
 import dev.ferry.core.weights.HostMemoryStore;
+import dev.ferry.core.weights.OffloadFolder;
 import dev.ferry.core.weights.WeightsStore;
 import jakarta.inject.Inject;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -44,24 +46,31 @@ public final class CheckpointDispatcher {
     }
 
     /**
-     * @param strict         unexpected checkpoint keys are an error (otherwise they are reported)
-     * @param progress       called with the bytes of each tensor placed (for progress bars); may be null
+     * @param strict     unexpected checkpoint keys are an error (otherwise they are reported)
+     * @param offloadDir where disk-offloaded tensors are written (Accelerate's {@code offload_folder});
+     *                   {@code null}: read them from the checkpoint in place. An existing folder is reused
+     *                   only if its index matches the model; a stale one is rewritten.
+     * @param progress   called with the bytes of each tensor placed (for progress bars); may be null
      */
-    public record Options(DispatchOptions dispatch, boolean strict, LongConsumer progress) {
+    public record Options(DispatchOptions dispatch, boolean strict, Path offloadDir, LongConsumer progress) {
         public static Options of(DeviceMap map) {
-            return new Options(DispatchOptions.of(map), false, null);
+            return new Options(DispatchOptions.of(map), false, null, null);
         }
 
         public Options withDispatch(DispatchOptions d) {
-            return new Options(d, strict, progress);
+            return new Options(d, strict, offloadDir, progress);
         }
 
         public Options withStrict(boolean s) {
-            return new Options(dispatch, s, progress);
+            return new Options(dispatch, s, offloadDir, progress);
+        }
+
+        public Options withOffloadDir(Path dir) {
+            return new Options(dispatch, strict, dir, progress);
         }
 
         public Options withProgress(LongConsumer p) {
-            return new Options(dispatch, strict, p);
+            return new Options(dispatch, strict, offloadDir, p);
         }
     }
 
@@ -146,6 +155,9 @@ public final class CheckpointDispatcher {
             throw ex;
         }
         WeightsStore disk = new CheckpointView(checkpoint, diskAliases, keyOfSpecs(keyOf, namesOf, diskAliases));
+        if (options.offloadDir() != null && !diskAliases.isEmpty()) {
+            disk = offloadFolder(options.offloadDir(), disk);
+        }
         List<WeightsStore> stores = new ArrayList<>();
         if (options.dispatch().offloadStore() != null) {
             stores.add(options.dispatch().offloadStore());
@@ -163,6 +175,21 @@ public final class CheckpointDispatcher {
         LOG.info("loaded {} tensors: {} resident, {} bytes in host memory, {} bytes left on disk", keyOf.size(),
                 perDevice, hostBytes, diskBytes);
         return new Result(report, unexpected, perDevice, hostBytes, diskBytes);
+    }
+
+    /** Reuses a folder whose index matches the disk-offloaded tensors; rewrites a stale one. */
+    private static WeightsStore offloadFolder(Path dir, WeightsStore disk) {
+        Map<String, TensorSpec> expected = new LinkedHashMap<>();
+        disk.keys().forEach(k -> expected.put(k, disk.spec(k)));
+        OffloadFolder.Staleness staleness = OffloadFolder.check(dir, expected);
+        if (!staleness.isStale()) {
+            LOG.info("reusing offload folder {}", dir);
+            return OffloadFolder.open(dir);
+        }
+        if (staleness.indexFound()) {
+            LOG.warn("rewriting stale offload folder: {}", staleness.describe());
+        }
+        return OffloadFolder.write(dir, disk, expected.keySet());
     }
 
     private static Map<String, TensorSpec> keyOfSpecs(Map<TensorSlot, String> keyOf,

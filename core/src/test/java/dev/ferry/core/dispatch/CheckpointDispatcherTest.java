@@ -14,6 +14,7 @@ import dev.ferry.core.tensor.TensorSpec;
 import dev.ferry.core.testing.TestBackend;
 import dev.ferry.core.testing.TestLayers.Stack;
 import dev.ferry.core.testing.TestTensor;
+import dev.ferry.core.weights.OffloadFolder;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.core.weights.SafetensorsWriter;
 import java.nio.ByteBuffer;
@@ -199,6 +200,40 @@ class CheckpointDispatcherTest {
                     .containsExactly("model.extra.weight");
             assertThatThrownBy(() -> loader.loadAndDispatch(onMeta(), ckpt,
                     CheckpointDispatcher.Options.of(mixed()).withStrict(true))).hasMessageContaining("model.extra.weight");
+        }
+    }
+
+    @Test
+    void diskBlocksGoToTheOffloadFolderInTheModelDtype() {
+        Stack ref = reference();
+        float[] expected = run(ref);
+        Path offload = dir.resolve("offload");
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(save(ref, DType.FLOAT32))) {
+            Stack m = onMeta();
+            loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()).withOffloadDir(offload));
+            assertThat(run(m)).containsExactly(expected);
+            try (OffloadFolder folder = OffloadFolder.open(offload)) {
+                assertThat(folder.keys()).contains("model.layers.4.attn.weight", "model.layers.7.mlp.fc2.bias")
+                        .doesNotContain("model.layers.3.attn.weight", "head.bias");
+            }
+        }
+    }
+
+    @Test
+    void aStaleOffloadFolderIsRewrittenNotTrusted() throws Exception {
+        Path offload = dir.resolve("offload");
+        java.nio.file.Files.createDirectories(offload);
+        java.nio.file.Files.writeString(offload.resolve("index.json"),
+                "{\"model.layers.4.attn.weight\": {\"dtype\": \"float32\", \"shape\": [3, 3]}}");
+        Stack ref = reference();
+        float[] expected = run(ref);
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(save(ref, DType.FLOAT32))) {
+            Stack m = onMeta();
+            loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()).withOffloadDir(offload));
+            assertThat(run(m)).containsExactly(expected);
+        }
+        try (OffloadFolder folder = OffloadFolder.open(offload)) {
+            assertThat(folder.spec("model.layers.4.attn.weight").shape()).containsExactly(WIDTH, WIDTH);
         }
     }
 }

@@ -65,35 +65,46 @@ public class TestBackend implements TensorBackend {
     }
 
     /** Cross-device copies made so far. */
-    public int transfers() {
+    public synchronized int transfers() {
         return transfers;
     }
 
     /** Tensors made so far (copies, loads from bytes, forward results). */
-    public int created() {
+    public synchronized int created() {
         return created;
     }
 
     /** Tensors alive now (made and not closed). */
-    public int live() {
+    public synchronized int live() {
         return created - closed;
     }
 
     /** Most bytes of tensors alive at once since the last {@link #resetPeak}. */
-    public long peakBytes() {
+    public synchronized long peakBytes() {
         return peakBytes;
     }
 
-    public void resetPeak() {
+    public synchronized void resetPeak() {
         peakBytes = liveBytes;
     }
 
-    void track(long bytes) {
+    // counters are updated from the prefetch thread too
+    synchronized void onCreate(long bytes) {
+        created++;
         liveBytes += bytes;
         peakBytes = Math.max(peakBytes, liveBytes);
     }
 
-    public void resetCounters() {
+    synchronized void onClose(long bytes) {
+        closed++;
+        liveBytes -= bytes;
+    }
+
+    synchronized void onTransfer() {
+        transfers++;
+    }
+
+    public synchronized void resetCounters() {
         transfers = 0;
     }
 }

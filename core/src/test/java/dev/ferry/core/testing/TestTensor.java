@@ -27,8 +27,7 @@ public final class TestTensor implements Tensor {
         if (device.kind() == Device.Kind.DISK) {
             throw new IllegalArgumentException("tensors never live on disk");
         }
-        backend.created++;
-        backend.track(spec.byteSize());
+        backend.onCreate(spec.byteSize());
     }
 
     @Override
@@ -66,7 +65,7 @@ public final class TestTensor implements Tensor {
         if (!backend.exists(target)) {
             throw new IllegalStateException("device " + target + " does not exist");
         }
-        backend.transfers++;
+        backend.onTransfer();
         return new TestTensor(backend, spec.shape(), data.clone(), target);
     }
 
@@ -86,8 +85,7 @@ public final class TestTensor implements Tensor {
     public void close() {
         if (!closed) {
             closed = true;
-            backend.closed++;
-            backend.track(-spec.byteSize());
+            backend.onClose(spec.byteSize());
         }
     }
 
