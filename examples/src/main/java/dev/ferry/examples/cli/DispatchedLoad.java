@@ -34,10 +34,12 @@ final class DispatchedLoad {
      * What loading did. Closing it closes the checkpoint and offload folder, which disk-offloaded blocks read from
      * (memory-mapped) at each forward: close it once the model is no longer run.
      */
-    record Loaded(CheckpointDispatcher.Result result, double seconds, long bytes, WeightsStore checkpoint,
-                  WeightsStore offload) implements AutoCloseable {
+    record Loaded(Module root, CheckpointDispatcher.Result result, double seconds, long bytes,
+                  WeightsStore checkpoint, WeightsStore offload) implements AutoCloseable {
+        /** Removes the hooks (stopping any prefetch), then closes the stores. */
         @Override
         public void close() {
+            Dispatcher.remove(root);
             if (offload != null) {
                 offload.close();
             }
@@ -89,7 +91,7 @@ final class DispatchedLoad {
                         CheckpointDispatcher.Options.of(map).withDispatch(dispatch).withProgress(progress::step));
                 double seconds = (System.nanoTime() - start) / 1e9;
                 progress.finish(String.format("done in %.3f s", seconds));
-                return new Loaded(result, seconds, total, checkpoint, offload);
+                return new Loaded(root, result, seconds, total, checkpoint, offload);
             }
         } catch (RuntimeException e) {
             if (offload != null) {

@@ -95,8 +95,9 @@ final class PlanCommand implements Callable<Integer> {
         for (String k : plan.deviceMap().entries().keySet()) {
             width = Math.max(width, display(k).length());
         }
-        StringBuilder sb = new StringBuilder(String.format("%-" + width + "s  %s%n", "module", "device"));
-        plan.deviceMap().entries().forEach((k, d) -> sb.append(String.format("%-" + width + "s  %s%n", display(k), d)));
+        String fmt = "%-" + width + "s  %s%n";
+        StringBuilder sb = new StringBuilder(String.format(fmt, "module", "device"));
+        plan.deviceMap().entries().forEach((k, d) -> sb.append(String.format(fmt, display(k), d)));
         return sb.toString();
     }
 
