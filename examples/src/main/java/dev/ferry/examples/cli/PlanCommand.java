@@ -109,7 +109,10 @@ final class PlanCommand implements Callable<Integer> {
     static String totals(DevicePlan plan) {
         StringBuilder sb = new StringBuilder(String.format("%-6s  %12s  %12s  %12s%n", "device", "planned", "budget",
                 "reserved"));
-        plan.bytesPerDevice().forEach((d, b) -> {
+        Set<Device> devices = new java.util.TreeSet<>(plan.budgets().keySet());
+        devices.addAll(plan.bytesPerDevice().keySet());
+        devices.forEach(d -> {
+            long b = plan.bytesPerDevice().getOrDefault(d, 0L);
             Long budget = plan.budgets().get(d);
             Long reserved = plan.reservedBytes().get(d);
             sb.append(String.format("%-6s  %12s  %12s  %12s%n", d, SizeStrings.format(b),
