@@ -104,6 +104,12 @@ final class SubModel {
                     : TensorShapeProto.Dimension.newBuilder());
         }
         return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(t.onnxType.value).setShape(shape))).build();
+                TypeProto.Tensor.newBuilder().setElemType(onnxCode(t.onnxType)).setShape(shape))).build();
+    }
+
+    /** ORT Java numbers its element types its own way ({@code FLOAT} is 10 there, 1 in ONNX): map by name. */
+    static int onnxCode(TensorInfo.OnnxTensorType t) {
+        String name = t.name().substring("ONNX_TENSOR_ELEMENT_DATA_TYPE_".length());
+        return TensorProto.DataType.valueOf(name).getNumber();
     }
 }
