@@ -12,6 +12,9 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtSession;
+import dev.ferry.core.dispatch.DispatchReport;
+import dev.ferry.core.dispatch.Dispatcher;
+import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.weights.WeightsStore;
 import java.io.IOException;
@@ -212,7 +215,13 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 resident++;
             }
         }
-        return new OnnxDispatchReport(rows, partitions.size(), resident, created);
+        DispatchReport core;
+        try {
+            core = Dispatcher.plan(tree.root(), plan.deviceMap(), new PreloadRule(plan.preloadClasses()));
+        } catch (IllegalArgumentException e) {
+            core = null; // the core wants every tensor mapped; the ONNX backend places unmapped ops by dataflow
+        }
+        return new OnnxDispatchReport(core, rows, partitions.size(), resident, created);
     }
 
     @Override

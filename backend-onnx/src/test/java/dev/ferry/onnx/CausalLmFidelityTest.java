@@ -93,6 +93,8 @@ class CausalLmFidelityTest {
             assertThat(vsWhole).isLessThanOrEqualTo(1e-5);
             assertThat(vsGolden).isLessThanOrEqualTo(1e-4);
             assertThat(again).containsExactly(logits);
+            assertThat(report.core()).isNotNull(); // the core's plan of the same tree and map
+            assertThat(report.core().modules()).hasSize(d.tree().root().modules().size());
             assertThat(report.partitions()).anyMatch(PartitionReport::offloaded);
             assertThat(report.partitions()).anyMatch(p -> !p.offloaded());
             long offloaded = report.partitions().stream().filter(PartitionReport::offloaded).count();
