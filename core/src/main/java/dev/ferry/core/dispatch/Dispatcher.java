@@ -5,6 +5,7 @@ import dev.ferry.core.dispatch.DispatchReport.HookSpec;
 import dev.ferry.core.dispatch.DispatchReport.Reason;
 import dev.ferry.core.hook.AlignDevicesHook;
 import dev.ferry.core.hook.Hooks;
+import dev.ferry.core.hook.Prefetcher;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
@@ -63,6 +64,9 @@ public final class Dispatcher {
             }
         }
         WeightsStore store = offloadStore(root, report, options);
+        boolean streams = report.modules().stream().anyMatch(e -> e.hooked() && e.hook().offload());
+        Prefetcher prefetcher = streams && options.prefetchBlocks() > 0 ? new Prefetcher(options.prefetchBlocks())
+                : null;
         List<Module> attached = new ArrayList<>();
         try {
             for (Entry e : report.modules()) {
@@ -73,13 +77,17 @@ public final class Dispatcher {
                 HookSpec h = e.hook();
                 Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(h.executionDevice(), h.offload(),
                         h.ioSameDevice(), h.placeSubmodules(), options.offloadBuffers(), options.skipKeys(),
-                        h.offload() ? store : null, h.offload() ? backend : null)), true);
+                        h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null)),
+                        true);
                 attached.add(m);
             }
         } catch (RuntimeException ex) {
             Collections.reverse(attached);
             for (Module m : attached) {
                 Hooks.remove(m, false);
+            }
+            if (prefetcher != null) {
+                prefetcher.close();
             }
             throw ex;
         }

@@ -33,7 +33,14 @@ public final class AlignDevicesHook implements ModelHook {
     /** How the hook behaves; {@code weights} and {@code backend} are needed only with {@code offload}. */
     public record Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                          boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights,
-                         TensorBackend backend) {
+                         TensorBackend backend, Prefetcher prefetcher) {
+
+        public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
+                      boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend) {
+            this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
+                    null);
+        }
+
         public Config {
             skipKeys = skipKeys == null ? Set.of() : Set.copyOf(skipKeys);
             if (offload) {
@@ -59,6 +66,7 @@ public final class AlignDevicesHook implements ModelHook {
     private final Map<TensorSlot, Device> originalDevices = new IdentityHashMap<>();
     private final Map<TensorSlot, String> originalNames = new IdentityHashMap<>();
     private final Deque<CallState> calls = new ArrayDeque<>();
+    private int prefetchIndex = -1;
 
     public AlignDevicesHook(Config config) {
         this.config = config;
@@ -88,6 +96,9 @@ public final class AlignDevicesHook implements ModelHook {
                 originalNames.put(slot, full);
                 slot.release();
                 streamed.put(full, slot);
+                if (prefetchIndex < 0 && config.prefetcher() != null) {
+                    prefetchIndex = config.prefetcher().register(this);
+                }
             } else if (slot.isMaterialised()) {
                 // buffers stay on the execution device for the block's lifetime, as Accelerate keeps them
                 place(slot, exec);
@@ -112,13 +123,18 @@ public final class AlignDevicesHook implements ModelHook {
         Device exec = config.executionDevice();
         List<TensorSlot> loaded = List.of();
         if (!streamed.isEmpty()) {
-            loaded = new ArrayList<>(streamed.size());
-            for (Map.Entry<String, TensorSlot> e : streamed.entrySet()) {
-                TensorSlot slot = e.getValue();
+            Map<TensorSlot, Tensor> block = prefetchIndex >= 0 ? config.prefetcher().take(prefetchIndex) : null;
+            if (block == null) {
+                block = materialiseBlock(false);
+            }
+            loaded = new ArrayList<>(block.size());
+            for (Map.Entry<TensorSlot, Tensor> e : block.entrySet()) {
+                TensorSlot slot = e.getKey();
                 if (slot.isMaterialised() && exec.equals(slot.device())) {
-                    continue; // tied: already brought here by another active hook, which frees it
+                    e.getValue().close(); // tied: already brought here by another active hook, which frees it
+                    continue;
                 }
-                slot.set(config.backend().fromBytes(config.weights().bytes(e.getKey()), slot.spec(), exec));
+                slot.set(e.getValue());
                 loaded.add(slot);
             }
         }
@@ -128,6 +144,45 @@ public final class AlignDevicesHook implements ModelHook {
                 : (Object[]) DeviceTransfers.send(args, exec, config.skipKeys(), temporaries);
         calls.push(new CallState(inputDevice, temporaries, loaded));
         return moved;
+    }
+
+    /**
+     * Reads this block's offloaded tensors from the store onto the execution device, as one batch; the caller
+     * owns the result. Runs on the forward's thread, or ahead of it on the prefetcher's.
+     */
+    Map<TensorSlot, Tensor> materialiseBlock(boolean ahead) {
+        Map<TensorSlot, Tensor> block = new IdentityHashMap<>(streamed.size() * 2);
+        try {
+            for (Map.Entry<String, TensorSlot> e : streamed.entrySet()) {
+                TensorSlot slot = e.getValue();
+                java.nio.ByteBuffer bytes = config.weights().bytes(e.getKey());
+                if (ahead) {
+                    touchPages(bytes);
+                }
+                block.put(slot, config.backend().fromBytes(bytes, slot.spec(), config.executionDevice()));
+            }
+        } catch (RuntimeException ex) {
+            block.values().forEach(Tensor::close);
+            throw ex;
+        }
+        return block;
+    }
+
+    /**
+     * Reads one byte per page so that a memory-mapped tensor is paged in now, on the prefetch thread, even
+     * when the backend will use the mapping in place (zero copy) and would otherwise fault it in mid-forward.
+     */
+    private static void touchPages(java.nio.ByteBuffer bytes) {
+        if (!bytes.isDirect()) {
+            return;
+        }
+        int sum = 0;
+        for (int i = bytes.position(); i < bytes.limit(); i += 4096) {
+            sum += bytes.get(i);
+        }
+        if (sum == 42 && bytes.limit() < 0) {
+            throw new AssertionError(); // keeps the reads from being optimised away
+        }
     }
 
     @Override
@@ -170,6 +225,9 @@ public final class AlignDevicesHook implements ModelHook {
         originalDevices.clear();
         originalNames.clear();
         streamed.clear();
+        if (config.prefetcher() != null) {
+            config.prefetcher().close();
+        }
     }
 
     @Override

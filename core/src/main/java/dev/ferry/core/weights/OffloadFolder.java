@@ -75,6 +75,8 @@ public final class OffloadFolder implements WeightsStore {
     private final Path folder;
     private final Map<String, Entry> entries;
     private final Map<Path, SafetensorsFile> safetensors;
+    /** One mapping per .dat file, made on first use: repeated reads add no new mappings. */
+    private final Map<String, ByteBuffer> mapped = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean closed;
 
     private OffloadFolder(Path folder, Map<String, Entry> entries, Map<Path, SafetensorsFile> safetensors) {
@@ -369,8 +371,9 @@ public final class OffloadFolder implements WeightsStore {
     }
 
     /**
-     * The tensor's bytes: a zero-copy read-only mapping of its {@code .dat} or of its range in the
-     * safetensors file; a new direct buffer when a safetensors entry converts the dtype.
+     * The tensor's bytes: a zero-copy read-only mapping of its {@code .dat} (made on first use, then shared)
+     * or of its range in the safetensors file; a new direct buffer when a safetensors entry converts the
+     * dtype.
      */
     @Override
     public ByteBuffer bytes(String key) {
@@ -389,7 +392,8 @@ public final class OffloadFolder implements WeightsStore {
             throw new IllegalStateException("tensor '" + key + "' in " + e.file() + " is " + size
                     + " bytes, over the 2 GiB one ByteBuffer can hold; read it with chunks(key, size)");
         }
-        return mapDat(e.file(), 0, size);
+        return mapped.computeIfAbsent(key, k -> mapDat(e.file(), 0, size))
+                .duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
 
     @Override
@@ -439,6 +443,7 @@ public final class OffloadFolder implements WeightsStore {
     @Override
     public void close() {
         closed = true;
+        mapped.clear();
         closeAll(safetensors.values(), null);
     }
 

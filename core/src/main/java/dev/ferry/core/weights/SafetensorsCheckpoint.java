@@ -83,7 +83,7 @@ public final class SafetensorsCheckpoint implements WeightsStore {
         if (weightMap == null || !weightMap.isObject()) {
             throw new WeightsFormatException(index, null, "no weight_map object (tensor name to shard file)");
         }
-        Path folder = index.toAbsolutePath().getParent();
+        Path folder = index.toAbsolutePath().normalize().getParent();
         Map<String, Path> shardOf = new LinkedHashMap<>();
         Map<Path, String> firstKeyOf = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : weightMap.properties()) {

@@ -68,6 +68,8 @@ public final class SafetensorsFile implements WeightsStore {
     private final long dataStart;
     private final Map<String, String> metadata;
     private final Map<String, Entry> entries;
+    /** One mapping per tensor, made on first use: repeated reads (offload hooks) add no new mappings. */
+    private final Map<String, ByteBuffer> mapped = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean closed;
 
     private SafetensorsFile(Path path, FileChannel channel, long dataStart, Map<String, String> metadata,
@@ -384,8 +386,8 @@ public final class SafetensorsFile implements WeightsStore {
     }
 
     /**
-     * A zero-copy, read-only, little-endian view of the tensor's bytes, mapped from the file on each call
-     * (only the pages read are loaded). An {@link IllegalStateException} for a tensor over 2 GiB: use
+     * A zero-copy, read-only, little-endian view of the tensor's bytes, mapped from the file on first use
+     * and shared by later calls (only the pages read are loaded; the OS may drop them again). An {@link IllegalStateException} for a tensor over 2 GiB: use
      * {@link #chunks(String)}.
      */
     @Override
@@ -395,7 +397,11 @@ public final class SafetensorsFile implements WeightsStore {
             throw new IllegalStateException("tensor '" + key + "' in " + path + " is " + e.byteSize()
                     + " bytes, over the 2 GiB one ByteBuffer can hold; read it with chunks(key)");
         }
-        return map(e.fileOffset(), e.byteSize());
+        if (closed) {
+            throw new IllegalStateException(path + " is closed");
+        }
+        return mapped.computeIfAbsent(key, k -> map(e.fileOffset(), e.byteSize()))
+                .duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /** The tensor's bytes in consecutive read-only little-endian views of at most {@link #MAX_CHUNK_BYTES}. */
@@ -439,6 +445,7 @@ public final class SafetensorsFile implements WeightsStore {
     @Override
     public void close() {
         closed = true;
+        mapped.clear();
         try {
             channel.close();
         } catch (IOException e) {

@@ -100,7 +100,7 @@ class DispatchTest {
     void offloadedBlocksLoadTheirWeightsPerForwardAndFreeThem() {
         Stack m = model(false);
         dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, GPU0, CPU, CPU, GPU0))
-                .withPreloadClasses(Set.of("TestBlock")));
+                .withPreloadClasses(Set.of("TestBlock")).withPrefetchBlocks(0));
         run(m);
         int live = backend.live();
         int created = backend.created();
@@ -111,6 +111,22 @@ class DispatchTest {
             run(m);
         }
         assertThat(backend.live()).isEqualTo(live);
+    }
+
+    @Test
+    void prefetchKeepsAtMostOneBlockAheadAliveAndTheSameNumbers() {
+        float[] expected = run(model(false));
+        Stack m = model(false);
+        dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, CPU, DISK, CPU, GPU0))
+                .withPreloadClasses(Set.of("TestBlock")).withPrefetchBlocks(1));
+        int before = backend.live();
+        for (int i = 0; i < 100; i++) {
+            assertThat(run(m)).containsExactly(expected);
+            // the block fetched for the next forward may be in flight or done: 0 or 6 tensors
+            assertThat(backend.live() - before).isBetween(0, 6);
+        }
+        Dispatcher.remove(m);
+        assertThat(m.find("model.layers.2.attn").tensor("weight").device()).isEqualTo(CPU);
     }
 
     @Test

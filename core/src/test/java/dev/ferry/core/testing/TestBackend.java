@@ -18,6 +18,8 @@ public class TestBackend implements TensorBackend {
     int transfers;
     int created;
     int closed;
+    long liveBytes;
+    long peakBytes;
 
     /** A machine with the CPU and {@code accelerators} accelerators. */
     public TestBackend(int accelerators) {
@@ -63,21 +65,46 @@ public class TestBackend implements TensorBackend {
     }
 
     /** Cross-device copies made so far. */
-    public int transfers() {
+    public synchronized int transfers() {
         return transfers;
     }
 
     /** Tensors made so far (copies, loads from bytes, forward results). */
-    public int created() {
+    public synchronized int created() {
         return created;
     }
 
     /** Tensors alive now (made and not closed). */
-    public int live() {
+    public synchronized int live() {
         return created - closed;
     }
 
-    public void resetCounters() {
+    /** Most bytes of tensors alive at once since the last {@link #resetPeak}. */
+    public synchronized long peakBytes() {
+        return peakBytes;
+    }
+
+    public synchronized void resetPeak() {
+        peakBytes = liveBytes;
+    }
+
+    // counters are updated from the prefetch thread too
+    synchronized void onCreate(long bytes) {
+        created++;
+        liveBytes += bytes;
+        peakBytes = Math.max(peakBytes, liveBytes);
+    }
+
+    synchronized void onClose(long bytes) {
+        closed++;
+        liveBytes -= bytes;
+    }
+
+    synchronized void onTransfer() {
+        transfers++;
+    }
+
+    public synchronized void resetCounters() {
         transfers = 0;
     }
 }

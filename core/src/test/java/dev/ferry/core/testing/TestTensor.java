@@ -27,7 +27,7 @@ public final class TestTensor implements Tensor {
         if (device.kind() == Device.Kind.DISK) {
             throw new IllegalArgumentException("tensors never live on disk");
         }
-        backend.created++;
+        backend.onCreate(spec.byteSize());
     }
 
     @Override
@@ -65,7 +65,7 @@ public final class TestTensor implements Tensor {
         if (!backend.exists(target)) {
             throw new IllegalStateException("device " + target + " does not exist");
         }
-        backend.transfers++;
+        backend.onTransfer();
         return new TestTensor(backend, spec.shape(), data.clone(), target);
     }
 
@@ -85,7 +85,7 @@ public final class TestTensor implements Tensor {
     public void close() {
         if (!closed) {
             closed = true;
-            backend.closed++;
+            backend.onClose(spec.byteSize());
         }
     }
 
