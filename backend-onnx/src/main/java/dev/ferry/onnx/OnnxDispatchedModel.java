@@ -1,0 +1,455 @@
+package dev.ferry.onnx;
+
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxTensorLike;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
+import ai.onnxruntime.OrtSession;
+import dev.ferry.core.dispatch.DispatchReport;
+import dev.ferry.core.dispatch.Dispatcher;
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.weights.WeightsStore;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+
+/**
+ * An ONNX model carried out by a plan: one ONNX Runtime session per {@link Partition}, each on its device's
+ * execution provider, values crossing partitions passed as ORT tensors.
+ *
+ * <p>A resident partition's session is created once and kept; its weights are written into its sub-model, so
+ * ONNX Runtime owns them (on an accelerator provider: uploads them) and optimises with them, as it would the
+ * whole model. An offloaded partition's sub-model is weightless: every initializer above
+ * {@link OnnxOptions#inlineThresholdBytes} is a placeholder, and each time the partition runs it gets a fresh
+ * session whose initializers are supplied with {@code SessionOptions.addInitializer} as tensors over direct
+ * buffers (zero copy on the CPU provider) from where the block is stored: host memory ({@code cpu}: copied
+ * once into direct buffers) or disk ({@code disk}: the {@link OnnxOptions#diskStore}, or the memory-mapped
+ * model file). The session and the weight tensors are closed right after the run. Its graph is optimised once,
+ * at dispatch, and saved (weightless) to the cache folder, so later sessions load the optimised graph with
+ * optimisation off.
+ *
+ * <p>Owns every session, tensor and result it makes; {@link #close} releases them all.
+ */
+public final class OnnxDispatchedModel implements AutoCloseable {
+
+    /** A resident partition's weights above this go to ORT as supplied initializers, not inside the protobuf. */
+    static final long MAX_INLINE_PARTITION_BYTES = 1L << 30;
+
+    private final OrtEnvironment env = OrtEnvironment.getEnvironment();
+    private final OnnxModuleTree tree;
+    private final OnnxModel model;
+    private final OnnxPlan plan;
+    private final OnnxOptions options;
+    private final List<Partition> partitions;
+    private final List<Runner> runners = new ArrayList<>();
+    private final Map<String, ByteBuffer> hostCopies = new ConcurrentHashMap<>();
+    private final Map<String, Integer> lastUse = new HashMap<>();
+    private final Set<String> graphOutputs;
+    private final Path cacheDir;
+    private final boolean ownsCacheDir;
+    private boolean closed;
+
+    private OnnxDispatchedModel(OnnxModuleTree tree, OnnxPlan plan, OnnxOptions options) {
+        this.tree = tree;
+        this.model = tree.model();
+        this.plan = plan;
+        this.options = options;
+        this.graphOutputs = new LinkedHashSet<>(model.outputNames());
+        this.partitions = GraphPartitioner.partition(tree, plan);
+        // probe every provider before any session exists: a missing one is a named error, not a native crash
+        for (Partition p : partitions) {
+            options.devices().providerFor(p.execution()).configureCheck();
+        }
+        try {
+            if (options.cacheDir() != null) {
+                Files.createDirectories(options.cacheDir());
+                this.cacheDir = options.cacheDir();
+                this.ownsCacheDir = false;
+            } else {
+                this.cacheDir = Files.createTempDirectory("ferry-onnx-");
+                this.ownsCacheDir = true;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the session cache folder", e);
+        }
+        for (Partition p : partitions) {
+            p.inputs().forEach(in -> lastUse.put(in, p.index()));
+        }
+    }
+
+    /** Builds the module tree of {@code model} and dispatches it. */
+    public static OnnxDispatchedModel dispatch(OnnxModel model, OnnxPlan plan, OnnxOptions options) {
+        return dispatch(OnnxModuleTree.build(model), plan, options);
+    }
+
+    /**
+     * Partitions the graph by {@code plan}, probes the providers, creates the resident sessions and optimises
+     * (and caches) the offloaded partitions' graphs. All or nothing: on failure, whatever was made is closed.
+     */
+    public static OnnxDispatchedModel dispatch(OnnxModuleTree tree, OnnxPlan plan, OnnxOptions options) {
+        OnnxDispatchedModel m = new OnnxDispatchedModel(tree, plan, options);
+        try {
+            m.prepare();
+            return m;
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    private void prepare() {
+        Map<String, ValueInfoProto> knownTypes = new HashMap<>();
+        for (Partition p : partitions) {
+            Runner r = new Runner(p, options.devices().providerFor(p.execution()));
+            runners.add(r);
+            r.prepare(knownTypes);
+        }
+    }
+
+    public List<Partition> partitions() {
+        return partitions;
+    }
+
+    public OnnxModuleTree tree() {
+        return tree;
+    }
+
+    public OnnxPlan plan() {
+        return plan;
+    }
+
+    /**
+     * Runs the model. The caller keeps ownership of {@code inputs}; the result owns the outputs. Intermediate
+     * values are released as soon as the last partition reading them has run.
+     */
+    public synchronized OnnxRunResult run(Map<String, ? extends OnnxTensorLike> inputs) {
+        if (closed) {
+            throw new IllegalStateException("this dispatched model is closed");
+        }
+        List<String> missing = model.inputNames().stream().filter(n -> !inputs.containsKey(n)).toList();
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("missing model inputs " + missing + "; the model takes "
+                    + model.inputNames());
+        }
+        Map<String, OnnxTensorLike> values = new HashMap<>(inputs);
+        Map<String, OrtSession.Result> ownerOf = new HashMap<>();
+        Map<OrtSession.Result, int[]> live = new IdentityHashMap<>();
+        try {
+            for (Runner r : runners) {
+                OrtSession.Result result = r.run(values);
+                int[] count = {0};
+                for (Map.Entry<String, OnnxValue> e : result) {
+                    values.put(e.getKey(), (OnnxTensor) e.getValue());
+                    ownerOf.put(e.getKey(), result);
+                    count[0]++;
+                }
+                live.put(result, count);
+                for (String in : r.partition.inputs()) {
+                    if (lastUse.get(in) == r.partition.index() && !graphOutputs.contains(in)) {
+                        OrtSession.Result owner = ownerOf.remove(in);
+                        values.remove(in);
+                        if (owner != null && --live.get(owner)[0] == 0) {
+                            live.remove(owner);
+                            owner.close();
+                        }
+                    }
+                }
+                if (count[0] == 0) {
+                    live.remove(result);
+                    result.close();
+                }
+            }
+            Map<String, OnnxTensor> outs = new LinkedHashMap<>();
+            Set<OrtSession.Result> owners = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+            for (String o : model.outputNames()) {
+                OrtSession.Result owner = ownerOf.get(o);
+                if (owner == null) {
+                    throw new OnnxModelException("graph output '" + o + "' is not computed by any op");
+                }
+                outs.put(o, (OnnxTensor) values.get(o));
+                owners.add(owner);
+            }
+            live.keySet().removeAll(owners);
+            live.keySet().forEach(OrtSession.Result::close);
+            return new OnnxRunResult(outs, owners);
+        } catch (RuntimeException e) {
+            live.keySet().forEach(OrtSession.Result::close);
+            throw e;
+        }
+    }
+
+    /** Per partition: provider, nodes, initializer bytes, session-creation times; the number of sessions. */
+    public synchronized OnnxDispatchReport report() {
+        List<PartitionReport> rows = new ArrayList<>();
+        int created = 0;
+        int resident = 0;
+        for (Runner r : runners) {
+            Partition p = r.partition;
+            rows.add(new PartitionReport(p.index(), p.label(), p.block(), p.storage(), p.execution(), p.offloaded(),
+                    r.provider, p.nodes().size(), p.initializers().size(), p.initializerBytes(), r.firstMillis,
+                    r.lastMillis, r.sessionsCreated));
+            created += r.sessionsCreated;
+            if (r.session != null) {
+                resident++;
+            }
+        }
+        DispatchReport core;
+        try {
+            core = Dispatcher.plan(tree.root(), plan.deviceMap(), new PreloadRule(plan.preloadClasses()));
+        } catch (IllegalArgumentException e) {
+            core = null; // the core wants every tensor mapped; the ONNX backend places unmapped ops by dataflow
+        }
+        return new OnnxDispatchReport(core, rows, partitions.size(), resident, created);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (Runner r : runners) {
+            r.close();
+        }
+        hostCopies.clear();
+        if (ownsCacheDir) {
+            try (Stream<Path> files = Files.walk(cacheDir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            } catch (IOException ignored) {
+                // a temporary folder; nothing depends on it any more
+            }
+        }
+    }
+
+    // ---- one partition ----------------------------------------------------------------------------------
+
+    private final class Runner {
+        final Partition partition;
+        final ExecutionProvider provider;
+        final Set<String> supplied = new LinkedHashSet<>();
+        byte[] modelBytes;
+        Path optimized;
+        Set<String> suppliedToOptimized;
+        OrtSession session;
+        List<OnnxTensor> sessionTensors = List.of();
+        double firstMillis;
+        double lastMillis;
+        int sessionsCreated;
+
+        Runner(Partition partition, ExecutionProvider provider) {
+            this.partition = partition;
+            this.provider = provider;
+        }
+
+        void prepare(Map<String, ValueInfoProto> knownTypes) {
+            // offloaded: every sizeable initializer is supplied from its store at each session creation.
+            // resident: the weights go into the sub-model, so ORT owns them and optimises with them (folds
+            // transposes, prepacks); only external data and partitions too large for one protobuf are supplied
+            long inlineBytes = 0;
+            for (String init : partition.initializers()) {
+                inlineBytes += model.byteSize(init);
+            }
+            boolean tooLarge = inlineBytes > MAX_INLINE_PARTITION_BYTES;
+            for (String init : partition.initializers()) {
+                TensorProto t = model.initializer(init);
+                OnnxDataType type = OnnxDataType.of(t.getDataType());
+                boolean external = t.getDataLocation() == TensorProto.DataLocation.EXTERNAL;
+                boolean sizeable = external || model.byteSize(init) >= options.inlineThresholdBytes();
+                if (type.javaType() != null && sizeable && (partition.offloaded() || external || tooLarge)) {
+                    supplied.add(init);
+                }
+            }
+            ModelProto sub = SubModel.build(model, partition, knownTypes, supplied);
+            modelBytes = sub.toByteArray();
+            optimized = cacheDir.resolve("partition-" + partition.index() + "-" + provider.kind() + ".onnx");
+            Created c = create(true);
+            try {
+                for (Map.Entry<String, NodeInfo> e : c.session.getOutputInfo().entrySet()) {
+                    knownTypes.put(e.getKey(), SubModel.fromOrt(e.getKey(), e.getValue()));
+                }
+            } catch (OrtException e) {
+                c.close();
+                throw new OnnxModelException.RuntimeFailure("partition " + partition.label() + ": " + e.getMessage(), e);
+            }
+            if (partition.offloaded()) {
+                suppliedToOptimized = placeholdersIn(optimized);
+                c.close();
+            } else {
+                session = c.session;
+                sessionTensors = c.tensors;
+            }
+        }
+
+        private record Created(OrtSession session, List<OnnxTensor> tensors) {
+            void close() {
+                closeSession(session);
+                tensors.forEach(OnnxTensor::close);
+            }
+        }
+
+        Created create(boolean first) {
+            List<OnnxTensor> tensors = new ArrayList<>();
+            OrtSession s = null;
+            try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
+                provider.configure(so);
+                // supplied initializers are graph inputs on purpose; ORT warns about each one at WARNING
+                so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
+                if (options.intraOpThreads() > 0) {
+                    so.setIntraOpNumThreads(options.intraOpThreads());
+                }
+                if (partition.offloaded()) {
+                    so.addConfigEntry("session.disable_prepacking", "1"); // no second copy of streamed weights
+                }
+                boolean fromCache = partition.offloaded() && !first;
+                for (String init : fromCache ? suppliedToOptimized : supplied) {
+                    OnnxTensor t = OnnxTensor.createTensor(env, bytesOf(init), model.dims(init),
+                            model.dataType(init).javaType());
+                    tensors.add(t);
+                    so.addInitializer(init, t);
+                }
+                long t0 = System.nanoTime();
+                if (fromCache) {
+                    so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+                    s = env.createSession(optimized.toString(), so);
+                } else {
+                    so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.EXTENDED_OPT);
+                    if (partition.offloaded()) {
+                        so.setOptimizedModelFilePath(optimized.toString());
+                    }
+                    s = env.createSession(modelBytes, so);
+                }
+                double ms = (System.nanoTime() - t0) / 1e6;
+                if (first) {
+                    firstMillis = ms;
+                }
+                lastMillis = ms;
+                sessionsCreated++;
+                return new Created(s, tensors);
+            } catch (OrtException | RuntimeException e) {
+                if (s != null) {
+                    closeSession(s);
+                }
+                tensors.forEach(OnnxTensor::close);
+                if (e instanceof OnnxModelException ome) {
+                    throw ome;
+                }
+                throw new OnnxModelException.RuntimeFailure("ONNX Runtime refused partition " + partition.label()
+                        + " on " + provider + ": " + e.getMessage(), e);
+            }
+        }
+
+        /** The initializer's bytes from where this partition stores them; direct, native order, zero copy. */
+        private ByteBuffer bytesOf(String init) {
+            Device storage = partition.storage();
+            if (partition.offloaded() && storage.kind() == Device.Kind.DISK) {
+                WeightsStore store = options.diskStore();
+                if (store != null && store.contains(init)) {
+                    return direct(store.bytes(init));
+                }
+                return direct(model.data(init));
+            }
+            if (partition.execution().kind() == Device.Kind.CPU || storage.kind() == Device.Kind.CPU) {
+                // held in this process's memory: copied once, shared by every partition reading it
+                return hostCopies.computeIfAbsent(init, n -> {
+                    ByteBuffer src = model.data(n);
+                    ByteBuffer copy = ByteBuffer.allocateDirect(src.remaining()).order(ByteOrder.nativeOrder());
+                    copy.put(src).flip();
+                    return copy;
+                }).duplicate().order(ByteOrder.nativeOrder());
+            }
+            return direct(model.data(init)); // the provider uploads it to its device
+        }
+
+        private ByteBuffer direct(ByteBuffer b) {
+            if (b.isDirect()) {
+                return b.duplicate().order(ByteOrder.nativeOrder());
+            }
+            ByteBuffer copy = ByteBuffer.allocateDirect(b.remaining()).order(ByteOrder.nativeOrder());
+            copy.put(b.duplicate()).flip();
+            return copy;
+        }
+
+        OrtSession.Result run(Map<String, OnnxTensorLike> values) {
+            Map<String, OnnxTensorLike> feed = new LinkedHashMap<>();
+            for (String in : partition.inputs()) {
+                OnnxTensorLike v = values.get(in);
+                if (v == null) {
+                    throw new IllegalStateException("partition " + partition.label() + " needs '" + in
+                            + "', which no earlier partition produced");
+                }
+                feed.put(in, v);
+            }
+            Created c = partition.offloaded() ? create(false) : null;
+            OrtSession s = c != null ? c.session : session;
+            try {
+                return s.run(feed, new LinkedHashSet<>(partition.outputs()));
+            } catch (OrtException e) {
+                throw new OnnxModelException.RuntimeFailure("partition " + partition.label() + " failed on "
+                        + provider + ": " + e.getMessage(), e);
+            } finally {
+                if (c != null) {
+                    c.close(); // outputs keep their own allocator alive; the weights' tensors go now
+                }
+            }
+        }
+
+        void close() {
+            if (session != null) {
+                closeSession(session);
+                session = null;
+            }
+            sessionTensors.forEach(OnnxTensor::close);
+            sessionTensors = List.of();
+        }
+    }
+
+    /** Names of the supplied placeholders still present in an optimised graph (fusions may drop some). */
+    private static Set<String> placeholdersIn(Path optimizedModel) {
+        try {
+            ModelProto m = ModelProto.parseFrom(Files.readAllBytes(optimizedModel));
+            Set<String> names = new LinkedHashSet<>();
+            for (TensorProto t : m.getGraph().getInitializerList()) {
+                if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+                    for (StringStringEntryProto e : t.getExternalDataList()) {
+                        if (e.getKey().equals("location") && e.getValue().equals(SubModel.SUPPLIED)) {
+                            names.add(t.getName());
+                        }
+                    }
+                }
+            }
+            return names;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the cached optimised graph " + optimizedModel, e);
+        }
+    }
+
+    private static void closeSession(OrtSession s) {
+        try {
+            s.close();
+        } catch (OrtException e) {
+            throw new OnnxModelException.RuntimeFailure("closing a session failed: " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package dev.ferry.onnx;
+
+/**
+ * Base of the named errors of the ONNX backend. Every bad input (a file that is not ONNX, a truncated file, a
+ * missing external-data file, a device map naming scopes the graph lacks, an execution provider the ONNX
+ * Runtime build lacks, a plan that would cut a preloaded unit) surfaces as one of its subclasses, checked in
+ * Java before anything reaches native code.
+ */
+public class OnnxModelException extends RuntimeException {
+
+    public OnnxModelException(String message) {
+        super(message);
+    }
+
+    public OnnxModelException(String message, Throwable cause) {
+        super(message, cause);
+    }
+
+    /** The file does not hold an ONNX {@code ModelProto}. */
+    public static final class NotOnnx extends OnnxModelException {
+        public NotOnnx(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** The file starts as an ONNX model but ends before the model does. */
+    public static final class Truncated extends OnnxModelException {
+        public Truncated(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** An initializer stored as external data names a file that is missing or shorter than the data. */
+    public static final class MissingExternalData extends OnnxModelException {
+        public MissingExternalData(String message) {
+            super(message);
+        }
+    }
+
+    /** A device map (or a request) names module scopes that the graph does not have. */
+    public static final class UnknownScope extends OnnxModelException {
+        public UnknownScope(String message) {
+            super(message);
+        }
+    }
+
+    /** An execution provider that this ONNX Runtime build does not have (probed, not assumed). */
+    public static final class ProviderUnavailable extends OnnxModelException {
+        public ProviderUnavailable(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** A plan the graph cannot honour, e.g. one that would cut a preload-class unit. */
+    public static final class InvalidPlan extends OnnxModelException {
+        public InvalidPlan(String message) {
+            super(message);
+        }
+    }
+
+    /** ONNX Runtime refused a sub-model or failed to run it; the message names the partition. */
+    public static final class RuntimeFailure extends OnnxModelException {
+        public RuntimeFailure(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+package dev.ferry.onnx;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.nio.file.Path;
+import java.util.Map;
+
+/** Test helpers around plain ONNX Runtime: the whole-model reference run and input tensors. */
+final class Ort {
+
+    static final OrtEnvironment ENV = OrtEnvironment.getEnvironment();
+
+    private Ort() {
+    }
+
+    static OnnxTensor ids(long[] ids) {
+        try {
+            return OnnxTensor.createTensor(ENV, LongBuffer.wrap(ids), new long[] {1, ids.length});
+        } catch (OrtException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Runs the whole model in one session and returns output {@code output} as floats. */
+    static float[] whole(Path model, Map<String, OnnxTensor> inputs, String output) {
+        try (OrtSession.SessionOptions o = new OrtSession.SessionOptions();
+             OrtSession s = ENV.createSession(model.toString(), o);
+             OrtSession.Result r = s.run(inputs)) {
+            FloatBuffer b = ((OnnxTensor) r.get(output).orElseThrow()).getFloatBuffer();
+            float[] out = new float[b.remaining()];
+            b.get(out);
+            return out;
+        } catch (OrtException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static double maxAbsDiff(float[] a, float[] b) {
+        if (a.length != b.length) {
+            throw new AssertionError("lengths " + a.length + " vs " + b.length);
+        }
+        double m = 0;
+        for (int i = 0; i < a.length; i++) {
+            m = Math.max(m, Math.abs((double) a[i] - b[i]));
+        }
+        return m;
+    }
+}
