@@ -224,6 +224,11 @@ public class Module {
         return order;
     }
 
+    /** Moves every materialised tensor of the subtree to {@code device}, like {@code nn.Module.to}. */
+    public final void to(dev.ferry.core.tensor.Device device) {
+        namedTensors().values().forEach(s -> s.moveTo(device));
+    }
+
     /** Bytes of every distinct tensor of the subtree. */
     public final long byteSize() {
         long n = 0;

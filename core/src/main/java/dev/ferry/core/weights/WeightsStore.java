@@ -2,6 +2,9 @@ package dev.ferry.core.weights;
 
 import dev.ferry.core.tensor.TensorSpec;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -25,6 +28,34 @@ public interface WeightsStore extends AutoCloseable {
      * where the store is memory-mapped. Valid until the store is closed.
      */
     ByteBuffer bytes(String key);
+
+    /**
+     * The tensor's bytes as consecutive read-only little-endian views of at most {@code maxChunkBytes}
+     * each (rounded down to a multiple of 8, so no element straddles two chunks). This is how a tensor
+     * over 2 GiB, which no single {@link ByteBuffer} can hold, is read; stores that can hold such tensors
+     * override it. A tensor of zero bytes gives one empty chunk.
+     */
+    default List<ByteBuffer> chunks(String key, int maxChunkBytes) {
+        int step = chunkStep(maxChunkBytes);
+        ByteBuffer all = bytes(key);
+        List<ByteBuffer> out = new ArrayList<>();
+        int pos = 0;
+        do {
+            int len = Math.min(step, all.limit() - pos);
+            out.add(all.slice(pos, len).order(ByteOrder.LITTLE_ENDIAN));
+            pos += len;
+        } while (pos < all.limit());
+        return out;
+    }
+
+    /** {@code maxChunkBytes} rounded down to a multiple of 8; an error when that leaves nothing. */
+    static int chunkStep(int maxChunkBytes) {
+        int step = maxChunkBytes & ~7;
+        if (step <= 0) {
+            throw new IllegalArgumentException("chunk size must be at least 8 bytes, got " + maxChunkBytes);
+        }
+        return step;
+    }
 
     @Override
     default void close() {

@@ -1,0 +1,231 @@
+package dev.ferry.pytorch;
+
+import ai.djl.engine.Engine;
+import ai.djl.engine.StandardCapabilities;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.util.cuda.CudaUtils;
+import dev.ferry.core.tensor.DType;
+import dev.ferry.core.tensor.DTypeConversion;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.TensorBackend;
+import dev.ferry.core.tensor.TensorSpec;
+import java.lang.management.MemoryUsage;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The core tensor SPI over DJL's PyTorch engine. {@code accelerator(i)} is {@code Device.gpu(i)}, {@code cpu}
+ * is {@code Device.cpu()}; {@code disk} is storage only. Every array this backend creates hangs off one root
+ * {@link NDManager} (one sub-manager per device), so {@link #liveArrayCount()} sees all native arrays,
+ * temporaries of forwards included.
+ */
+public final class DjlBackend implements TensorBackend, AutoCloseable {
+
+    public static final String ENGINE = "PyTorch";
+
+    private final Engine engine;
+    private final NDManager root;
+    private final Map<Device, NDManager> managers = new ConcurrentHashMap<>();
+    private final int gpuCount;
+    private final boolean cudaBuilt;
+
+    public DjlBackend() {
+        this.engine = Engine.getEngine(ENGINE);
+        this.root = engine.newBaseManager(ai.djl.Device.cpu());
+        root.setName("ferry");
+        this.cudaBuilt = engine.hasCapability(StandardCapabilities.CUDA);
+        this.gpuCount = cudaBuilt ? engine.getGpuCount() : 0;
+    }
+
+    @Override
+    public String name() {
+        return "pytorch";
+    }
+
+    // ---- devices ---------------------------------------------------------------------------------------
+
+    public static ai.djl.Device toDjl(Device d) {
+        return switch (d.kind()) {
+            case ACCELERATOR -> ai.djl.Device.gpu(d.index());
+            case CPU -> ai.djl.Device.cpu();
+            case DISK -> throw new IllegalArgumentException(
+                    "disk is a storage location, not a device a tensor can live on; use an offload store");
+        };
+    }
+
+    public static Device fromDjl(ai.djl.Device d) {
+        if (d.isGpu()) {
+            return Device.accelerator(d.getDeviceId());
+        }
+        if (ai.djl.Device.Type.CPU.equals(d.getDeviceType())) {
+            return Device.cpu();
+        }
+        throw new IllegalArgumentException("DJL device " + d + " has no Ferry equivalent");
+    }
+
+    /** Whether libtorch was built with CUDA and sees at least one GPU. */
+    public boolean hasCuda() {
+        return gpuCount > 0;
+    }
+
+    public int gpuCount() {
+        return gpuCount;
+    }
+
+    /** The accelerators this backend can execute on, then the CPU. */
+    public List<Device> devices() {
+        List<Device> out = new ArrayList<>();
+        for (int i = 0; i < gpuCount; i++) {
+            out.add(Device.accelerator(i));
+        }
+        out.add(Device.cpu());
+        return out;
+    }
+
+    /** The natural main device: accelerator 0 when CUDA is usable, else the CPU. */
+    public Device defaultDevice() {
+        return gpuCount > 0 ? Device.accelerator(0) : Device.cpu();
+    }
+
+    @Override
+    public boolean isAvailable(Device device) {
+        return switch (device.kind()) {
+            case CPU -> true;
+            case DISK -> false;
+            case ACCELERATOR -> device.index() < gpuCount;
+        };
+    }
+
+    /** Throws a clear error (instead of a native crash later) when {@code device} cannot hold tensors. */
+    public void requireAvailable(Device device) {
+        if (isAvailable(device)) {
+            return;
+        }
+        if (device.kind() == Device.Kind.DISK) {
+            throw new IllegalArgumentException(
+                    "disk is a storage location, not a device a tensor can live on; use an offload store");
+        }
+        String why = cudaBuilt ? "CUDA sees " + gpuCount + " GPU(s)"
+                : "the loaded libtorch was built without CUDA (pytorch-native-cpu)";
+        throw new IllegalStateException("device " + device + " is not available to the PyTorch backend: " + why
+                + "; available devices: " + devices());
+    }
+
+    @Override
+    public OptionalLong freeMemory(Device device) {
+        if (!device.isAccelerator() || !isAvailable(device)) {
+            return OptionalLong.empty();
+        }
+        MemoryUsage usage = CudaUtils.getGpuMemory(toDjl(device));
+        return OptionalLong.of(usage.getMax() - usage.getCommitted());
+    }
+
+    /** The manager owning arrays on {@code device} (a sub-manager of the root). */
+    public NDManager manager(Device device) {
+        requireAvailable(device);
+        return managers.computeIfAbsent(device, d -> root.newSubManager(toDjl(d)));
+    }
+
+    // ---- tensors ---------------------------------------------------------------------------------------
+
+    @Override
+    public DjlTensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device) {
+        return fromBytes(bytes, spec, device, DjlDTypes.residentDType(spec.dtype()));
+    }
+
+    /**
+     * Like {@link #fromBytes(ByteBuffer, TensorSpec, Device)} but converted to {@code target} (e.g. a bfloat16
+     * or float16 checkpoint into a float32 model). Conversions among float32, float16 and bfloat16 are done in
+     * Java ({@link DTypeConversion}) before any byte reaches DJL, so bfloat16 never does. Without a conversion,
+     * a direct buffer is used in place on the CPU (zero copy; the tensor keeps it reachable) and a heap buffer
+     * is copied once.
+     */
+    public DjlTensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device, DType target) {
+        requireAvailable(device);
+        if (bytes.remaining() != spec.byteSize()) {
+            throw new IllegalArgumentException("tensor " + spec + " needs " + spec.byteSize() + " bytes, got "
+                    + bytes.remaining());
+        }
+        if (spec.elementCount() > Integer.MAX_VALUE || spec.byteSize() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("tensor " + spec + " is larger than DJL's 2 GiB per-array limit");
+        }
+        DataType targetType = DjlDTypes.toDjl(target); // rejects bf16, int16, float8 targets before any create
+        ByteBuffer data;
+        DType created;
+        if (spec.dtype() != target && DTypeConversion.supports(spec.dtype(), target)) {
+            data = DTypeConversion.convert(bytes, spec.dtype(), target).order(ByteOrder.nativeOrder());
+            created = target;
+        } else {
+            created = DjlDTypes.residentDType(spec.dtype()); // rejects what DJL cannot hold
+            ByteBuffer s = bytes.slice();
+            if (s.isDirect()) {
+                data = s.order(ByteOrder.nativeOrder());
+            } else {
+                data = ByteBuffer.allocateDirect(s.remaining()).order(ByteOrder.nativeOrder());
+                data.put(s).flip();
+            }
+        }
+        NDArray a = manager(device).create(data, new Shape(spec.shape()), DjlDTypes.toDjl(created));
+        NDScope.unregister(a);
+        if (created != target) {
+            NDArray converted = a.toType(targetType, true);
+            a.close();
+            return wrap(converted);
+        }
+        return new DjlTensor(this, a, device.isAccelerator() ? null : data);
+    }
+
+    /** A copy of {@code array} on {@code device}, owned by the caller. */
+    DjlTensor transfer(NDArray array, Device device) {
+        requireAvailable(device);
+        NDArray moved = array.toDevice(toDjl(device), true);
+        moved.attach(manager(device));
+        return wrap(moved);
+    }
+
+    /** Wraps an array computed by a layer, taking it out of the innermost scope: the caller owns the result. */
+    public DjlTensor wrap(NDArray array) {
+        NDScope.unregister(array);
+        return new DjlTensor(this, array, null);
+    }
+
+    /** Wraps a temporary of the innermost scope without taking it out: the scope still frees it. */
+    public DjlTensor scoped(NDArray array) {
+        return new DjlTensor(this, array, null);
+    }
+
+    /** An int64 tensor {@code [1, ids.length]} of token ids. */
+    public DjlTensor tokens(long[] ids, Device device) {
+        return wrap(manager(device).create(ids, new Shape(1, ids.length)));
+    }
+
+    /** A float32 tensor of {@code values} with {@code shape}. */
+    public DjlTensor floats(float[] values, Device device, long... shape) {
+        return wrap(manager(device).create(values, new Shape(shape)));
+    }
+
+    /** Number of native arrays alive under this backend (weights, caches, outputs and leaked temporaries). */
+    public int liveArrayCount() {
+        return root.getManagedArrays().size();
+    }
+
+    /** Frees every array this backend created. */
+    @Override
+    public void close() {
+        root.close();
+    }
+
+    @Override
+    public String toString() {
+        return "DjlBackend(PyTorch " + engine.getVersion() + ", devices " + devices() + ")";
+    }
+}

@@ -1,0 +1,21 @@
+package dev.ferry.pytorch;
+
+import com.google.inject.AbstractModule;
+import com.google.inject.Provides;
+import com.google.inject.Singleton;
+import dev.ferry.core.tensor.TensorBackend;
+
+/** Guice wiring of the PyTorch (DJL) backend: install it to make {@link TensorBackend} this backend. */
+public final class PyTorchBackendModule extends AbstractModule {
+
+    @Override
+    protected void configure() {
+        bind(TensorBackend.class).to(DjlBackend.class);
+    }
+
+    @Provides
+    @Singleton
+    DjlBackend djlBackend() {
+        return new DjlBackend();
+    }
+}

@@ -1,0 +1,35 @@
+package dev.ferry.pytorch.models;
+
+import dev.ferry.core.tensor.DType;
+import dev.ferry.pytorch.DjlBackend;
+
+/** GPT-2 ({@code model_type: gpt2}). */
+public final class GPT2Family {
+
+    /** Sizes and options shared by every block. */
+    public record Dims(int embed, int heads, int inner, double eps, String activation, boolean scaleWeights,
+                       boolean scaleByLayer, double attnPdrop, double residPdrop) {
+    }
+
+    private GPT2Family() {
+    }
+
+    public static GPT2LMHeadModel build(ModelConfig c, DjlBackend backend, DType dtype) {
+        if (!c.modelType().equals("gpt2")) {
+            throw new IllegalArgumentException("model_type '" + c.modelType() + "' is not gpt2");
+        }
+        if (c.bool("add_cross_attention", false)) {
+            throw new IllegalArgumentException("gpt2 with add_cross_attention is not supported");
+        }
+        if (c.bool("reorder_and_upcast_attn", false)) {
+            throw new IllegalArgumentException("gpt2 with reorder_and_upcast_attn is not supported");
+        }
+        int embed = c.integer("n_embd");
+        Dims d = new Dims(embed, c.integer("n_head"), c.integer("n_inner", 4 * embed),
+                c.number("layer_norm_epsilon", 1e-5), c.string("activation_function", "gelu_new"),
+                c.bool("scale_attn_weights", true), c.bool("scale_attn_by_inverse_layer_idx", false),
+                c.number("attn_pdrop", 0.1), c.number("resid_pdrop", 0.1));
+        return new GPT2LMHeadModel(backend, c, d, c.integer("vocab_size"), c.integer("n_positions"),
+                c.integer("n_layer"), c.bool("tie_word_embeddings", true), dtype);
+    }
+}

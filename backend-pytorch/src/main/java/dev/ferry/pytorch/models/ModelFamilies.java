@@ -1,0 +1,113 @@
+package dev.ferry.pytorch.models;
+
+import dev.ferry.core.module.Module;
+import dev.ferry.core.module.TensorSlot;
+import dev.ferry.core.tensor.DType;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.TensorSpec;
+import dev.ferry.core.weights.WeightsStore;
+import dev.ferry.pytorch.DjlBackend;
+import dev.ferry.pytorch.DjlDTypes;
+import dev.ferry.pytorch.DjlTensor;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Builds a model family's module tree from a Hugging Face {@code config.json} and fills it from a weights store.
+ * {@link #build} creates the tree "on meta": every parameter slot declared (name, shape, dtype) and empty, so a
+ * device map can be planned before any weight is read; only the computed non-persistent buffers (rotary
+ * frequencies) are materialised, on the CPU. {@link #load} then puts every parameter on a device.
+ */
+public final class ModelFamilies {
+
+    private ModelFamilies() {
+    }
+
+    /** The {@code model_type}s this backend builds. */
+    public static Set<String> supportedModelTypes() {
+        Set<String> s = new TreeSet<>(LlamaFamily.PREFIXES.keySet());
+        s.add("gpt2");
+        return s;
+    }
+
+    /** The model of the folder's {@code config.json}, on meta. */
+    public static CausalLM build(Path modelDirOrConfig, DjlBackend backend) {
+        return build(ModelConfig.read(modelDirOrConfig), backend);
+    }
+
+    /**
+     * The model of {@code config}, on meta, with parameters in the dtype the checkpoint will have once on a DJL
+     * device (bfloat16 checkpoints run in float32).
+     */
+    public static CausalLM build(ModelConfig config, DjlBackend backend) {
+        return build(config, backend, DjlDTypes.residentDType(config.dtype()));
+    }
+
+    public static CausalLM build(ModelConfig config, DjlBackend backend, DType dtype) {
+        String type = config.modelType();
+        if (LlamaFamily.PREFIXES.containsKey(type)) {
+            return LlamaFamily.build(config, backend, dtype);
+        }
+        if (type.equals("gpt2")) {
+            return GPT2Family.build(config, backend, dtype);
+        }
+        throw new IllegalArgumentException("unknown model_type '" + type + "'; supported: " + supportedModelTypes());
+    }
+
+    /**
+     * Loads every parameter and persistent buffer of {@code root} from {@code store} onto {@code device}
+     * (converted to each slot's dtype), and moves the computed buffers there. Tied parameters are one slot,
+     * read from whichever of their names the store has. Missing tensors are all named in one error; a shape
+     * mismatch names the tensor and both shapes. Keys of the store the model does not use are ignored.
+     */
+    public static void load(Module root, WeightsStore store, DjlBackend backend, Device device) {
+        backend.requireAvailable(device);
+        Map<TensorSlot, List<String>> names = new IdentityHashMap<>();
+        List<TensorSlot> order = new ArrayList<>();
+        root.stateDict().forEach((name, slot) -> {
+            names.computeIfAbsent(slot, s -> {
+                order.add(s);
+                return new ArrayList<>();
+            }).add(name);
+        });
+        List<String> missing = new ArrayList<>();
+        Map<TensorSlot, String> source = new LinkedHashMap<>();
+        for (TensorSlot slot : order) {
+            String found = names.get(slot).stream().filter(store::contains).findFirst().orElse(null);
+            if (found == null) {
+                missing.add(String.join(" = ", names.get(slot)) + " " + slot.spec());
+                continue;
+            }
+            TensorSpec stored = store.spec(found);
+            if (!Arrays.equals(stored.shape(), slot.spec().shape())) {
+                throw new IllegalArgumentException("tensor '" + found + "' has shape " + stored.shapeString()
+                        + " in the checkpoint but the model (" + root.className() + ") expects "
+                        + slot.spec().shapeString());
+            }
+            source.put(slot, found);
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException(missing.size() + " tensor(s) of " + root.className()
+                    + " are missing from the checkpoint: " + missing);
+        }
+        source.forEach((slot, name) -> {
+            DjlTensor t = backend.fromBytes(store.bytes(name), store.spec(name), device, slot.spec().dtype());
+            slot.set(t);
+        });
+        Set<TensorSlot> loaded = Collections.newSetFromMap(new IdentityHashMap<>());
+        loaded.addAll(source.keySet());
+        root.namedTensors().values().forEach(slot -> {
+            if (!loaded.contains(slot)) {
+                slot.moveTo(device);
+            }
+        });
+    }
+}

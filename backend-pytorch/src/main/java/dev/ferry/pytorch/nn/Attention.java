@@ -1,0 +1,68 @@
+package dev.ferry.pytorch.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/** Shared pieces of causal self-attention. */
+public final class Attention {
+
+    /** The additive value of a masked position (transformers uses the dtype's minimum). */
+    public static final float MASKED = -Float.MAX_VALUE;
+
+    private Attention() {
+    }
+
+    /**
+     * The additive causal mask {@code [1, 1, seq, past + seq]} for {@code seq} new positions after
+     * {@code past} cached ones, or {@code null} when nothing is masked (a single new position).
+     */
+    public static NDArray causalMask(NDManager manager, int past, int seq) {
+        if (seq == 1) {
+            return null;
+        }
+        int total = past + seq;
+        float[] m = new float[seq * total];
+        for (int i = 0; i < seq; i++) {
+            for (int j = past + i + 1; j < total; j++) {
+                m[i * total + j] = MASKED;
+            }
+        }
+        return manager.create(m, new Shape(1, 1, seq, total));
+    }
+
+    /** {@code [b, s, heads·dim]} to {@code [b, heads, s, dim]}. */
+    public static NDArray splitHeads(NDArray x, int heads, int dim) {
+        Shape s = x.getShape();
+        return x.reshape(s.get(0), s.get(1), heads, dim).transpose(0, 2, 1, 3);
+    }
+
+    /** {@code [b, heads, s, dim]} to {@code [b, s, heads·dim]}. */
+    public static NDArray mergeHeads(NDArray x) {
+        Shape s = x.getShape();
+        return x.transpose(0, 2, 1, 3).reshape(s.get(0), s.get(2), s.get(1) * s.get(3));
+    }
+
+    /** Repeats each of {@code kvHeads} heads {@code groups} times: {@code [b, kv, t, d]} to {@code [b, kv·groups, t, d]}. */
+    public static NDArray repeatKv(NDArray x, int groups) {
+        if (groups == 1) {
+            return x;
+        }
+        Shape s = x.getShape();
+        return x.expandDims(2).repeat(2, groups).reshape(s.get(0), s.get(1) * groups, s.get(2), s.get(3));
+    }
+
+    /**
+     * {@code softmax(q kᵀ · scale + mask) v}, the softmax in float32 as transformers' eager attention;
+     * {@code mask} may be {@code null}.
+     */
+    public static NDArray scaledDotProduct(NDArray q, NDArray k, NDArray v, NDArray mask, float scale) {
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale).toType(DataType.FLOAT32, false);
+        if (mask != null) {
+            scores = scores.add(mask);
+        }
+        NDArray probs = scores.softmax(-1).toType(q.getDataType(), false);
+        return probs.matMul(v);
+    }
+}

@@ -1,0 +1,32 @@
+package dev.ferry.pytorch.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.SparseFormat;
+import dev.ferry.core.module.TensorSlot;
+import dev.ferry.core.tensor.DType;
+import dev.ferry.core.tensor.TensorSpec;
+import dev.ferry.pytorch.DjlBackend;
+
+/** {@code torch.nn.Embedding}: rows of {@code weight [num, dim]} picked by int64 ids. */
+public class Embedding extends DjlModule {
+
+    public Embedding(DjlBackend backend, long num, long dim, DType dtype) {
+        super("Embedding", backend);
+        registerParameter("weight", TensorSlot.parameter(TensorSpec.of(dtype, num, dim)));
+    }
+
+    /** The weight slot, to tie it to another module (GPT-2's {@code lm_head}). */
+    public TensorSlot weightSlot() {
+        return tensor("weight");
+    }
+
+    @Override
+    protected Object forward(Object... args) {
+        NDArray ids = array(arg(args, 0, "input ids"));
+        try (NDScope scope = new NDScope()) {
+            NDArray w = weight("weight");
+            return output(w.getNDArrayInternal().embedding(ids, w, SparseFormat.DENSE).singletonOrThrow());
+        }
+    }
+}

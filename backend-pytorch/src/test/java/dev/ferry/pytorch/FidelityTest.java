@@ -1,0 +1,55 @@
+package dev.ferry.pytorch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.testing.Fixtures;
+import dev.ferry.core.weights.SafetensorsCheckpoint;
+import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.pytorch.generate.Generator;
+import dev.ferry.pytorch.models.CausalLM;
+import dev.ferry.pytorch.models.ModelFamilies;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Undispatched on the CPU: logits and greedy tokens equal transformers' (golden.json). */
+class FidelityTest {
+
+    static final double TOLERANCE = 1e-4;
+
+    static DjlBackend backend;
+
+    @BeforeAll
+    static void start() {
+        backend = new DjlBackend();
+    }
+
+    @AfterAll
+    static void stop() {
+        backend.close();
+    }
+
+    static CausalLM load(String fixture) {
+        CausalLM model = ModelFamilies.build(Fixtures.model(fixture), backend);
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(Fixtures.model(fixture))) {
+            ModelFamilies.load(model, ckpt, backend, Device.cpu());
+        }
+        return model;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
+    void logitsAndGreedyTokensMatchTransformers(String fixture) {
+        Golden golden = Golden.of(fixture);
+        CausalLM model = load(fixture);
+        Generator gen = new Generator(model, backend, Device.cpu());
+        double diff = golden.maxAbsDiff(gen.logits(golden.inputIds()));
+        System.out.printf("%s: max |logit - golden| = %.3g%n", fixture, diff);
+        assertThat(diff).isLessThan(TOLERANCE);
+        assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8))).containsExactly(golden.greedy());
+        assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8).withCache(false)))
+                .containsExactly(golden.greedy());
+    }
+}

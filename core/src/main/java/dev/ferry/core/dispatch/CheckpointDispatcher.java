@@ -1,0 +1,253 @@
+package dev.ferry.core.dispatch;
+
+import dev.ferry.core.module.Module;
+import dev.ferry.core.module.TensorSlot;
+import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.tensor.DType;
+import dev.ferry.core.tensor.DTypeConversion;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.TensorBackend;
+import dev.ferry.core.tensor.TensorSpec;
+import dev.ferry.core.weights.HostMemoryStore;
+import dev.ferry.core.weights.OffloadFolder;
+import dev.ferry.core.weights.WeightsStore;
+import jakarta.inject.Inject;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.LongConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Accelerate's {@code load_checkpoint_and_dispatch}: fills a model built on meta from a checkpoint, each
+ * tensor going straight from its file to where its block is mapped (resident blocks to their device,
+ * CPU-offloaded blocks to host memory, disk-offloaded blocks left in the checkpoint), then dispatches. The
+ * whole model never sits in host memory: one tensor is in flight at a time.
+ */
+public final class CheckpointDispatcher {
+
+    private static final Logger LOG = LoggerFactory.getLogger(CheckpointDispatcher.class);
+
+    private final TensorBackend backend;
+    private final Dispatcher dispatcher;
+
+    @Inject
+    public CheckpointDispatcher(TensorBackend backend, Dispatcher dispatcher) {
+        this.backend = backend;
+        this.dispatcher = dispatcher;
+    }
+
+    /**
+     * @param strict     unexpected checkpoint keys are an error (otherwise they are reported)
+     * @param offloadDir where disk-offloaded tensors are written (Accelerate's {@code offload_folder});
+     *                   {@code null}: read them from the checkpoint in place. An existing folder is reused
+     *                   only if its index matches the model; a stale one is rewritten.
+     * @param progress   called with the bytes of each tensor placed (for progress bars); may be null
+     */
+    public record Options(DispatchOptions dispatch, boolean strict, Path offloadDir, LongConsumer progress) {
+        public static Options of(DeviceMap map) {
+            return new Options(DispatchOptions.of(map), false, null, null);
+        }
+
+        public Options withDispatch(DispatchOptions d) {
+            return new Options(d, strict, offloadDir, progress);
+        }
+
+        public Options withStrict(boolean s) {
+            return new Options(dispatch, s, offloadDir, progress);
+        }
+
+        public Options withOffloadDir(Path dir) {
+            return new Options(dispatch, strict, dir, progress);
+        }
+
+        public Options withProgress(LongConsumer p) {
+            return new Options(dispatch, strict, offloadDir, p);
+        }
+    }
+
+    /** What was loaded where; {@code unexpectedKeys} are checkpoint tensors the model has no place for. */
+    public record Result(DispatchReport report, List<String> unexpectedKeys, Map<Device, Long> bytesPerDevice,
+                         long hostOffloadBytes, long diskOffloadBytes) {
+    }
+
+    public Result loadAndDispatch(Module root, WeightsStore checkpoint, Options options) {
+        DeviceMap map = options.dispatch().deviceMap();
+        DeviceMap resolved = map.resolve(root);
+        Device main = map.mainDevice();
+        Map<String, TensorSlot> stateDict = root.stateDict();
+        Map<TensorSlot, List<String>> namesOf = new IdentityHashMap<>();
+        stateDict.forEach((n, s) -> namesOf.computeIfAbsent(s, k -> new ArrayList<>()).add(n));
+
+        // where each distinct tensor is stored in the checkpoint (a tied tensor under any of its names)
+        Map<TensorSlot, String> keyOf = new IdentityHashMap<>();
+        List<String> missing = new ArrayList<>();
+        List<String> mismatched = new ArrayList<>();
+        namesOf.forEach((slot, names) -> {
+            String key = names.stream().filter(checkpoint::contains).findFirst().orElse(null);
+            if (key == null) {
+                missing.add(names.get(0));
+                return;
+            }
+            TensorSpec stored = checkpoint.spec(key);
+            if (!java.util.Arrays.equals(stored.shape(), slot.spec().shape())
+                    || !convertible(stored.dtype(), slot.spec().dtype())) {
+                mismatched.add("'" + key + "': checkpoint has " + stored + ", model expects " + slot.spec());
+                return;
+            }
+            keyOf.put(slot, key);
+        });
+        if (!mismatched.isEmpty()) {
+            throw new IllegalArgumentException("checkpoint tensors do not match the model: " + mismatched);
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("checkpoint lacks " + missing.size() + " tensor(s) of the model: "
+                    + (missing.size() > 8 ? missing.subList(0, 8) + " ..." : missing));
+        }
+        Set<String> expected = new LinkedHashSet<>(stateDict.keySet());
+        List<String> unexpected = checkpoint.keys().stream().filter(k -> !expected.contains(k)).sorted().toList();
+        if (!unexpected.isEmpty()) {
+            if (options.strict()) {
+                throw new IllegalArgumentException("checkpoint has tensors the model does not: " + unexpected);
+            }
+            LOG.warn("checkpoint tensors not used by the model: {}", unexpected);
+        }
+
+        HostMemoryStore host = new HostMemoryStore();
+        Map<String, String> diskAliases = new LinkedHashMap<>();
+        Map<Device, Long> perDevice = new LinkedHashMap<>();
+        long hostBytes = 0;
+        long diskBytes = 0;
+        List<TensorSlot> placed = new ArrayList<>();
+        try {
+            for (Map.Entry<TensorSlot, String> e : keyOf.entrySet()) {
+                TensorSlot slot = e.getKey();
+                String key = e.getValue();
+                String name = namesOf.get(slot).get(0);
+                Device storage = resolved.deviceOf(name);
+                boolean resident = storage.isAccelerator() || storage.equals(main);
+                TensorSpec spec = slot.spec();
+                if (resident) {
+                    slot.set(backend.fromBytes(bytesAs(checkpoint, key, spec.dtype()), spec, storage));
+                    placed.add(slot);
+                    perDevice.merge(storage, spec.byteSize(), Long::sum);
+                } else if (storage.kind() == Device.Kind.CPU) {
+                    host.put(name, spec, bytesAs(checkpoint, key, spec.dtype()));
+                    hostBytes += spec.byteSize();
+                } else {
+                    diskAliases.put(name, key);
+                    diskBytes += spec.byteSize();
+                }
+                if (options.progress() != null) {
+                    options.progress().accept(spec.byteSize());
+                }
+            }
+        } catch (RuntimeException ex) {
+            placed.forEach(TensorSlot::release);
+            throw ex;
+        }
+        WeightsStore disk = new CheckpointView(checkpoint, diskAliases, keyOfSpecs(keyOf, namesOf, diskAliases));
+        if (options.offloadDir() != null && !diskAliases.isEmpty()) {
+            disk = offloadFolder(options.offloadDir(), disk);
+        }
+        List<WeightsStore> stores = new ArrayList<>();
+        if (options.dispatch().offloadStore() != null) {
+            stores.add(options.dispatch().offloadStore());
+        }
+        stores.add(host);
+        stores.add(disk);
+        DispatchOptions d = options.dispatch().withOffloadStore(new DispatchStore(stores, List.of()));
+        DispatchReport report;
+        try {
+            report = dispatcher.dispatch(root, d);
+        } catch (RuntimeException ex) {
+            placed.forEach(TensorSlot::release);
+            throw ex;
+        }
+        LOG.info("loaded {} tensors: {} resident, {} bytes in host memory, {} bytes left on disk", keyOf.size(),
+                perDevice, hostBytes, diskBytes);
+        return new Result(report, unexpected, perDevice, hostBytes, diskBytes);
+    }
+
+    /** Reuses a folder whose index matches the disk-offloaded tensors; rewrites a stale one. */
+    private static WeightsStore offloadFolder(Path dir, WeightsStore disk) {
+        Map<String, TensorSpec> expected = new LinkedHashMap<>();
+        disk.keys().forEach(k -> expected.put(k, disk.spec(k)));
+        OffloadFolder.Staleness staleness = OffloadFolder.check(dir, expected);
+        if (!staleness.isStale()) {
+            LOG.info("reusing offload folder {}", dir);
+            return OffloadFolder.open(dir);
+        }
+        if (staleness.indexFound()) {
+            LOG.warn("rewriting stale offload folder: {}", staleness.describe());
+        }
+        return OffloadFolder.write(dir, disk, expected.keySet());
+    }
+
+    private static Map<String, TensorSpec> keyOfSpecs(Map<TensorSlot, String> keyOf,
+                                                      Map<TensorSlot, List<String>> namesOf,
+                                                      Map<String, String> diskAliases) {
+        Map<String, TensorSpec> specs = new LinkedHashMap<>();
+        keyOf.forEach((slot, key) -> {
+            String name = namesOf.get(slot).get(0);
+            if (diskAliases.containsKey(name)) {
+                specs.put(name, slot.spec());
+            }
+        });
+        return specs;
+    }
+
+    private static boolean convertible(DType from, DType to) {
+        return from == to || (from.isFloatingPoint() && to.isFloatingPoint()
+                && DTypeConversion.supports(from, to));
+    }
+
+    private static ByteBuffer bytesAs(WeightsStore store, String key, DType target) {
+        DType stored = store.spec(key).dtype();
+        ByteBuffer bytes = store.bytes(key);
+        return stored == target ? bytes : DTypeConversion.convert(bytes, stored, target);
+    }
+
+    /**
+     * Disk-offloaded tensors read from the checkpoint in place, under the model's names, converted to the
+     * model's dtype when the checkpoint stores another.
+     */
+    private static final class CheckpointView implements WeightsStore {
+        private final WeightsStore checkpoint;
+        private final Map<String, String> keys;
+        private final Map<String, TensorSpec> specs;
+
+        CheckpointView(WeightsStore checkpoint, Map<String, String> keys, Map<String, TensorSpec> specs) {
+            this.checkpoint = checkpoint;
+            this.keys = keys;
+            this.specs = specs;
+        }
+
+        @Override
+        public Set<String> keys() {
+            return Collections.unmodifiableSet(keys.keySet());
+        }
+
+        @Override
+        public TensorSpec spec(String key) {
+            TensorSpec s = specs.get(key);
+            if (s == null) {
+                throw new IllegalArgumentException("no disk-offloaded tensor '" + key + "'");
+            }
+            return s;
+        }
+
+        @Override
+        public ByteBuffer bytes(String key) {
+            return bytesAs(checkpoint, keys.get(key), spec(key).dtype());
+        }
+    }
+}

@@ -1,0 +1,149 @@
+package dev.ferry.core.dispatch;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.tensor.Device;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * The plan of a dispatch, module by module, in tree order (root first): where each module executes, where
+ * its weights are stored, whether it carries a hook and why. Computed without touching any device.
+ */
+public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry> modules) {
+
+    /** Why a module is (not) hooked. */
+    public enum Reason {
+        IN_DEVICE_MAP("in device map"),
+        ROOT("root: moves inputs and outputs"),
+        OFFLOADED_TENSORS("loads its offloaded tensors"),
+        PRELOAD_UNIT("preload unit"),
+        EXECUTION_DEVICE("execution-device hook"),
+        BELOW_PRELOAD_CLASS("below preload class"),
+        OWNS_NO_TENSOR("owns no tensor"),
+        ABOVE_BLOCKS("above the mapped blocks");
+
+        private final String text;
+
+        Reason(String text) {
+            this.text = text;
+        }
+
+        public String text() {
+            return text;
+        }
+    }
+
+    /**
+     * One module. {@code executionDevice} and {@code storage} are {@code null} for modules above the mapped
+     * blocks; {@code hook} is what the dispatcher attaches ({@code null} when not hooked); {@code detail}
+     * completes the reason (the preload class).
+     */
+    public record Entry(String name, String className, Device executionDevice, Device storage, HookSpec hook,
+                        Reason reason, String detail) {
+
+        public boolean hooked() {
+            return hook != null;
+        }
+
+        public String reasonText() {
+            return detail == null ? reason.text() : reason.text() + " " + detail;
+        }
+    }
+
+    /** The hook a module gets: an align-devices hook configured as Accelerate's, without the tensors. */
+    public record HookSpec(Device executionDevice, boolean offload, boolean placeSubmodules, boolean ioSameDevice) {
+    }
+
+    public DispatchReport {
+        modules = List.copyOf(modules);
+    }
+
+    public long hookedCount() {
+        return modules.stream().filter(Entry::hooked).count();
+    }
+
+    public List<String> hookedModules() {
+        return modules.stream().filter(Entry::hooked).map(Entry::name).toList();
+    }
+
+    public Entry entry(String name) {
+        return byName().computeIfAbsent(name, n -> {
+            throw new IllegalArgumentException("no module '" + n + "' in the dispatch report");
+        });
+    }
+
+    private Map<String, Entry> byName() {
+        return modules.stream().collect(Collectors.toMap(Entry::name, Function.identity(), (a, b) -> a,
+                java.util.LinkedHashMap::new));
+    }
+
+    /** {@code {"modules": [{"name", "class", "device", "storage", "hooked", "reason"}, ...]}}. */
+    public String toJson() {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode root = json.createObjectNode();
+        ArrayNode list = root.putArray("modules");
+        for (Entry e : modules) {
+            ObjectNode o = list.addObject();
+            o.put("name", e.name());
+            o.put("class", e.className());
+            putDevice(o, "device", e.executionDevice());
+            putDevice(o, "storage", e.storage());
+            o.put("hooked", e.hooked());
+            o.put("reason", e.reasonText());
+        }
+        try {
+            return json.writerWithDefaultPrettyPrinter().writeValueAsString(root);
+        } catch (JsonProcessingException ex) {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    private static void putDevice(ObjectNode o, String field, Device d) {
+        if (d == null) {
+            o.putNull(field);
+        } else if (d.isAccelerator()) {
+            o.put(field, d.index());
+        } else {
+            o.put(field, d.toString());
+        }
+    }
+
+    /** A fixed-width table, one module per line, indented by depth. */
+    public String toTable() {
+        int nameWidth = "module".length();
+        int classWidth = "class".length();
+        for (Entry e : modules) {
+            nameWidth = Math.max(nameWidth, displayName(e).length());
+            classWidth = Math.max(classWidth, e.className().length());
+        }
+        String fmt = "%-" + nameWidth + "s  %-" + classWidth + "s  %-6s  %-7s  %-6s  %s%n";
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(fmt, "module", "class", "device", "storage", "hooked", "reason"));
+        for (Entry e : modules) {
+            sb.append(String.format(fmt, displayName(e), e.className(), str(e.executionDevice()), str(e.storage()),
+                    e.hooked() ? "yes" : "no", e.reasonText()));
+        }
+        sb.append(String.format("%d of %d modules hooked; main device %s%n", hookedCount(), modules.size(),
+                mainDevice));
+        return sb.toString();
+    }
+
+    private static String displayName(Entry e) {
+        if (e.name().isEmpty()) {
+            return "(root)";
+        }
+        int depth = (int) e.name().chars().filter(c -> c == '.').count() + 1;
+        String local = e.name().substring(e.name().lastIndexOf('.') + 1);
+        return "  ".repeat(depth) + local;
+    }
+
+    private static String str(Device d) {
+        return d == null ? "-" : d.toString();
+    }
+}

@@ -1,0 +1,284 @@
+package dev.ferry.core.dispatch;
+
+import dev.ferry.core.dispatch.DispatchReport.Entry;
+import dev.ferry.core.dispatch.DispatchReport.HookSpec;
+import dev.ferry.core.dispatch.DispatchReport.Reason;
+import dev.ferry.core.hook.AlignDevicesHook;
+import dev.ferry.core.hook.Hooks;
+import dev.ferry.core.hook.Prefetcher;
+import dev.ferry.core.module.Module;
+import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.TensorBackend;
+import dev.ferry.core.weights.HostMemoryStore;
+import dev.ferry.core.weights.WeightsStore;
+import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The unified attach algorithm: turns a device map and a preload rule into hooks on a module tree, the way
+ * {@code design.md} states it. {@link #plan} computes which module gets which hook without touching any
+ * device; {@link #dispatch} attaches them (all or none).
+ */
+public final class Dispatcher {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Dispatcher.class);
+
+    private final TensorBackend backend;
+
+    @Inject
+    public Dispatcher(TensorBackend backend) {
+        this.backend = backend;
+    }
+
+    /** Plans the hooks of {@code root} under {@code map}; reads no weights and needs no device. */
+    public static DispatchReport plan(Module root, DeviceMap map, PreloadRule preload) {
+        return new Walk(root, map, preload).run();
+    }
+
+    /**
+     * Attaches the planned hooks. Offloaded tensors are read from {@code options.offloadStore()}; those only
+     * materialised in the model are first copied to host memory. If anything fails, every hook attached so
+     * far is removed and the model is as it was.
+     */
+    public DispatchReport dispatch(Module root, DispatchOptions options) {
+        DispatchReport report = plan(root, options.deviceMap(), options.preload());
+        List<String> alreadyHooked = root.modules().stream().filter(m -> m.hook() != null).map(Module::name)
+                .toList();
+        if (!alreadyHooked.isEmpty()) {
+            throw new IllegalStateException("model is already dispatched (hooks on " + alreadyHooked
+                    + "); remove them first with Dispatcher.remove");
+        }
+        for (Entry e : report.modules()) {
+            Device d = e.executionDevice();
+            if (d != null && !backend.isAvailable(d)) {
+                throw new IllegalArgumentException("module '" + e.name() + "' would execute on " + d
+                        + ", which backend " + backend.name() + " does not have on this machine");
+            }
+        }
+        WeightsStore store = offloadStore(root, report, options);
+        boolean streams = report.modules().stream().anyMatch(e -> e.hooked() && e.hook().offload());
+        Prefetcher prefetcher = streams && options.prefetchBlocks() > 0 ? new Prefetcher(options.prefetchBlocks())
+                : null;
+        List<Module> attached = new ArrayList<>();
+        try {
+            for (Entry e : report.modules()) {
+                if (!e.hooked()) {
+                    continue;
+                }
+                Module m = root.find(e.name());
+                HookSpec h = e.hook();
+                Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(h.executionDevice(), h.offload(),
+                        h.ioSameDevice(), h.placeSubmodules(), options.offloadBuffers(), options.skipKeys(),
+                        h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null)),
+                        true);
+                attached.add(m);
+            }
+        } catch (RuntimeException ex) {
+            Collections.reverse(attached);
+            for (Module m : attached) {
+                Hooks.remove(m, false);
+            }
+            if (prefetcher != null) {
+                prefetcher.close();
+            }
+            throw ex;
+        }
+        LOG.info("dispatched {} modules: {} hooked, main device {}", report.modules().size(), report.hookedCount(),
+                report.mainDevice());
+        return report;
+    }
+
+    /** Removes every hook of the tree, putting tensors back where they were before dispatch. */
+    public static void remove(Module root) {
+        Hooks.remove(root, true);
+    }
+
+    private static WeightsStore offloadStore(Module root, DispatchReport report, DispatchOptions options) {
+        List<List<String>> tied = root.tiedTensorGroups();
+        List<WeightsStore> stores = new ArrayList<>();
+        if (options.offloadStore() != null) {
+            stores.add(options.offloadStore());
+        }
+        DispatchStore given = new DispatchStore(stores, tied);
+        HostMemoryStore host = new HostMemoryStore();
+        List<String> missing = new ArrayList<>();
+        for (Entry e : report.modules()) {
+            if (!e.hooked() || !e.hook().offload()) {
+                continue;
+            }
+            Module m = root.find(e.name());
+            String prefix = m.name().isEmpty() ? "" : m.name() + ".";
+            m.namedTensors(true, e.hook().placeSubmodules(), false).forEach((rel, slot) -> {
+                String full = prefix + rel;
+                boolean streamed = slot.isParameter() || options.offloadBuffers();
+                if (!streamed || given.contains(full)) {
+                    return;
+                }
+                if (slot.isMaterialised()) {
+                    host.put(full, slot.spec(), slot.value().toBytes());
+                } else {
+                    missing.add(full);
+                }
+            });
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("offloaded tensors are neither loaded in the model nor in the offload "
+                    + "store: " + (missing.size() > 8 ? missing.subList(0, 8) + " ..." : missing));
+        }
+        stores.add(host);
+        return new DispatchStore(stores, tied);
+    }
+
+    /** One planning pass over the tree. */
+    private static final class Walk {
+        private final Module root;
+        private final DeviceMap resolved;
+        private final PreloadRule preload;
+        private final Device main;
+        private final Map<Module, HookSpec> hooks = new IdentityHashMap<>();
+        private final Map<Module, Reason> reasons = new IdentityHashMap<>();
+        private final Set<Module> withTensors = Collections.newSetFromMap(new IdentityHashMap<>());
+
+        Walk(Module root, DeviceMap map, PreloadRule preload) {
+            this.root = root;
+            this.resolved = map.resolve(root);
+            this.preload = preload;
+            this.main = map.mainDevice();
+            markTensorOwners(root);
+        }
+
+        private boolean markTensorOwners(Module m) {
+            boolean any = m.ownsTensors();
+            for (Module c : m.children().values()) {
+                any |= markTensorOwners(c);
+            }
+            if (any) {
+                withTensors.add(m);
+            }
+            return any;
+        }
+
+        DispatchReport run() {
+            checkUnitsAreWhole();
+            walk(root);
+            List<Entry> entries = new ArrayList<>();
+            describe(root, null, entries);
+            return new DispatchReport(main, resolved, entries);
+        }
+
+        private Device executionDevice(Device storage) {
+            return storage.isAccelerator() ? storage : main;
+        }
+
+        private void walk(Module m) {
+            Device storage = resolved.entries().get(m.name());
+            if (storage != null) {
+                Device exec = executionDevice(storage);
+                boolean isRoot = m == root;
+                if (exec.equals(storage)) {
+                    assign(m, new HookSpec(exec, false, true, isRoot), Reason.IN_DEVICE_MAP);
+                } else {
+                    attachOffload(m, exec);
+                    if (!hooks.containsKey(m)) {
+                        assign(m, new HookSpec(exec, false, false, isRoot), Reason.IN_DEVICE_MAP);
+                    } else {
+                        reasons.put(m, Reason.IN_DEVICE_MAP);
+                    }
+                }
+                attachExecutionDeviceHooks(m, exec);
+                return; // resolved keys never nest: nothing below is in the map
+            }
+            if (m == root) {
+                assign(m, new HookSpec(main, false, false, true), Reason.ROOT);
+            }
+            for (Module c : m.children().values()) {
+                walk(c);
+            }
+        }
+
+        private void attachOffload(Module m, Device exec) {
+            if (preload.isUnit(m)) {
+                assign(m, new HookSpec(exec, true, true, m == root), Reason.PRELOAD_UNIT);
+                return;
+            }
+            if (m.ownsTensors()) {
+                assign(m, new HookSpec(exec, true, false, m == root), Reason.OFFLOADED_TENSORS);
+            }
+            for (Module c : m.children().values()) {
+                attachOffload(c, exec);
+            }
+        }
+
+        private void attachExecutionDeviceHooks(Module m, Device exec) {
+            if (!hooks.containsKey(m) && withTensors.contains(m)) {
+                assign(m, new HookSpec(exec, false, false, false), Reason.EXECUTION_DEVICE);
+            }
+            if (preload.isUnit(m)) {
+                return;
+            }
+            for (Module c : m.children().values()) {
+                attachExecutionDeviceHooks(c, exec);
+            }
+        }
+
+        private void assign(Module m, HookSpec spec, Reason reason) {
+            hooks.put(m, spec);
+            reasons.put(m, reason);
+        }
+
+        /** A preload unit is one unit: the map may place it whole, never split it. */
+        private void checkUnitsAreWhole() {
+            for (Module m : root.modules()) {
+                if (!preload.isUnit(m)) {
+                    continue;
+                }
+                String prefix = m.name().isEmpty() ? "" : m.name() + ".";
+                List<String> inside = resolved.entries().keySet().stream()
+                        .filter(k -> !k.equals(m.name()) && k.startsWith(prefix) && !(prefix.isEmpty() && k.isEmpty()))
+                        .toList();
+                if (!inside.isEmpty()) {
+                    throw new IllegalArgumentException("device map splits preload unit '" + m.name() + "' ("
+                            + m.className() + ") into " + inside + "; a preload class is placed whole: map '"
+                            + m.name() + "' or a parent instead");
+                }
+            }
+        }
+
+        private void describe(Module m, Module unitAbove, List<Entry> out) {
+            Device storage = resolved.deviceOf(m.name());
+            boolean aboveBlocks = !resolved.entries().containsKey(m.name()) && storage == null;
+            Device exec = storage == null ? null : executionDevice(storage);
+            HookSpec hook = hooks.get(m);
+            Reason reason = reasons.get(m);
+            String detail = null;
+            if (hook == null) {
+                if (unitAbove != null) {
+                    reason = Reason.BELOW_PRELOAD_CLASS;
+                    detail = unitAbove.className();
+                } else if (!withTensors.contains(m)) {
+                    reason = Reason.OWNS_NO_TENSOR;
+                } else {
+                    reason = Reason.ABOVE_BLOCKS;
+                }
+            } else if (reason == Reason.PRELOAD_UNIT) {
+                detail = m.className();
+            }
+            if (aboveBlocks) {
+                exec = hook == null ? null : hook.executionDevice();
+            }
+            out.add(new Entry(m.name(), m.className(), exec, storage, hook, reason, detail));
+            Module nextUnit = unitAbove != null ? unitAbove : (preload.isUnit(m) && storage != null ? m : null);
+            for (Module c : m.children().values()) {
+                describe(c, nextUnit, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+package dev.ferry.core.hook;
+
+import dev.ferry.core.module.Module;
+import dev.ferry.core.module.TensorSlot;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.Tensor;
+import dev.ferry.core.tensor.TensorBackend;
+import dev.ferry.core.weights.WeightsStore;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Keeps a module's inputs and weights on its execution device, as Accelerate's {@code AlignDevicesHook}.
+ * <ul>
+ *   <li>resident ({@code offload == false}): {@code init} places the module's tensors (its whole subtree with
+ *   {@code placeSubmodules}) on the execution device once; each forward moves the inputs there;</li>
+ *   <li>offloaded: {@code init} frees the tensors (they live in {@code weights}); each forward loads them
+ *   from the store onto the execution device before and frees them right after. A tensor already on the
+ *   execution device (a tied parameter another active hook loaded) is shared, not loaded twice;</li>
+ *   <li>{@code ioSameDevice}: the output goes back to the device the input came from.</li>
+ * </ul>
+ * Tensors the hook creates (moved inputs, loaded weights) are owned and freed by the hook.
+ */
+public final class AlignDevicesHook implements ModelHook {
+
+    /** How the hook behaves; {@code weights} and {@code backend} are needed only with {@code offload}. */
+    public record Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
+                         boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights,
+                         TensorBackend backend, Prefetcher prefetcher) {
+
+        public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
+                      boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend) {
+            this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
+                    null);
+        }
+
+        public Config {
+            skipKeys = skipKeys == null ? Set.of() : Set.copyOf(skipKeys);
+            if (offload) {
+                Objects.requireNonNull(executionDevice, "an offload hook needs an execution device");
+                Objects.requireNonNull(weights, "an offload hook needs a weights store");
+                Objects.requireNonNull(backend, "an offload hook needs a tensor backend");
+            }
+        }
+
+        /** Moves inputs to {@code device}; nothing else. */
+        public static Config executionDevice(Device device) {
+            return new Config(device, false, false, false, false, Set.of(), null, null);
+        }
+    }
+
+    private record CallState(Device inputDevice, List<Tensor> temporaries, List<TensorSlot> loaded) {
+    }
+
+    private final Config config;
+    /** Full name (as stored) → slot, for the tensors this hook loads per forward. */
+    private final Map<String, TensorSlot> streamed = new LinkedHashMap<>();
+    /** Where each tensor it moved or freed was before, so {@code detach} can put it back. */
+    private final Map<TensorSlot, Device> originalDevices = new IdentityHashMap<>();
+    private final Map<TensorSlot, String> originalNames = new IdentityHashMap<>();
+    private final Deque<CallState> calls = new ArrayDeque<>();
+    private int prefetchIndex = -1;
+
+    public AlignDevicesHook(Config config) {
+        this.config = config;
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public void init(Module module) {
+        String prefix = module.name().isEmpty() ? "" : module.name() + ".";
+        Device exec = config.executionDevice();
+        if (!config.offload()) {
+            if (exec != null) {
+                module.namedTensors(true, config.placeSubmodules(), false).values().forEach(s -> place(s, exec));
+            }
+            return;
+        }
+        module.namedTensors(true, config.placeSubmodules(), false).forEach((rel, slot) -> {
+            String full = prefix + rel;
+            if (slot.isParameter() || config.offloadBuffers()) {
+                if (!config.weights().contains(full)) {
+                    throw new IllegalStateException("offloaded tensor '" + full + "' is not in the weights store");
+                }
+                originalDevices.put(slot, slot.device());
+                originalNames.put(slot, full);
+                slot.release();
+                streamed.put(full, slot);
+                if (prefetchIndex < 0 && config.prefetcher() != null) {
+                    prefetchIndex = config.prefetcher().register(this);
+                }
+            } else if (slot.isMaterialised()) {
+                // buffers stay on the execution device for the block's lifetime, as Accelerate keeps them
+                place(slot, exec);
+            } else if (config.weights().contains(full)) {
+                originalDevices.put(slot, null);
+                slot.set(config.backend().fromBytes(config.weights().bytes(full), slot.spec(), exec));
+            } else {
+                throw new IllegalStateException("buffer '" + full + "' is neither materialised nor in the weights store");
+            }
+        });
+    }
+
+    private void place(TensorSlot slot, Device device) {
+        if (slot.isMaterialised() && !device.equals(slot.device())) {
+            originalDevices.putIfAbsent(slot, slot.device());
+            slot.moveTo(device);
+        }
+    }
+
+    @Override
+    public Object[] preForward(Module module, Object[] args) {
+        Device exec = config.executionDevice();
+        List<TensorSlot> loaded = List.of();
+        if (!streamed.isEmpty()) {
+            Map<TensorSlot, Tensor> block = prefetchIndex >= 0 ? config.prefetcher().take(prefetchIndex) : null;
+            if (block == null) {
+                block = materialiseBlock(false);
+            }
+            loaded = new ArrayList<>(block.size());
+            for (Map.Entry<TensorSlot, Tensor> e : block.entrySet()) {
+                TensorSlot slot = e.getKey();
+                if (slot.isMaterialised() && exec.equals(slot.device())) {
+                    e.getValue().close(); // tied: already brought here by another active hook, which frees it
+                    continue;
+                }
+                slot.set(e.getValue());
+                loaded.add(slot);
+            }
+        }
+        Device inputDevice = config.ioSameDevice() ? DeviceTransfers.find(args) : null;
+        List<Tensor> temporaries = new ArrayList<>(0);
+        Object[] moved = exec == null ? args
+                : (Object[]) DeviceTransfers.send(args, exec, config.skipKeys(), temporaries);
+        calls.push(new CallState(inputDevice, temporaries, loaded));
+        return moved;
+    }
+
+    /**
+     * Reads this block's offloaded tensors from the store onto the execution device, as one batch; the caller
+     * owns the result. Runs on the forward's thread, or ahead of it on the prefetcher's.
+     */
+    Map<TensorSlot, Tensor> materialiseBlock(boolean ahead) {
+        Map<TensorSlot, Tensor> block = new IdentityHashMap<>(streamed.size() * 2);
+        try {
+            for (Map.Entry<String, TensorSlot> e : streamed.entrySet()) {
+                TensorSlot slot = e.getValue();
+                java.nio.ByteBuffer bytes = config.weights().bytes(e.getKey());
+                if (ahead) {
+                    touchPages(bytes);
+                }
+                block.put(slot, config.backend().fromBytes(bytes, slot.spec(), config.executionDevice()));
+            }
+        } catch (RuntimeException ex) {
+            block.values().forEach(Tensor::close);
+            throw ex;
+        }
+        return block;
+    }
+
+    /**
+     * Reads one byte per page so that a memory-mapped tensor is paged in now, on the prefetch thread, even
+     * when the backend will use the mapping in place (zero copy) and would otherwise fault it in mid-forward.
+     */
+    private static void touchPages(java.nio.ByteBuffer bytes) {
+        if (!bytes.isDirect()) {
+            return;
+        }
+        int sum = 0;
+        for (int i = bytes.position(); i < bytes.limit(); i += 4096) {
+            sum += bytes.get(i);
+        }
+        if (sum == 42 && bytes.limit() < 0) {
+            throw new AssertionError(); // keeps the reads from being optimised away
+        }
+    }
+
+    @Override
+    public Object postForward(Module module, Object output) {
+        CallState call = calls.pop();
+        for (TensorSlot slot : call.loaded()) {
+            slot.release();
+        }
+        DeviceTransfers.closeExcept(call.temporaries(), output);
+        if (call.inputDevice() == null) {
+            return output;
+        }
+        List<Tensor> created = new ArrayList<>(0);
+        Object back = DeviceTransfers.send(output, call.inputDevice(), Set.of(), created);
+        if (!created.isEmpty()) {
+            // the forward's own results were replaced by their copies on the input device
+            Set<Tensor> kept = DeviceTransfers.tensorsIn(back);
+            for (Tensor t : DeviceTransfers.tensorsIn(output)) {
+                if (!kept.contains(t)) {
+                    t.close();
+                }
+            }
+        }
+        return back;
+    }
+
+    /** Puts every tensor back where it was before {@code init}: reloads offloaded ones from the store. */
+    @Override
+    public void detach(Module module) {
+        originalDevices.forEach((slot, device) -> {
+            String name = originalNames.get(slot);
+            if (device == null) {
+                slot.release();
+            } else if (name != null && !slot.isMaterialised()) {
+                slot.set(config.backend().fromBytes(config.weights().bytes(name), slot.spec(), device));
+            } else {
+                slot.moveTo(device);
+            }
+        });
+        originalDevices.clear();
+        originalNames.clear();
+        streamed.clear();
+        if (config.prefetcher() != null) {
+            config.prefetcher().close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "AlignDevicesHook" + config;
+    }
+}

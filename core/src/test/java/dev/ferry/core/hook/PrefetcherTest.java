@@ -1,0 +1,67 @@
+package dev.ferry.core.hook;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.core.module.Module;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.testing.TestBackend;
+import dev.ferry.core.testing.TestLayers.Stack;
+import dev.ferry.core.testing.TestTensor;
+import dev.ferry.core.weights.HostMemoryStore;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class PrefetcherTest {
+
+    private static final Device GPU0 = Device.accelerator(0);
+    private final TestBackend backend = new TestBackend(1);
+
+    private float[] run(Module m) {
+        TestTensor in = backend.tensor(Device.cpu(), new long[] {1, 4}, 1, 2, 3, 4);
+        TestTensor out = (TestTensor) m.call(in);
+        float[] v = out.data().clone();
+        out.close();
+        in.close();
+        return v;
+    }
+
+    private Prefetcher offloadBlocks(Stack m, int ahead) {
+        HostMemoryStore store = HooksTest.storeOf(m);
+        Prefetcher p = new Prefetcher(ahead);
+        for (int i = 0; i < 4; i++) {
+            Hooks.add(m.find("model.layers." + i), new AlignDevicesHook(new AlignDevicesHook.Config(GPU0, true, false,
+                    true, false, Set.of(), store, backend, p)));
+        }
+        for (String resident : new String[] {"model.embed", "model.norm", "head"}) {
+            Hooks.add(m.find(resident), new AlignDevicesHook(new AlignDevicesHook.Config(GPU0, false, false, true, false,
+                    Set.of(), null, null)));
+        }
+        Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(GPU0, false, true, false, false, Set.of(),
+                null, null)));
+        return p;
+    }
+
+    @Test
+    void everyBlockButTheVeryFirstIsServedFromThePrefetch() {
+        Stack m = new Stack(backend, 4, 4, false, 5);
+        float[] expected = run(m);
+        Prefetcher p = offloadBlocks(m, 1);
+        for (int i = 0; i < 10; i++) {
+            assertThat(run(m)).containsExactly(expected);
+        }
+        assertThat(p.misses()).isEqualTo(1);
+        assertThat(p.hits()).isEqualTo(39);
+    }
+
+    @Test
+    void closingFreesWhatWasFetchedAndNotUsed() {
+        Stack m = new Stack(backend, 4, 4, false, 5);
+        int before = backend.live();
+        Prefetcher p = offloadBlocks(m, 2);
+        run(m);
+        p.close();
+        Hooks.remove(m, true);
+        assertThat(backend.live()).isEqualTo(before);
+        assertThat(run(m)).hasSize(4);
+    }
+}
