@@ -349,6 +349,10 @@ public final class DevicePlanner {
         }
 
         private IllegalArgumentException cannotPlace(int node, long withTies) {
+            if (devices.isEmpty()) {
+                return new IllegalArgumentException("cannot place " + t.describe(node) + ": maxMemory names no device"
+                        + " and disk offload is off; give budgets, e.g. {0: \"10GiB\", \"cpu\": \"30GiB\"}");
+            }
             StringBuilder sb = new StringBuilder("cannot place ").append(t.describe(node));
             if (withTies != t.size[node]) {
                 sb.append(" with the blocks tied to it (").append(SizeStrings.format(withTies)).append(" = ")
