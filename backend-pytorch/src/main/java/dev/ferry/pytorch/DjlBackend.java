@@ -149,6 +149,7 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
      * a direct buffer is used in place on the CPU (zero copy; the tensor keeps it reachable) and a heap buffer
      * is copied once.
      */
+    @Override
     public DjlTensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device, DType target) {
         requireAvailable(device);
         if (bytes.remaining() != spec.byteSize()) {

@@ -104,7 +104,7 @@ public final class AlignDevicesHook implements ModelHook {
                 place(slot, exec);
             } else if (config.weights().contains(full)) {
                 originalDevices.put(slot, null);
-                slot.set(config.backend().fromBytes(config.weights().bytes(full), slot.spec(), exec));
+                slot.set(load(full, slot, exec));
             } else {
                 throw new IllegalStateException("buffer '" + full + "' is neither materialised nor in the weights store");
             }
@@ -155,17 +155,26 @@ public final class AlignDevicesHook implements ModelHook {
         try {
             for (Map.Entry<String, TensorSlot> e : streamed.entrySet()) {
                 TensorSlot slot = e.getValue();
-                java.nio.ByteBuffer bytes = config.weights().bytes(e.getKey());
-                if (ahead) {
-                    touchPages(bytes);
-                }
-                block.put(slot, config.backend().fromBytes(bytes, slot.spec(), config.executionDevice()));
+                block.put(slot, load(e.getKey(), slot, config.executionDevice(), ahead));
             }
         } catch (RuntimeException ex) {
             block.values().forEach(Tensor::close);
             throw ex;
         }
         return block;
+    }
+
+    /** The stored tensor {@code name} on {@code device}, converted to the slot's dtype if stored otherwise. */
+    private Tensor load(String name, TensorSlot slot, Device device) {
+        return load(name, slot, device, false);
+    }
+
+    private Tensor load(String name, TensorSlot slot, Device device, boolean ahead) {
+        java.nio.ByteBuffer bytes = config.weights().bytes(name);
+        if (ahead) {
+            touchPages(bytes);
+        }
+        return config.backend().fromBytes(bytes, config.weights().spec(name), device, slot.spec().dtype());
     }
 
     /**
@@ -217,7 +226,7 @@ public final class AlignDevicesHook implements ModelHook {
             if (device == null) {
                 slot.release();
             } else if (name != null && !slot.isMaterialised()) {
-                slot.set(config.backend().fromBytes(config.weights().bytes(name), slot.spec(), device));
+                slot.set(load(name, slot, device));
             } else {
                 slot.moveTo(device);
             }

@@ -7,7 +7,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.stream.Collectors;
 
 /**
  * Turns a module tree and per-device budgets into a device map: Accelerate's {@code infer_auto_device_map}
@@ -79,9 +78,12 @@ public final class DevicePlanner {
 
     static Map<Device, Long> balancedBudgets(IndexedTree t, boolean[] noSplit, Map<Device, Long> maxMemory,
                                              boolean lowZero) {
-        List<Device> gpus = maxMemory.entrySet().stream()
-                .filter(e -> e.getKey().isAccelerator() && e.getValue() > 0)
-                .map(Map.Entry::getKey).sorted().collect(Collectors.toList());
+        List<Device> gpus = new ArrayList<>();
+        for (Map.Entry<Device, Long> e : maxMemory.entrySet()) { // sorted: PlanRequest keeps device order
+            if (e.getKey().isAccelerator() && e.getValue() > 0) {
+                gpus.add(e.getKey());
+            }
+        }
         LinkedHashMap<Device, Long> out = new LinkedHashMap<>(maxMemory);
         if (gpus.size() < 2) {
             return out; // one accelerator: nothing to balance, and no low-zero on a single device
@@ -347,6 +349,10 @@ public final class DevicePlanner {
         }
 
         private IllegalArgumentException cannotPlace(int node, long withTies) {
+            if (devices.isEmpty()) {
+                return new IllegalArgumentException("cannot place " + t.describe(node) + ": maxMemory names no device"
+                        + " and disk offload is off; give budgets, e.g. {0: \"10GiB\", \"cpu\": \"30GiB\"}");
+            }
             StringBuilder sb = new StringBuilder("cannot place ").append(t.describe(node));
             if (withTies != t.size[node]) {
                 sb.append(" with the blocks tied to it (").append(SizeStrings.format(withTies)).append(" = ")

@@ -87,6 +87,9 @@ final class IndexedTree {
         final IndexedTree t;
         final DType dtype;
         final Map<String, DType> special;
+        /** Slot → index of its first entry in {@code t.tensors}. */
+        final Map<TensorSlot, Integer> first = new IdentityHashMap<>();
+        /** Only tied slots: owners and names, first name first. */
         final Map<TensorSlot, List<Integer>> owners = new IdentityHashMap<>();
         final Map<TensorSlot, List<String>> names = new IdentityHashMap<>();
         final List<TensorSlot> tiedOrder = new ArrayList<>();
@@ -102,26 +105,25 @@ final class IndexedTree {
             int i = next++;
             t.modules[i] = m;
             t.parent[i] = parent;
-            t.ownsTensors[i] = m.ownsTensors();
-            for (Map.Entry<String, TensorSlot> e : m.ownTensors().entrySet()) {
+            Map<String, TensorSlot> own = m.ownTensors();
+            t.ownsTensors[i] = !own.isEmpty();
+            for (Map.Entry<String, TensorSlot> e : own.entrySet()) {
                 TensorSlot slot = e.getValue();
-                List<Integer> o = owners.get(slot);
-                if (o != null) {
-                    if (o.size() == 1) {
+                Integer seen = first.putIfAbsent(slot, t.tensors.size());
+                if (seen != null) {
+                    List<Integer> o = owners.get(slot);
+                    if (o == null) {
+                        TensorEntry firstEntry = t.tensors.get(seen);
+                        o = new ArrayList<>(List.of(firstEntry.owner()));
+                        owners.put(slot, o);
+                        names.put(slot, new ArrayList<>(List.of(firstEntry.fullName(t.modules))));
                         tiedOrder.add(slot);
                     }
                     o.add(i);
                     names.get(slot).add(full(m, e.getKey()));
                     continue;
                 }
-                String full = full(m, e.getKey());
-                long bytes = bytes(slot, full, dtype, special);
-                o = new ArrayList<>(2);
-                o.add(i);
-                owners.put(slot, o);
-                List<String> nm = new ArrayList<>(2);
-                nm.add(full);
-                names.put(slot, nm);
+                long bytes = bytes(slot, special.isEmpty() ? null : full(m, e.getKey()), dtype, special);
                 t.tensors.add(new TensorEntry(i, e.getKey(), slot, bytes));
                 t.size[i] += bytes;
                 if (!slot.isParameter()) {
@@ -142,7 +144,7 @@ final class IndexedTree {
     static long bytes(TensorSlot slot, String fullName, DType dtype, Map<String, DType> special) {
         DType own = slot.spec().dtype();
         long elements = slot.spec().elementCount();
-        DType override = special == null ? null : special.get(fullName);
+        DType override = special == null || fullName == null ? null : special.get(fullName);
         if (override != null) {
             return Math.multiplyExact(elements, override.byteSize());
         }

@@ -64,13 +64,14 @@ public record PlanRequest(Map<Device, Long> maxMemory, Set<String> noSplitModule
         Objects.requireNonNull(maxMemory, "maxMemory");
         Objects.requireNonNull(strategy, "strategy");
         TreeMap<Device, Long> sorted = new TreeMap<>();
-        maxMemory.forEach((d, b) -> {
-            Objects.requireNonNull(d, "a device in maxMemory is null");
+        for (Map.Entry<Device, Long> e : maxMemory.entrySet()) {
+            Device d = Objects.requireNonNull(e.getKey(), "a device in maxMemory is null");
+            Long b = e.getValue();
             if (b == null || b < 0) {
                 throw new IllegalArgumentException("maxMemory for " + d + " is " + b + "; expected a byte count >= 0");
             }
             sorted.put(d, b);
-        });
+        }
         maxMemory = Collections.unmodifiableMap(new LinkedHashMap<>(sorted));
         noSplitModuleClasses = noSplitModuleClasses == null ? Set.of()
                 : Collections.unmodifiableSet(new LinkedHashSet<>(noSplitModuleClasses));

@@ -19,6 +19,21 @@ public interface TensorBackend {
      */
     Tensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device);
 
+    /**
+     * Like {@link #fromBytes(ByteBuffer, TensorSpec, Device)}, for bytes stored as {@code spec.dtype()} and a
+     * tensor wanted as {@code target} (a bfloat16 checkpoint into a float32 model). The default converts in
+     * Java first; a backend may convert on the device instead.
+     */
+    default Tensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device, DType target) {
+        if (spec.dtype() == target) {
+            return fromBytes(bytes, spec, device);
+        }
+        if (!DTypeConversion.supports(spec.dtype(), target)) {
+            throw new IllegalArgumentException("cannot convert " + spec + " to " + target.torchName());
+        }
+        return fromBytes(DTypeConversion.convert(bytes, spec.dtype(), target), spec.withDType(target), device);
+    }
+
     /** Whether this backend can execute on {@code device} on this machine. */
     boolean isAvailable(Device device);
 

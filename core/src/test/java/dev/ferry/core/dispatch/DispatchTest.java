@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.ferry.core.hook.Hooks;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.tensor.DType;
+import dev.ferry.core.tensor.DTypeConversion;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.testing.TestBackend;
 import dev.ferry.core.testing.TestLayers.Stack;
@@ -202,5 +204,27 @@ class DispatchTest {
         assertThatThrownBy(() -> dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, GPU0, GPU0, DISK, GPU0))))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("model.layers.3.attn.bias");
         assertThat(Hooks.countHooked(m)).isZero();
+    }
+
+    @Test
+    void anOffloadStoreInAnotherDtypeIsConvertedToTheModelsDtypeWhenLoaded() {
+        Stack m = model(false);
+        HostMemoryStore halfPrecision = new HostMemoryStore();
+        m.find("model.layers.3").namedTensors().forEach((n, s) -> halfPrecision.put("model.layers.3." + n,
+                s.spec().withDType(DType.FLOAT16), DTypeConversion.convert(s.value().toBytes(), DType.FLOAT32,
+                        DType.FLOAT16)));
+        float w = ((TestTensor) m.find("model.layers.3.attn").tensor("weight").value()).data()[1];
+        dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, GPU0, GPU0, DISK, GPU0))
+                .withOffloadStore(halfPrecision).withPrefetchBlocks(0));
+        float[] loaded = new float[1];
+        Hooks.add(m.find("model.layers.3.attn"), new dev.ferry.core.hook.ModelHook() {
+            @Override
+            public Object[] preForward(Module module, Object[] args) {
+                loaded[0] = ((TestTensor) module.tensor("weight").value()).data()[1];
+                return args;
+            }
+        }, true);
+        run(m);
+        assertThat(loaded[0]).isEqualTo(DTypeConversion.halfToFloat(DTypeConversion.floatToHalf(w)));
     }
 }

@@ -251,6 +251,20 @@ class DevicePlannerTest {
     }
 
     @Test
+    void noBudgetAndNoDiskIsAnErrorSayingSo() {
+        assertThatThrownBy(() -> planner.plan(modelForTest(), PlanRequest.of(Map.of()).withDisk(false)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("the whole model (ModelForTest, 236 B = 236 bytes)")
+                .hasMessageContaining("maxMemory names no device");
+    }
+
+    @Test
+    void noBudgetAtAllPutsEverythingOnDisk() {
+        assertThat(planner.plan(modelForTest(), PlanRequest.of(Map.of())).deviceMap().entries())
+                .containsExactlyEntriesOf(map("", DISK));
+    }
+
+    @Test
     void devicesAbsentFromTheBudgetsAreNotUsed() {
         DevicePlan plan = planner.plan(modelForTest(), PlanRequest.of(memory(GPU1, 1000)));
 
