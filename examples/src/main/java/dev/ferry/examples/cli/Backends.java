@@ -4,6 +4,7 @@ import com.google.inject.Guice;
 import com.google.inject.Injector;
 import com.google.inject.Module;
 import dev.ferry.core.inject.FerryCoreModule;
+import dev.ferry.onnx.OnnxBackendModule;
 import dev.ferry.pytorch.PyTorchBackendModule;
 
 /** Guice wiring of the backend chosen with {@code --backend}: the core module plus that backend's module. */
@@ -22,8 +23,7 @@ final class Backends {
     static Module backendModule(Name name) {
         return switch (name) {
             case pytorch -> new PyTorchBackendModule();
-            case onnx -> throw new UsageException("--backend onnx: the ONNX Runtime backend is not yet available "
-                    + "in this build; use --backend pytorch");
+            case onnx -> new OnnxBackendModule();
         };
     }
 }

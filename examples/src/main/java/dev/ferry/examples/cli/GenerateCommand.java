@@ -8,11 +8,19 @@ import com.google.inject.Injector;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.PlanRequest;
+import dev.ferry.core.module.Module;
 import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.TensorBackend;
+import dev.ferry.onnx.OnnxDispatchReport;
+import dev.ferry.onnx.OnnxDispatchedModel;
+import dev.ferry.onnx.OnnxDispatcher;
+import dev.ferry.onnx.OnnxModuleTree;
+import dev.ferry.onnx.OnnxPlan;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
+import dev.ferry.pytorch.models.ModelConfig;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -102,33 +110,96 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
         GenerationConfig config = generationConfig();
         Injector injector = Backends.injector(backend);
+        Generation g = switch (backend) {
+            case pytorch -> runPyTorch(injector, config);
+            case onnx -> runOnnx(injector, config);
+        };
+        if (format == ResultFormat.json) {
+            out.println(json(g));
+        } else {
+            text(out, g);
+        }
+        return 0;
+    }
+
+    private HuggingFaceTokenizer tokenizer() {
+        if (prompt.text == null) {
+            return null;
+        }
+        return Generator.tokenizer(model).orElseThrow(() -> new UsageException("--prompt: " + model
+                + " has no tokenizer.json; pass the prompt as token ids with --input-ids"));
+    }
+
+    private long[] promptIds(HuggingFaceTokenizer tokenizer) {
+        return tokenizer != null ? tokenizer.encode(prompt.text).getIds()
+                : prompt.ids.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private Generation runPyTorch(Injector injector, GenerationConfig config) {
+        PrintWriter err = spec.commandLine().getErr();
         try (DjlBackend djl = injector.getInstance(DjlBackend.class)) {
-            HuggingFaceTokenizer tokenizer = null;
-            if (prompt.text != null) {
-                tokenizer = Generator.tokenizer(model).orElseThrow(() -> new UsageException("--prompt: " + model
-                        + " has no tokenizer.json; pass the prompt as token ids with --input-ids"));
-            }
+            HuggingFaceTokenizer tokenizer = tokenizer();
             CausalLM lm = ModelTrees.causalLmOnMeta(model, djl);
             Set<String> classes = new LinkedHashSet<>(preload);
             ModelTrees.warnUnknownClasses(lm, classes, "--preload", err);
             DeviceMap map = deviceMap(lm, djl, classes);
-            long[] ids = tokenizer != null ? tokenizer.encode(prompt.text).getIds()
-                    : prompt.ids.stream().mapToLong(Long::longValue).toArray();
+            long[] ids = promptIds(tokenizer);
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
                     lm, model, map, classes, offloadDir, "--device-map " + deviceMap, err);
                  Generator generator = new Generator(lm, djl, map.mainDevice(), tokenizer)) {
                 TimedGeneration gen = TimedGeneration.run(generator, ids, config, err);
                 String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
-                if (format == ResultFormat.json) {
-                    out.println(json(lm, map, loaded, ids, gen, text));
-                } else {
-                    text(out, lm, map, loaded, ids, gen, text);
-                }
+                return new Generation(lm.className(), map, loaded.seconds(), loaded.placement(), loaded.report(),
+                        ids, gen, text);
             }
-            return 0;
+        }
+    }
+
+    private Generation runOnnx(Injector injector, GenerationConfig config) {
+        PrintWriter err = spec.commandLine().getErr();
+        if (offloadDir != null) {
+            throw new UsageException("--offload-dir: not supported with --backend onnx (its offloaded blocks read "
+                    + "their initializers from the memory-mapped model.onnx)");
+        }
+        Path file = model.resolve("model.onnx");
+        if (!java.nio.file.Files.isRegularFile(file)) {
+            throw new UsageException("--backend onnx: " + model + " has no model.onnx");
+        }
+        HuggingFaceTokenizer tokenizer = tokenizer();
+        long[] ids = promptIds(tokenizer);
+        OnnxDispatcher dispatcher = injector.getInstance(OnnxDispatcher.class);
+        long start = System.nanoTime();
+        OnnxModuleTree tree = dispatcher.tree(file);
+        Set<String> classes = new LinkedHashSet<>(preload);
+        ModelTrees.warnUnknownClasses(tree.root(), classes, "--preload", err);
+        DeviceMap map = deviceMap(tree.root(), injector.getInstance(TensorBackend.class), classes);
+        OnnxPlan plan = OnnxPlan.of(map.entries(), map.mainDevice(), classes);
+        OnnxDispatchedModel dispatched;
+        try (Progress progress = Progress.start(err, "loading", 1, " model", 1,
+                "partitioning " + file.getFileName() + " by the device map")) {
+            try {
+                dispatched = dispatcher.dispatch(tree, plan);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
+            }
+            progress.step(1);
+            progress.finish(String.format("done in %.3f s", (System.nanoTime() - start) / 1e9));
+        }
+        double loadSeconds = (System.nanoTime() - start) / 1e9;
+        List<Long> eos = java.nio.file.Files.isRegularFile(model.resolve("config.json"))
+                ? ModelConfig.read(model).eosTokenIds() : List.of();
+        try (OnnxDispatchedModel d = dispatched) {
+            TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d)::generate, ids,
+                    config.eosTokenIds() == null ? config.withEos(eos) : config, err);
+            OnnxDispatchReport report = d.report();
+            String placement = String.format("%d partitions, %d of them resident sessions, %s of initializers",
+                    report.sessionCount(), report.residentSessions(),
+                    dev.ferry.core.placement.SizeStrings.format(report.initializerBytes()));
+            String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
+            return new Generation(tree.root().className(), map, loadSeconds, placement, report.core(), ids, gen,
+                    text);
         }
     }
 
@@ -149,7 +220,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    private DeviceMap deviceMap(CausalLM lm, DjlBackend djl, Set<String> preloadClasses) {
+    private DeviceMap deviceMap(Module root, TensorBackend tensors, Set<String> preloadClasses) {
         if (!deviceMap.isAuto()) {
             if (maxMemory != null) {
                 spec.commandLine().getErr().println("warning: --max-memory is ignored with --device-map "
@@ -157,39 +228,40 @@ final class GenerateCommand implements Callable<Integer> {
             }
             return deviceMap.map();
         }
-        Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : Planning.defaultBudgets(djl);
+        Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : Planning.defaultBudgets(tensors);
         try {
-            return Planning.plan(lm, budgets, null, preloadClasses, PlanRequest.Strategy.AUTO, null).deviceMap();
+            return Planning.plan(root, budgets, null, preloadClasses, PlanRequest.Strategy.AUTO, null).deviceMap();
         } catch (IllegalArgumentException e) {
             throw new UsageException("--max-memory " + Planning.describeBudgets(budgets) + ": " + e.getMessage(), e);
         }
     }
 
-    private String json(CausalLM lm, DeviceMap map, DispatchedLoad.Loaded loaded, long[] ids, TimedGeneration gen,
-                        String text) {
+    private String json(Generation g) {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode o = mapper.createObjectNode();
         o.put("model", model.toString());
-        o.put("class", lm.className());
+        o.put("class", g.className());
         o.put("backend", backend.name());
-        o.put("main_device", map.mainDevice().toString());
+        o.put("main_device", g.map().mainDevice().toString());
         try {
-            o.set("device_map", mapper.readTree(map.toJson()));
+            o.set("device_map", mapper.readTree(g.map().toJson()));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        o.put("hooked_modules", loaded.report().hookedCount());
-        ArrayNode prompt = o.putArray("prompt_ids");
-        Arrays.stream(ids).forEach(prompt::add);
-        ArrayNode tokens = o.putArray("new_tokens");
-        Arrays.stream(gen.tokens()).forEach(tokens::add);
-        if (text != null) {
-            o.put("text", text);
+        if (g.report() != null) {
+            o.put("hooked_modules", g.report().hookedCount());
         }
-        o.put("load_seconds", round(loaded.seconds()));
-        o.put("time_to_first_token_seconds", round(gen.secondsToFirstToken()));
-        o.put("generation_seconds", round(gen.seconds()));
-        o.put("tokens_per_second", round(gen.tokensPerSecond()));
+        ArrayNode promptIds = o.putArray("prompt_ids");
+        Arrays.stream(g.promptIds()).forEach(promptIds::add);
+        ArrayNode tokens = o.putArray("new_tokens");
+        Arrays.stream(g.timed().tokens()).forEach(tokens::add);
+        if (g.text() != null) {
+            o.put("text", g.text());
+        }
+        o.put("load_seconds", round(g.loadSeconds()));
+        o.put("time_to_first_token_seconds", round(g.timed().secondsToFirstToken()));
+        o.put("generation_seconds", round(g.timed().seconds()));
+        o.put("tokens_per_second", round(g.timed().tokensPerSecond()));
         try {
             return mapper.writerWithDefaultPrettyPrinter().writeValueAsString(o);
         } catch (IOException e) {
@@ -201,19 +273,19 @@ final class GenerateCommand implements Callable<Integer> {
         return Math.round(v * 1e6) / 1e6;
     }
 
-    private void text(PrintWriter out, CausalLM lm, DeviceMap map, DispatchedLoad.Loaded loaded, long[] ids,
-                      TimedGeneration gen, String text) {
-        out.printf("model: %s (%s), backend %s, main device %s%n", model, lm.className(), backend,
-                map.mainDevice());
-        out.println("device map: " + Json.compact(map.toJson()));
-        out.printf("loaded in %.3f s: %s; %d of %d modules hooked%n", loaded.seconds(), loaded.placement(),
-                loaded.report().hookedCount(), loaded.report().modules().size());
-        out.println("prompt ids: " + Arrays.toString(ids));
-        out.println("new tokens: " + Arrays.toString(gen.tokens()));
-        if (text != null) {
-            out.println("text: " + text);
+    private void text(PrintWriter out, Generation g) {
+        out.printf("model: %s (%s), backend %s, main device %s%n", model, g.className(), backend,
+                g.map().mainDevice());
+        out.println("device map: " + Json.compact(g.map().toJson()));
+        out.printf("loaded in %.3f s: %s%s%n", g.loadSeconds(), g.placement(), g.report() == null ? ""
+                : String.format("; %d of %d modules hooked", g.report().hookedCount(), g.report().modules().size()));
+        out.println("prompt ids: " + Arrays.toString(g.promptIds()));
+        out.println("new tokens: " + Arrays.toString(g.timed().tokens()));
+        if (g.text() != null) {
+            out.println("text: " + g.text());
         }
+        TimedGeneration t = g.timed();
         out.printf("time to first token: %.1f ms; %d tokens in %.1f ms: %.1f tokens/s%n",
-                gen.secondsToFirstToken() * 1e3, gen.tokens().length, gen.seconds() * 1e3, gen.tokensPerSecond());
+                t.secondsToFirstToken() * 1e3, t.tokens().length, t.seconds() * 1e3, t.tokensPerSecond());
     }
 }

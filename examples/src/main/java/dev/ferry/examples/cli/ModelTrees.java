@@ -2,6 +2,8 @@ package dev.ferry.examples.cli;
 
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
+import dev.ferry.onnx.OnnxModel;
+import dev.ferry.onnx.OnnxModuleTree;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.models.CausalLM;
 import dev.ferry.pytorch.models.ModelFamilies;
@@ -19,7 +21,7 @@ final class ModelTrees {
 
     /**
      * The tree of the model in {@code dir}: from {@code config.json} with the PyTorch backend's model families
-     * (reads no weight), else from {@code model.onnx}'s scope metadata.
+     * (reads no weight), else from {@code model.onnx}'s scope metadata (memory-mapped; weights are not copied).
      */
     static Module onMeta(Path dir, DjlBackend backend) {
         if (Files.isRegularFile(dir.resolve("config.json"))) {
@@ -29,8 +31,8 @@ final class ModelTrees {
                 throw new UsageException("--model " + dir + ": " + e.getMessage(), e);
             }
         }
-        throw new UsageException("--model " + dir + ": only model.onnx, and the ONNX backend is not yet available; "
-                + "a folder with config.json is needed");
+        // no config.json: the tree the exporter recorded in model.onnx (names and classes as in PyTorch)
+        return OnnxModuleTree.build(OnnxModel.load(dir.resolve("model.onnx"))).root();
     }
 
     /** The causal LM of the folder's {@code config.json}, on meta (what {@code generate} runs). */

@@ -7,7 +7,7 @@ import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
-import dev.ferry.pytorch.DjlBackend;
+import dev.ferry.core.tensor.TensorBackend;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -27,12 +27,11 @@ final class Planning {
      * Budgets when {@code --max-memory} is not given, as Accelerate's {@code get_max_memory}: each accelerator's
      * free memory, then the host's available memory; disk unbounded.
      */
-    static Map<Device, Long> defaultBudgets(DjlBackend backend) {
+    static Map<Device, Long> defaultBudgets(TensorBackend backend) {
         Map<Device, Long> out = new LinkedHashMap<>();
-        for (Device d : backend.devices()) {
-            if (d.isAccelerator()) {
-                backend.freeMemory(d).ifPresent(free -> out.put(d, free));
-            }
+        for (int i = 0; i < 64 && backend.isAvailable(Device.accelerator(i)); i++) {
+            Device d = Device.accelerator(i);
+            backend.freeMemory(d).ifPresent(free -> out.put(d, free));
         }
         out.put(Device.cpu(), availableHostMemory());
         return out;
