@@ -133,7 +133,7 @@ public final class CheckpointDispatcher {
                 String key = e.getValue();
                 String name = namesOf.get(slot).get(0);
                 Device storage = resolved.deviceOf(name);
-                boolean resident = storage.isAccelerator() || storage.equals(main);
+                boolean resident = !map.isOffloaded(storage);
                 TensorSpec spec = slot.spec();
                 if (resident) {
                     slot.set(backend.fromBytes(bytesAs(checkpoint, key, spec.dtype()), spec, storage));

@@ -140,6 +140,7 @@ public final class Dispatcher {
     /** One planning pass over the tree. */
     private static final class Walk {
         private final Module root;
+        private final DeviceMap map;
         private final DeviceMap resolved;
         private final PreloadRule preload;
         private final Device main;
@@ -149,6 +150,7 @@ public final class Dispatcher {
 
         Walk(Module root, DeviceMap map, PreloadRule preload) {
             this.root = root;
+            this.map = map;
             this.resolved = map.resolve(root);
             this.preload = preload;
             this.main = map.mainDevice();
@@ -175,7 +177,7 @@ public final class Dispatcher {
         }
 
         private Device executionDevice(Device storage) {
-            return storage.isAccelerator() ? storage : main;
+            return map.executionDevice(storage); // the main device follows the map as the user wrote it
         }
 
         private void walk(Module m) {

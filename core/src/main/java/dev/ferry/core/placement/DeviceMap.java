@@ -137,6 +137,19 @@ public record DeviceMap(Map<String, Device> entries) {
         return entries.values().stream().filter(Device::isAccelerator).findFirst().orElse(Device.cpu());
     }
 
+    /**
+     * Where a block stored on {@code storage} executes: an accelerator runs its own blocks; CPU- and
+     * disk-stored blocks run on the {@link #mainDevice()} (so with no accelerator, CPU blocks are resident).
+     */
+    public Device executionDevice(Device storage) {
+        return storage.isAccelerator() ? storage : mainDevice();
+    }
+
+    /** Whether a block stored on {@code storage} is offloaded: streamed to its execution device per forward. */
+    public boolean isOffloaded(Device storage) {
+        return !executionDevice(storage).equals(storage);
+    }
+
     public Set<Device> devices() {
         return new LinkedHashSet<>(entries.values());
     }
