@@ -2,17 +2,19 @@ package dev.ferry.onnx;
 
 import dev.ferry.core.dispatch.DispatchReport;
 import java.util.List;
+import java.util.Objects;
 
 /**
- * What the ONNX backend made of a plan: the core's dispatch report for the same tree, map and preload classes
- * ({@code null} when the core planner rejects the map, e.g. one leaving tensors unmapped, which the ONNX
- * backend tolerates), one line per partition, the number of partitions (each has one session: kept for a
- * resident partition, created per run for an offloaded one), and the sessions created so far.
+ * What the ONNX backend made of a plan: the core's dispatch report it carries out (never {@code null}: a map
+ * the core rejects is never dispatched), one line per partition, the number of partitions (each has one
+ * session: kept for a resident partition, created per run for an offloaded one), and the sessions created so
+ * far.
  */
 public record OnnxDispatchReport(DispatchReport core, List<PartitionReport> partitions, int sessionCount,
                                  int residentSessions, int sessionsCreated) {
 
     public OnnxDispatchReport {
+        Objects.requireNonNull(core, "core");
         partitions = List.copyOf(partitions);
     }
 

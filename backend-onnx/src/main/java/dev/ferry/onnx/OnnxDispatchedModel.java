@@ -15,6 +15,8 @@ import ai.onnxruntime.OrtSession;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.module.Module;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.weights.WeightsStore;
 import java.io.IOException;
@@ -60,7 +62,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
     private final OnnxModuleTree tree;
     private final OnnxModel model;
-    private final OnnxPlan plan;
+    private final DispatchReport plan;
     private final OnnxOptions options;
     private final List<Partition> partitions;
     private final List<Runner> runners = new ArrayList<>();
@@ -71,7 +73,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     private final boolean ownsCacheDir;
     private boolean closed;
 
-    private OnnxDispatchedModel(OnnxModuleTree tree, OnnxPlan plan, OnnxOptions options) {
+    private OnnxDispatchedModel(OnnxModuleTree tree, DispatchReport plan, OnnxOptions options) {
         this.tree = tree;
         this.model = tree.model();
         this.plan = plan;
@@ -100,16 +102,19 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     }
 
     /** Builds the module tree of {@code model} and dispatches it. */
-    public static OnnxDispatchedModel dispatch(OnnxModel model, OnnxPlan plan, OnnxOptions options) {
-        return dispatch(OnnxModuleTree.build(model), plan, options);
+    public static OnnxDispatchedModel dispatch(OnnxModel model, DeviceMap map, PreloadRule preload,
+                                               OnnxOptions options) {
+        return dispatch(OnnxModuleTree.build(model), map, preload, options);
     }
 
     /**
-     * Partitions the graph by {@code plan}, probes the providers, creates the resident sessions and optimises
-     * (and caches) the offloaded partitions' graphs. All or nothing: on failure, whatever was made is closed.
+     * Plans the dispatch with the core ({@link #plan}), partitions the graph by that plan, probes the
+     * providers, creates the resident sessions and optimises (and caches) the offloaded partitions' graphs.
+     * All or nothing: on failure, whatever was made is closed.
      */
-    public static OnnxDispatchedModel dispatch(OnnxModuleTree tree, OnnxPlan plan, OnnxOptions options) {
-        OnnxDispatchedModel m = new OnnxDispatchedModel(tree, plan, options);
+    public static OnnxDispatchedModel dispatch(OnnxModuleTree tree, DeviceMap map, PreloadRule preload,
+                                               OnnxOptions options) {
+        OnnxDispatchedModel m = new OnnxDispatchedModel(tree, plan(tree, map, preload), options);
         try {
             m.prepare();
             return m;
@@ -136,8 +141,45 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         return tree;
     }
 
-    public OnnxPlan plan() {
+    /** The core's dispatch plan this model carries out. */
+    public DispatchReport plan() {
         return plan;
+    }
+
+    /**
+     * The core's plan ({@link Dispatcher#plan}) of the graph's module tree under {@code map} and {@code preload}:
+     * the blocks, which are offloaded, where each executes and which modules are preload units; the partitions
+     * are cut from it. Ops need no key of their own (ops without tensors are placed by dataflow), tensors do.
+     *
+     * @throws OnnxModelException.UnknownScope when the map names scopes the graph lacks
+     * @throws OnnxModelException.InvalidPlan  when the core rejects the map (it splits a preload unit, or leaves
+     *                                         tensors without a device)
+     */
+    public static DispatchReport plan(OnnxModuleTree tree, DeviceMap map, PreloadRule preload) {
+        checkScopes(tree, map);
+        try {
+            return Dispatcher.plan(tree.root(), map, preload);
+        } catch (IllegalArgumentException e) {
+            throw new OnnxModelException.InvalidPlan(e.getMessage(), e);
+        }
+    }
+
+    private static void checkScopes(OnnxModuleTree tree, DeviceMap map) {
+        List<String> unknown = map.entries().keySet().stream().filter(k -> tree.module(k) == null).toList();
+        if (unknown.isEmpty()) {
+            return;
+        }
+        List<String> examples = new ArrayList<>();
+        for (Module c : tree.root().children().values()) {
+            examples.add(c.name());
+            c.children().values().stream().limit(3).forEach(g -> examples.add(g.name()));
+            if (examples.size() > 6) {
+                break;
+            }
+        }
+        throw new OnnxModelException.UnknownScope("the device map names scopes the graph lacks: " + unknown
+                + " (the graph's scopes look like " + examples + "; modules without ops in the export, "
+                + "such as Dropout, have no scope)");
     }
 
     /**
@@ -215,13 +257,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 resident++;
             }
         }
-        DispatchReport core;
-        try {
-            core = Dispatcher.plan(tree.root(), plan.deviceMap(), new PreloadRule(plan.preloadClasses()));
-        } catch (IllegalArgumentException e) {
-            core = null; // the core wants every tensor mapped; the ONNX backend places unmapped ops by dataflow
-        }
-        return new OnnxDispatchReport(core, rows, partitions.size(), resident, created);
+        return new OnnxDispatchReport(plan, rows, partitions.size(), resident, created);
     }
 
     @Override

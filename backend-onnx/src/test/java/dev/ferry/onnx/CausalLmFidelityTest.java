@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.onnxruntime.OnnxTensor;
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -74,7 +76,8 @@ class CausalLmFidelityTest {
 
         OnnxModel model = OnnxModel.load(file);
         try (OnnxTensor in = Ort.ids(ids);
-             OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(model, OnnxPlan.of(map, GPU0, preload), OPTIONS)) {
+             OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(model, DeviceMap.of(map), new PreloadRule(preload),
+                     OPTIONS)) {
             float[] whole = Ort.whole(file, Map.of("input_ids", in), "logits");
             float[] logits;
             try (OnnxRunResult r = d.run(Map.of("input_ids", in))) {
@@ -112,7 +115,7 @@ class CausalLmFidelityTest {
         golden.get("input_ids").forEach(t -> seq.add(t.asLong()));
         List<Long> generated = new ArrayList<>();
         try (OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(OnnxModel.load(file),
-                OnnxPlan.of(map, GPU0, preload), OPTIONS)) {
+                DeviceMap.of(map), new PreloadRule(preload), OPTIONS)) {
             for (int step = 0; step < golden.get("greedy_new_tokens").size(); step++) {
                 long[] ids = seq.stream().mapToLong(Long::longValue).toArray();
                 try (OnnxTensor in = Ort.ids(ids); OnnxRunResult r = d.run(Map.of("input_ids", in))) {

@@ -4,12 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,7 +42,7 @@ class MiniLmEmbeddingTest {
         map.put("encoder.layer.5", gpu0);
         try (OnnxTensor ids = tensor(IDS); OnnxTensor mask = tensor(MASK); OnnxTensor types = tensor(new long[2][11]);
              OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(OnnxModel.load(file),
-                     OnnxPlan.of(map, gpu0, Set.of()), CausalLmFidelityTest.OPTIONS)) {
+                     DeviceMap.of(map), PreloadRule.none(), CausalLmFidelityTest.OPTIONS)) {
             Map<String, OnnxTensor> in = Map.of("input_ids", ids, "attention_mask", mask, "token_type_ids", types);
             float[] whole = Ort.whole(file, in, "last_hidden_state");
             float[] hidden;
