@@ -124,8 +124,13 @@ class PartitionPrefetcherTest {
     void zeroPartitionsAheadIsNoPrefetcher() {
         assertThatThrownBy(() -> new PartitionPrefetcher<>(partitions(2), 0))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 1");
+    }
+
+    @Test
+    void theOptionDefaultsToOneAheadAndZeroTurnsItOff() {
+        assertThat(OnnxOptions.defaults().prefetchPartitions()).isEqualTo(1);
+        assertThat(OnnxOptions.defaults().withPrefetchPartitions(0).prefetchPartitions()).isZero();
         assertThatThrownBy(() -> OnnxOptions.defaults().withPrefetchPartitions(-1))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0 (off) or more");
-        assertThat(OnnxOptions.defaults().prefetchPartitions()).isEqualTo(1);
     }
 }
