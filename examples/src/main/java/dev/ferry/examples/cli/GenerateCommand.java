@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.inject.Injector;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
+import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.module.Module;
@@ -14,8 +15,8 @@ import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.onnx.OnnxDispatchReport;
 import dev.ferry.onnx.OnnxDispatchedModel;
 import dev.ferry.onnx.OnnxDispatcher;
+import dev.ferry.onnx.OnnxModelException;
 import dev.ferry.onnx.OnnxModuleTree;
-import dev.ferry.onnx.OnnxPlan;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
@@ -175,13 +176,12 @@ final class GenerateCommand implements Callable<Integer> {
         Set<String> classes = new LinkedHashSet<>(preload);
         ModelTrees.warnUnknownClasses(tree.root(), classes, "--preload", err);
         DeviceMap map = deviceMap(tree.root(), injector.getInstance(TensorBackend.class), classes);
-        OnnxPlan plan = OnnxPlan.of(map.entries(), map.mainDevice(), classes);
         OnnxDispatchedModel dispatched;
         try (Progress progress = Progress.start(err, "loading", 1, " model", 1,
                 "partitioning " + file.getFileName() + " by the device map")) {
             try {
-                dispatched = dispatcher.dispatch(tree, plan);
-            } catch (IllegalArgumentException e) {
+                dispatched = dispatcher.dispatch(tree, map, new PreloadRule(classes));
+            } catch (IllegalArgumentException | OnnxModelException.InvalidPlan e) {
                 throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
             }
             progress.step(1);
