@@ -1,6 +1,7 @@
 package dev.ferry.examples.cli;
 
 import com.google.inject.Injector;
+import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
@@ -62,7 +63,7 @@ final class ExplainCommand implements Callable<Integer> {
             Set<String> classes = new LinkedHashSet<>(preload);
             ModelTrees.warnUnknownClasses(root, classes, "--preload", err);
             DeviceMap map = deviceMap.isAuto()
-                    ? Planning.plan(root, maxMemory != null ? maxMemory.budgets() : Planning.defaultBudgets(backend),
+                    ? Planning.plan(root, maxMemory != null ? maxMemory.budgets() : AvailableMemory.of(backend),
                             null, classes, PlanRequest.Strategy.AUTO, null).deviceMap()
                     : deviceMap.map();
             DispatchReport report;

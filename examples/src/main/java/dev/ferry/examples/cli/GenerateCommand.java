@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.inject.Injector;
+import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.placement.DeviceMap;
@@ -228,7 +229,7 @@ final class GenerateCommand implements Callable<Integer> {
             }
             return deviceMap.map();
         }
-        Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : Planning.defaultBudgets(tensors);
+        Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : AvailableMemory.of(tensors);
         try {
             return Planning.plan(root, budgets, null, preloadClasses, PlanRequest.Strategy.AUTO, null).deviceMap();
         } catch (IllegalArgumentException e) {

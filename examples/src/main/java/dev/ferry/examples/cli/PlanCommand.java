@@ -1,6 +1,7 @@
 package dev.ferry.examples.cli;
 
 import com.google.inject.Injector;
+import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.PlanRequest;
@@ -67,7 +68,7 @@ final class PlanCommand implements Callable<Integer> {
             Module root = ModelTrees.onMeta(model, backend);
             Set<String> classes = noSplit == null ? ModelTrees.defaultNoSplit(root) : new LinkedHashSet<>(noSplit);
             ModelTrees.warnUnknownClasses(root, classes, "--no-split", err);
-            Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : Planning.defaultBudgets(backend);
+            Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : AvailableMemory.of(backend);
             DevicePlan plan;
             try {
                 plan = Planning.plan(root, budgets, classes, Set.of(), strategy, dtype);

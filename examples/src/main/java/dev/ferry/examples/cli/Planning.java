@@ -7,11 +7,6 @@ import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
-import dev.ferry.core.tensor.TensorBackend;
-import java.io.IOException;
-import java.lang.management.ManagementFactory;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -21,42 +16,6 @@ import java.util.Set;
 final class Planning {
 
     private Planning() {
-    }
-
-    /**
-     * Budgets when {@code --max-memory} is not given, as Accelerate's {@code get_max_memory}: each accelerator's
-     * free memory, then the host's available memory; disk unbounded.
-     */
-    static Map<Device, Long> defaultBudgets(TensorBackend backend) {
-        Map<Device, Long> out = new LinkedHashMap<>();
-        for (int i = 0; i < 64 && backend.isAvailable(Device.accelerator(i)); i++) {
-            Device d = Device.accelerator(i);
-            backend.freeMemory(d).ifPresent(free -> out.put(d, free));
-        }
-        out.put(Device.cpu(), availableHostMemory());
-        return out;
-    }
-
-    /** {@code MemAvailable} of {@code /proc/meminfo} where there is one, else the JVM's view of free memory. */
-    static long availableHostMemory() {
-        Path meminfo = Path.of("/proc/meminfo");
-        if (Files.isReadable(meminfo)) {
-            try {
-                for (String line : Files.readAllLines(meminfo)) {
-                    if (line.startsWith("MemAvailable:")) {
-                        String[] parts = line.split("\\s+");
-                        return Long.parseLong(parts[1]) * 1024;
-                    }
-                }
-            } catch (IOException | RuntimeException ignored) {
-                // fall through to the JVM's figure
-            }
-        }
-        var os = ManagementFactory.getOperatingSystemMXBean();
-        if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
-            return sun.getFreeMemorySize();
-        }
-        return Runtime.getRuntime().maxMemory();
     }
 
     /**
