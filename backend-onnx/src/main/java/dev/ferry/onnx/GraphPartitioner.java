@@ -1,7 +1,11 @@
 package dev.ferry.onnx;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
-import dev.ferry.core.module.Module;
+import dev.ferry.core.dispatch.DispatchReport;
+import dev.ferry.core.dispatch.DispatchReport.HookSpec;
+import dev.ferry.core.dispatch.DispatchReport.Reason;
+import dev.ferry.core.dispatch.Dispatcher;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -14,22 +18,23 @@ import java.util.PriorityQueue;
 import java.util.Set;
 
 /**
- * Cuts a graph into {@link Partition}s by a plan.
+ * Cuts a graph into {@link Partition}s by the core's dispatch plan ({@link Dispatcher#plan}), so the ONNX
+ * backend carries out exactly the hooks the PyTorch backend attaches, and no rule of the plan (blocks,
+ * offloading, execution devices, the preload rule) is decided here.
  *
- * <p><b>Units.</b> Each device-map key is a block. A block inside (or equal to) a module of a preload class
- * is widened to that module, which is one unit, never cut (two keys inside one such module with different
- * devices are an {@link OnnxModelException.InvalidPlan}). A resident block is one unit: it is placed on its
- * device once. An offloaded block without a preload class is split the way the core hooks it: every module
- * of its subtree that owns tensors (or is of a preload class, taken whole) is a unit of its own, loading its
- * weights just for its own ops; the block's other ops (attention arithmetic, residual additions) stay with
- * the block's units where the dataflow allows.
+ * <p><b>Units.</b> Read off the plan: a resident mapped block (a hook that places its submodules and does not
+ * offload) is one unit, placed on its device once. Inside an offloaded block, each module carrying an offload
+ * hook is a unit of its own, loading just its weights for its own ops; one whose hook places its submodules
+ * is a preload unit, taken whole. An offloaded block's other ops (attention arithmetic, residual additions)
+ * belong to no unit: they stay with the block's units where the dataflow allows. A preload-class scope (the
+ * plan's preload units and the modules it reports below them) is never cut.
  *
  * <p><b>Dataflow.</b> Partitions form a chain: each node gets a partition index that never decreases along an
  * edge, so the partition graph is acyclic by construction. Nodes of units are placed in topological order
  * into the latest piece of their unit that comes after all their producers, opening a new piece when none
- * does (a unit whose dataflow interleaves with another's is cut; a preloaded unit never is). Nodes outside
- * every unit (the causal mask of {@code LlamaModel}, shape arithmetic) go to the earliest partition that
- * consumes them, or, for an offloaded block's own loose ops, to the latest partition of that block the
+ * does (a unit whose dataflow interleaves with another's is cut; a preload-class scope never is). Nodes
+ * outside every unit (the causal mask of {@code LlamaModel}, shape arithmetic) go to the earliest partition
+ * that consumes them, or, for an offloaded block's own loose ops, to the latest partition of that block the
  * dataflow allows.
  */
 public final class GraphPartitioner {
@@ -37,40 +42,40 @@ public final class GraphPartitioner {
     private GraphPartitioner() {
     }
 
-    private record Unit(String path, String block, Device storage, boolean preload) {
+    /** A module the plan loads (or places) as one: its ops run in its own partition(s). */
+    private record Unit(String path, String block, Device storage, Device execution, boolean offloaded) {
     }
 
-    public static List<Partition> partition(OnnxModuleTree tree, OnnxPlan plan) {
+    /**
+     * Partitions the graph of {@code tree} by {@code plan}, the core's dispatch report of the same tree.
+     *
+     * @throws OnnxModelException.InvalidPlan when the dataflow would cut a preload-class scope, or the plan's
+     *                                        units cover no op
+     */
+    public static List<Partition> partition(OnnxModuleTree tree, DispatchReport plan) {
         OnnxModel model = tree.model();
-        Map<String, Device> map = plan.deviceMap().entries();
-        checkScopes(tree, map);
+        DeviceMap blocks = plan.deviceMap(); // resolved: keys never nest
 
-        // ---- units ----
+        // ---- units and never-cut scopes, read off the plan ----
         LinkedHashMap<String, Unit> units = new LinkedHashMap<>();
-        for (Map.Entry<String, Device> e : map.entrySet()) {
-            String key = e.getKey();
-            Device storage = e.getValue();
-            String preloadRoot = preloadAncestor(tree, key, plan.preloadClasses());
-            if (preloadRoot != null) {
-                Unit old = units.get(preloadRoot);
-                if (old != null && !old.storage.equals(storage)) {
-                    throw new OnnxModelException.InvalidPlan("the device map puts parts of '" + preloadRoot + "' ("
-                            + tree.module(preloadRoot).className() + ", a preload class) on " + old.storage + " and "
-                            + storage + "; a preloaded unit is never cut: map it as one");
-                }
-                units.put(preloadRoot, new Unit(preloadRoot, key.length() < preloadRoot.length() ? key : preloadRoot,
-                        storage, true));
-                continue;
+        Map<String, String> preloadScopeOf = new HashMap<>();
+        for (DispatchReport.Entry e : plan.modules()) {
+            HookSpec h = e.hook();
+            if (h != null && (h.offload() || h.placeSubmodules())) {
+                units.put(e.name(), new Unit(e.name(), blocks.keyOf(e.name()), e.storage(), e.executionDevice(),
+                        h.offload()));
             }
-            if (!plan.isOffloaded(storage)) {
-                units.put(key, new Unit(key, key, storage, false));
-                continue;
+            if (e.reason() == Reason.BELOW_PRELOAD_CLASS) {
+                String parent = parentOf(e.name());
+                String unit = preloadScopeOf.getOrDefault(parent, parent);
+                preloadScopeOf.put(parent, unit);
+                preloadScopeOf.put(e.name(), unit);
+            } else if (e.reason() == Reason.PRELOAD_UNIT) {
+                preloadScopeOf.put(e.name(), e.name());
             }
-            units.put(key, new Unit(key, key, storage, false)); // the block itself: its loose ops' home
-            collectHookedModules(tree.module(key), key, storage, plan.preloadClasses(), units);
         }
 
-        // ---- node → unit (deepest unit path covering its scope), node → block ----
+        // ---- node → unit (deepest unit path covering its scope), node → block, node → never-cut scope ----
         int n = model.nodes().size();
         int[] order = topologicalOrder(model);
         List<Unit> unitList = new ArrayList<>(units.values());
@@ -80,27 +85,20 @@ public final class GraphPartitioner {
         }
         int[] unitOf = new int[n];
         String[] blockOf = new String[n];
+        String[] wholeOf = new String[n];
         for (int i = 0; i < n; i++) {
             String scope = tree.scopeOf(i);
             Integer u = deepestCovering(scope, unitIndex);
-            unitOf[i] = -1;
-            blockOf[i] = plan.deviceMap().keyOf(scope);
-            if (u != null) {
-                Unit unit = unitList.get(u);
-                boolean looseOpOfOffloadedBlock = !unit.preload && plan.isOffloaded(unit.storage)
-                        && unit.path.equals(unit.block) && hasHookedUnitsBelow(unit.path, unitList);
-                unitOf[i] = looseOpOfOffloadedBlock ? -1 : u;
-                if (unit.preload) {
-                    blockOf[i] = unit.block;
-                }
-            }
+            unitOf[i] = u == null ? -1 : u;
+            blockOf[i] = blocks.keyOf(scope);
+            wholeOf[i] = preloadScopeOf.get(scope);
         }
 
         // ---- pass 1: units' nodes into pieces; loose nodes' earliest piece ----
-        Map<String, List<Integer>> producersOf = new HashMap<>();
         List<Integer> pieceUnit = new ArrayList<>();
         Map<Integer, Integer> lastPieceOfUnit = new HashMap<>();
         int[] piece = new int[n];
+        Map<String, Integer> pieceOfWhole = new HashMap<>();
         int[] early = new int[n];
         boolean[] loose = new boolean[n];
         Map<String, Integer> producer = new HashMap<>();
@@ -140,19 +138,19 @@ public final class GraphPartitioner {
             if (last != null && last >= e) {
                 piece[i] = last;
             } else {
-                Unit u = unitList.get(unitOf[i]);
-                if (last != null && u.preload) {
-                    throw new OnnxModelException.InvalidPlan("'" + u.path + "' is a preloaded unit but its ops "
-                            + "interleave with other blocks' (node " + model.node(i).getName() + " needs a value "
-                            + "computed after the unit started): it cannot run as one partition");
-                }
                 piece[i] = pieceUnit.size();
                 pieceUnit.add(unitOf[i]);
                 lastPieceOfUnit.put(unitOf[i], piece[i]);
             }
+            if (wholeOf[i] != null && pieceOfWhole.computeIfAbsent(wholeOf[i], w -> piece[i]) != piece[i]) {
+                throw new OnnxModelException.InvalidPlan("'" + wholeOf[i] + "' is a preloaded unit but its ops "
+                        + "interleave with other blocks' (node " + model.node(i).getName() + " needs a value "
+                        + "computed after the unit started): it cannot run as one partition");
+            }
         }
         if (pieceUnit.isEmpty()) {
-            throw new OnnxModelException.InvalidPlan("the device map " + map.keySet() + " covers no op of the graph");
+            throw new OnnxModelException.InvalidPlan("the device map " + plan.deviceMap().entries().keySet()
+                    + " covers no op of the graph");
         }
 
         // ---- pass 2 (reverse): loose nodes to the earliest consumer, or their own block's latest piece ----
@@ -174,7 +172,7 @@ public final class GraphPartitioner {
             int chosen = late;
             if (blockOf[i] != null) {
                 for (int s = late; s >= early[i]; s--) {
-                    if (blockOf(unitList.get(pieceUnit.get(s))).equals(blockOf[i])) {
+                    if (unitList.get(pieceUnit.get(s)).block.equals(blockOf[i])) {
                         chosen = s;
                         break;
                     }
@@ -249,81 +247,15 @@ public final class GraphPartitioner {
                     outputs.add(p);
                 }
             }
-            out.add(new Partition(s, label, blockOf(unit), unit.storage, plan.executionDevice(unit.storage),
-                    plan.isOffloaded(unit.storage), nodesOf.get(s), inputs, outputs, inits, bytes));
+            out.add(new Partition(s, label, unit.block, unit.storage, unit.execution, unit.offloaded, nodesOf.get(s),
+                    inputs, outputs, inits, bytes));
         }
         return out;
     }
 
-    private static String blockOf(Unit u) {
-        return u.block;
-    }
-
-    private static void checkScopes(OnnxModuleTree tree, Map<String, Device> map) {
-        List<String> unknown = new ArrayList<>();
-        for (String k : map.keySet()) {
-            if (tree.module(k) == null) {
-                unknown.add(k);
-            }
-        }
-        if (!unknown.isEmpty()) {
-            List<String> examples = new ArrayList<>();
-            for (Module c : tree.root().children().values()) {
-                examples.add(c.name());
-                c.children().values().stream().limit(3).forEach(g -> examples.add(g.name()));
-                if (examples.size() > 6) {
-                    break;
-                }
-            }
-            throw new OnnxModelException.UnknownScope("the device map names scopes the graph lacks: " + unknown
-                    + " (the graph's scopes look like " + examples + "; modules without ops in the export, "
-                    + "such as Dropout, have no scope)");
-        }
-    }
-
-    /** The outermost ancestor-or-self of {@code path} whose class is a preload class, or null. */
-    private static String preloadAncestor(OnnxModuleTree tree, String path, Set<String> preloadClasses) {
-        if (preloadClasses.isEmpty()) {
-            return null;
-        }
-        String found = null;
-        String p = path;
-        while (true) {
-            Module m = tree.module(p);
-            if (m != null && preloadClasses.contains(m.className())) {
-                found = p;
-            }
-            if (p.isEmpty()) {
-                return found;
-            }
-            int dot = p.lastIndexOf('.');
-            p = dot < 0 ? "" : p.substring(0, dot);
-        }
-    }
-
-    /** In an offloaded block: every module owning tensors is a unit; a preload-class module is taken whole. */
-    private static void collectHookedModules(Module m, String block, Device storage, Set<String> preloadClasses,
-                                             Map<String, Unit> units) {
-        for (Module c : m.children().values()) {
-            if (preloadClasses.contains(c.className())) {
-                units.put(c.name(), new Unit(c.name(), block, storage, true));
-                continue;
-            }
-            if (c.ownsTensors()) {
-                units.put(c.name(), new Unit(c.name(), block, storage, false));
-            }
-            collectHookedModules(c, block, storage, preloadClasses, units);
-        }
-    }
-
-    private static boolean hasHookedUnitsBelow(String path, List<Unit> units) {
-        String prefix = path.isEmpty() ? "" : path + ".";
-        for (Unit u : units) {
-            if (!u.path.equals(path) && u.path.startsWith(prefix)) {
-                return true;
-            }
-        }
-        return false;
+    private static String parentOf(String name) {
+        int dot = name.lastIndexOf('.');
+        return dot < 0 ? "" : name.substring(0, dot);
     }
 
     private static Integer deepestCovering(String scope, Map<String, Integer> unitIndex) {

@@ -15,12 +15,15 @@ import ai.onnxruntime.OrtSession;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.module.Module;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.weights.WeightsStore;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -33,6 +36,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /**
@@ -50,7 +55,14 @@ import java.util.stream.Stream;
  * at dispatch, and saved (weightless) to the cache folder, so later sessions load the optimised graph with
  * optimisation off.
  *
- * <p>Owns every session, tensor and result it makes; {@link #close} releases them all.
+ * <p><b>Prefetch.</b> As the PyTorch backend fetches offloaded blocks ahead, while an offloaded partition runs
+ * the next {@link OnnxOptions#prefetchPartitions} offloaded partitions (wrapping round to the first, for the
+ * next run) are prepared on a background thread: their initializers read into direct buffers (host copies,
+ * or the mapped file's pages touched), their tensors and their session created from the cached optimised graph.
+ * Numbers are the same with prefetch on or off: only where the session is made changes.
+ *
+ * <p>Owns every session, tensor and result it makes (sessions prepared ahead included), counted in
+ * {@link OnnxDispatchReport#ortObjects}; {@link #close} releases them all.
  */
 public final class OnnxDispatchedModel implements AutoCloseable {
 
@@ -60,7 +72,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
     private final OnnxModuleTree tree;
     private final OnnxModel model;
-    private final OnnxPlan plan;
+    private final DispatchReport plan;
     private final OnnxOptions options;
     private final List<Partition> partitions;
     private final List<Runner> runners = new ArrayList<>();
@@ -69,9 +81,11 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     private final Set<String> graphOutputs;
     private final Path cacheDir;
     private final boolean ownsCacheDir;
+    private final OrtLedger ledger = new OrtLedger();
+    private PartitionPrefetcher<SessionWithWeights> prefetcher;
     private boolean closed;
 
-    private OnnxDispatchedModel(OnnxModuleTree tree, OnnxPlan plan, OnnxOptions options) {
+    private OnnxDispatchedModel(OnnxModuleTree tree, DispatchReport plan, OnnxOptions options) {
         this.tree = tree;
         this.model = tree.model();
         this.plan = plan;
@@ -100,16 +114,19 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     }
 
     /** Builds the module tree of {@code model} and dispatches it. */
-    public static OnnxDispatchedModel dispatch(OnnxModel model, OnnxPlan plan, OnnxOptions options) {
-        return dispatch(OnnxModuleTree.build(model), plan, options);
+    public static OnnxDispatchedModel dispatch(OnnxModel model, DeviceMap map, PreloadRule preload,
+                                               OnnxOptions options) {
+        return dispatch(OnnxModuleTree.build(model), map, preload, options);
     }
 
     /**
-     * Partitions the graph by {@code plan}, probes the providers, creates the resident sessions and optimises
-     * (and caches) the offloaded partitions' graphs. All or nothing: on failure, whatever was made is closed.
+     * Plans the dispatch with the core ({@link #plan}), partitions the graph by that plan, probes the
+     * providers, creates the resident sessions and optimises (and caches) the offloaded partitions' graphs.
+     * All or nothing: on failure, whatever was made is closed.
      */
-    public static OnnxDispatchedModel dispatch(OnnxModuleTree tree, OnnxPlan plan, OnnxOptions options) {
-        OnnxDispatchedModel m = new OnnxDispatchedModel(tree, plan, options);
+    public static OnnxDispatchedModel dispatch(OnnxModuleTree tree, DeviceMap map, PreloadRule preload,
+                                               OnnxOptions options) {
+        OnnxDispatchedModel m = new OnnxDispatchedModel(tree, plan(tree, map, preload), options);
         try {
             m.prepare();
             return m;
@@ -121,10 +138,18 @@ public final class OnnxDispatchedModel implements AutoCloseable {
 
     private void prepare() {
         Map<String, ValueInfoProto> knownTypes = new HashMap<>();
+        List<Supplier<SessionWithWeights>> offloaded = new ArrayList<>();
         for (Partition p : partitions) {
             Runner r = new Runner(p, options.devices().providerFor(p.execution()));
             runners.add(r);
             r.prepare(knownTypes);
+            if (p.offloaded()) {
+                r.offloadedPosition = offloaded.size();
+                offloaded.add(() -> r.create(false));
+            }
+        }
+        if (options.prefetchPartitions() > 0 && !offloaded.isEmpty()) {
+            prefetcher = new PartitionPrefetcher<>(offloaded, options.prefetchPartitions());
         }
     }
 
@@ -136,8 +161,45 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         return tree;
     }
 
-    public OnnxPlan plan() {
+    /** The core's dispatch plan this model carries out. */
+    public DispatchReport plan() {
         return plan;
+    }
+
+    /**
+     * The core's plan ({@link Dispatcher#plan}) of the graph's module tree under {@code map} and {@code preload}:
+     * the blocks, which are offloaded, where each executes and which modules are preload units; the partitions
+     * are cut from it. Ops need no key of their own (ops without tensors are placed by dataflow), tensors do.
+     *
+     * @throws OnnxModelException.UnknownScope when the map names scopes the graph lacks
+     * @throws OnnxModelException.InvalidPlan  when the core rejects the map (it splits a preload unit, or leaves
+     *                                         tensors without a device)
+     */
+    public static DispatchReport plan(OnnxModuleTree tree, DeviceMap map, PreloadRule preload) {
+        checkScopes(tree, map);
+        try {
+            return Dispatcher.plan(tree.root(), map, preload);
+        } catch (IllegalArgumentException e) {
+            throw new OnnxModelException.InvalidPlan(e.getMessage(), e);
+        }
+    }
+
+    private static void checkScopes(OnnxModuleTree tree, DeviceMap map) {
+        List<String> unknown = map.entries().keySet().stream().filter(k -> tree.module(k) == null).toList();
+        if (unknown.isEmpty()) {
+            return;
+        }
+        List<String> examples = new ArrayList<>();
+        for (Module c : tree.root().children().values()) {
+            examples.add(c.name());
+            c.children().values().stream().limit(3).forEach(g -> examples.add(g.name()));
+            if (examples.size() > 6) {
+                break;
+            }
+        }
+        throw new OnnxModelException.UnknownScope("the device map names scopes the graph lacks: " + unknown
+                + " (the graph's scopes look like " + examples + "; modules without ops in the export, "
+                + "such as Dropout, have no scope)");
     }
 
     /**
@@ -158,7 +220,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         Map<OrtSession.Result, int[]> live = new IdentityHashMap<>();
         try {
             for (Runner r : runners) {
-                OrtSession.Result result = r.run(values);
+                OrtSession.Result result = ledger.made(r.run(values));
                 int[] count = {0};
                 for (Map.Entry<String, OnnxValue> e : result) {
                     values.put(e.getKey(), (OnnxTensor) e.getValue());
@@ -172,13 +234,13 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                         values.remove(in);
                         if (owner != null && --live.get(owner)[0] == 0) {
                             live.remove(owner);
-                            owner.close();
+                            ledger.close(owner);
                         }
                     }
                 }
                 if (count[0] == 0) {
                     live.remove(result);
-                    result.close();
+                    ledger.close(result);
                 }
             }
             Map<String, OnnxTensor> outs = new LinkedHashMap<>();
@@ -192,16 +254,23 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 owners.add(owner);
             }
             live.keySet().removeAll(owners);
-            live.keySet().forEach(OrtSession.Result::close);
-            return new OnnxRunResult(outs, owners);
+            live.keySet().forEach(ledger::close);
+            return new OnnxRunResult(outs, owners, ledger::close);
         } catch (RuntimeException e) {
-            live.keySet().forEach(OrtSession.Result::close);
+            live.keySet().forEach(ledger::close);
             throw e;
         }
     }
 
-    /** Per partition: provider, nodes, initializer bytes, session-creation times; the number of sessions. */
+    /**
+     * Per partition: provider, nodes, initializer bytes, session-creation times; the number of sessions; the
+     * prefetch and the ONNX Runtime objects made and closed. Waits for preparations in flight first, so the
+     * numbers are settled. Also answers after {@link #close}, to show that nothing is left open.
+     */
     public synchronized OnnxDispatchReport report() {
+        if (prefetcher != null) {
+            prefetcher.settle();
+        }
         List<PartitionReport> rows = new ArrayList<>();
         int created = 0;
         int resident = 0;
@@ -209,19 +278,16 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             Partition p = r.partition;
             rows.add(new PartitionReport(p.index(), p.label(), p.block(), p.storage(), p.execution(), p.offloaded(),
                     r.provider, p.nodes().size(), p.initializers().size(), p.initializerBytes(), r.firstMillis,
-                    r.lastMillis, r.sessionsCreated));
-            created += r.sessionsCreated;
-            if (r.session != null) {
+                    r.lastMillis, r.sessionsCreated.get()));
+            created += r.sessionsCreated.get();
+            if (r.resident != null) {
                 resident++;
             }
         }
-        DispatchReport core;
-        try {
-            core = Dispatcher.plan(tree.root(), plan.deviceMap(), new PreloadRule(plan.preloadClasses()));
-        } catch (IllegalArgumentException e) {
-            core = null; // the core wants every tensor mapped; the ONNX backend places unmapped ops by dataflow
-        }
-        return new OnnxDispatchReport(core, rows, partitions.size(), resident, created);
+        OnnxDispatchReport.Prefetch prefetch = prefetcher == null ? new OnnxDispatchReport.Prefetch(0, 0, 0, 0)
+                : new OnnxDispatchReport.Prefetch(options.prefetchPartitions(), prefetcher.prepared(),
+                        prefetcher.hits(), prefetcher.misses());
+        return new OnnxDispatchReport(plan, rows, partitions.size(), resident, created, prefetch, ledger.counts());
     }
 
     @Override
@@ -230,6 +296,9 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             return;
         }
         closed = true;
+        if (prefetcher != null) {
+            prefetcher.close(); // before the runners: what it prepared reads their state
+        }
         for (Runner r : runners) {
             r.close();
         }
@@ -245,6 +314,30 @@ public final class OnnxDispatchedModel implements AutoCloseable {
 
     // ---- one partition ----------------------------------------------------------------------------------
 
+    /** A session and the weight tensors supplied to it (which must outlive it); closing releases both. */
+    private final class SessionWithWeights implements PartitionPrefetcher.Prepared {
+        final OrtSession session;
+        final List<OnnxTensor> tensors;
+
+        SessionWithWeights(OrtSession session, List<OnnxTensor> tensors) {
+            this.session = session;
+            this.tensors = tensors;
+        }
+
+        @Override
+        public void close() {
+            try {
+                ledger.close(session);
+            } finally {
+                tensors.forEach(ledger::close);
+            }
+        }
+    }
+
+    /**
+     * One partition. Offloaded ones create sessions on the run's thread or, prepared ahead, on the prefetch
+     * thread: what {@link #create} reads is fixed at dispatch, and its counters are thread-safe.
+     */
     private final class Runner {
         final Partition partition;
         final ExecutionProvider provider;
@@ -252,11 +345,11 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         byte[] modelBytes;
         Path optimized;
         Set<String> suppliedToOptimized;
-        OrtSession session;
-        List<OnnxTensor> sessionTensors = List.of();
+        SessionWithWeights resident;
+        int offloadedPosition = -1;
         double firstMillis;
-        double lastMillis;
-        int sessionsCreated;
+        volatile double lastMillis;
+        final AtomicInteger sessionsCreated = new AtomicInteger();
 
         Runner(Partition partition, ExecutionProvider provider) {
             this.partition = partition;
@@ -284,7 +377,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             ModelProto sub = SubModel.build(model, partition, knownTypes, supplied);
             modelBytes = sub.toByteArray();
             optimized = cacheDir.resolve("partition-" + partition.index() + "-" + provider.kind() + ".onnx");
-            Created c = create(true);
+            SessionWithWeights c = create(true);
             try {
                 for (Map.Entry<String, NodeInfo> e : c.session.getOutputInfo().entrySet()) {
                     knownTypes.put(e.getKey(), SubModel.fromOrt(e.getKey(), e.getValue()));
@@ -297,19 +390,11 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 suppliedToOptimized = placeholdersIn(optimized);
                 c.close();
             } else {
-                session = c.session;
-                sessionTensors = c.tensors;
+                resident = c;
             }
         }
 
-        private record Created(OrtSession session, List<OnnxTensor> tensors) {
-            void close() {
-                closeSession(session);
-                tensors.forEach(OnnxTensor::close);
-            }
-        }
-
-        Created create(boolean first) {
+        SessionWithWeights create(boolean first) {
             List<OnnxTensor> tensors = new ArrayList<>();
             OrtSession s = null;
             try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
@@ -324,34 +409,33 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 }
                 boolean fromCache = partition.offloaded() && !first;
                 for (String init : fromCache ? suppliedToOptimized : supplied) {
-                    OnnxTensor t = OnnxTensor.createTensor(env, bytesOf(init), model.dims(init),
-                            model.dataType(init).javaType());
+                    OnnxTensor t = ledger.tensor(env, bytesOf(init), model.dims(init), model.dataType(init).javaType());
                     tensors.add(t);
                     so.addInitializer(init, t);
                 }
                 long t0 = System.nanoTime();
                 if (fromCache) {
                     so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
-                    s = env.createSession(optimized.toString(), so);
+                    s = ledger.made(env.createSession(optimized.toString(), so));
                 } else {
                     so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.EXTENDED_OPT);
                     if (partition.offloaded()) {
                         so.setOptimizedModelFilePath(optimized.toString());
                     }
-                    s = env.createSession(modelBytes, so);
+                    s = ledger.made(env.createSession(modelBytes, so));
                 }
                 double ms = (System.nanoTime() - t0) / 1e6;
                 if (first) {
                     firstMillis = ms;
                 }
                 lastMillis = ms;
-                sessionsCreated++;
-                return new Created(s, tensors);
+                sessionsCreated.incrementAndGet();
+                return new SessionWithWeights(s, tensors);
             } catch (OrtException | RuntimeException e) {
                 if (s != null) {
-                    closeSession(s);
+                    ledger.close(s);
                 }
-                tensors.forEach(OnnxTensor::close);
+                tensors.forEach(ledger::close);
                 if (e instanceof OnnxModelException ome) {
                     throw ome;
                 }
@@ -366,9 +450,9 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             if (partition.offloaded() && storage.kind() == Device.Kind.DISK) {
                 WeightsStore store = options.diskStore();
                 if (store != null && store.contains(init)) {
-                    return direct(store.bytes(init));
+                    return paged(direct(store.bytes(init)));
                 }
-                return direct(model.data(init));
+                return paged(direct(model.data(init)));
             }
             if (partition.execution().kind() == Device.Kind.CPU || storage.kind() == Device.Kind.CPU) {
                 // held in this process's memory: copied once, shared by every partition reading it
@@ -380,6 +464,14 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 }).duplicate().order(ByteOrder.nativeOrder());
             }
             return direct(model.data(init)); // the provider uploads it to its device
+        }
+
+        /** Brings a memory-mapped buffer's pages into memory now, not when ORT first reads them. */
+        private ByteBuffer paged(ByteBuffer b) {
+            if (b instanceof MappedByteBuffer m) {
+                m.load(); // no-op for buffers that map no file
+            }
+            return b;
         }
 
         private ByteBuffer direct(ByteBuffer b) {
@@ -401,8 +493,14 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 }
                 feed.put(in, v);
             }
-            Created c = partition.offloaded() ? create(false) : null;
-            OrtSession s = c != null ? c.session : session;
+            SessionWithWeights c = null;
+            if (partition.offloaded()) {
+                c = prefetcher != null ? prefetcher.take(offloadedPosition) : null;
+                if (c == null) {
+                    c = create(false);
+                }
+            }
+            OrtSession s = c != null ? c.session : resident.session;
             try {
                 return s.run(feed, new LinkedHashSet<>(partition.outputs()));
             } catch (OrtException e) {
@@ -416,12 +514,10 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         }
 
         void close() {
-            if (session != null) {
-                closeSession(session);
-                session = null;
+            if (resident != null) {
+                resident.close();
+                resident = null;
             }
-            sessionTensors.forEach(OnnxTensor::close);
-            sessionTensors = List.of();
         }
     }
 
@@ -442,14 +538,6 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             return names;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the cached optimised graph " + optimizedModel, e);
-        }
-    }
-
-    private static void closeSession(OrtSession s) {
-        try {
-            s.close();
-        } catch (OrtException e) {
-            throw new OnnxModelException.RuntimeFailure("closing a session failed: " + e.getMessage(), e);
         }
     }
 }

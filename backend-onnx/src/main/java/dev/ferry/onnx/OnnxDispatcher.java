@@ -1,5 +1,7 @@
 package dev.ferry.onnx;
 
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.placement.DeviceMap;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -21,11 +23,12 @@ public final class OnnxDispatcher {
         return OnnxModuleTree.build(OnnxModel.load(onnxFile));
     }
 
-    public OnnxDispatchedModel dispatch(Path onnxFile, OnnxPlan plan) {
-        return OnnxDispatchedModel.dispatch(OnnxModel.load(onnxFile), plan, options);
+    /** Loads {@code onnxFile} and carries out the core's plan of its module tree under {@code map}. */
+    public OnnxDispatchedModel dispatch(Path onnxFile, DeviceMap map, PreloadRule preload) {
+        return OnnxDispatchedModel.dispatch(OnnxModel.load(onnxFile), map, preload, options);
     }
 
-    public OnnxDispatchedModel dispatch(OnnxModuleTree tree, OnnxPlan plan) {
-        return OnnxDispatchedModel.dispatch(tree, plan, options);
+    public OnnxDispatchedModel dispatch(OnnxModuleTree tree, DeviceMap map, PreloadRule preload) {
+        return OnnxDispatchedModel.dispatch(tree, map, preload, options);
     }
 }

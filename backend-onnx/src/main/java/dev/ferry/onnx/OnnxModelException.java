@@ -51,10 +51,17 @@ public class OnnxModelException extends RuntimeException {
         }
     }
 
-    /** A plan the graph cannot honour, e.g. one that would cut a preload-class unit. */
+    /**
+     * A plan the core's planner rejects (a map splitting a preload unit, tensors no key covers) or the graph
+     * cannot honour (a preload-class unit whose dataflow interleaves with another block's).
+     */
     public static final class InvalidPlan extends OnnxModelException {
         public InvalidPlan(String message) {
             super(message);
+        }
+
+        public InvalidPlan(String message, Throwable cause) {
+            super(message, cause);
         }
     }
 

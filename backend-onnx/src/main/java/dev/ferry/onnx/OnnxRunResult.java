@@ -8,15 +8,20 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /** The graph outputs of one run; owns the ORT results holding them until closed. */
 public final class OnnxRunResult implements AutoCloseable {
 
     private final Map<String, OnnxTensor> outputs;
     private final Set<OrtSession.Result> owners;
+    private final Consumer<OrtSession.Result> closer;
     private boolean closed;
 
-    OnnxRunResult(Map<String, OnnxTensor> outputs, Set<OrtSession.Result> owners) {
+    /** {@code closer} closes one owner (and counts it: the model's ledger). */
+    OnnxRunResult(Map<String, OnnxTensor> outputs, Set<OrtSession.Result> owners,
+                  Consumer<OrtSession.Result> closer) {
+        this.closer = closer;
         this.outputs = Collections.unmodifiableMap(new LinkedHashMap<>(outputs));
         this.owners = Collections.newSetFromMap(new IdentityHashMap<>());
         this.owners.addAll(owners);
@@ -46,7 +51,7 @@ public final class OnnxRunResult implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
-            owners.forEach(OrtSession.Result::close);
+            owners.forEach(closer);
         }
     }
 }

@@ -9,6 +9,8 @@ import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnxruntime.OnnxTensor;
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
@@ -90,7 +92,7 @@ class BadInputTest {
         map.put("lm_head", Device.cpu());
         try (OnnxTensor in = Ort.ids(CausalLmFidelityTest.longs(golden.get("input_ids")));
              OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(OnnxModel.load(f),
-                     OnnxPlan.of(map, GPU0, Set.of("LlamaDecoderLayer")), CausalLmFidelityTest.OPTIONS);
+                     DeviceMap.of(map), new PreloadRule(Set.of("LlamaDecoderLayer")), CausalLmFidelityTest.OPTIONS);
              OnnxRunResult r = d.run(Map.of("input_ids", in))) {
             assertThat(Ort.maxAbsDiff(r.floats("logits"), CausalLmFidelityTest.floats(golden.get("logits"))))
                     .isLessThanOrEqualTo(1e-4);
@@ -110,13 +112,13 @@ class BadInputTest {
         map.put("model", GPU0);
         map.put("model.layers.7", Device.cpu());
         map.put("transformer.h.0", Device.cpu());
-        assertThatThrownBy(() -> OnnxDispatchedModel.dispatch(model, OnnxPlan.of(map, GPU0, Set.of()),
+        assertThatThrownBy(() -> OnnxDispatchedModel.dispatch(model, DeviceMap.of(map), PreloadRule.none(),
                 CausalLmFidelityTest.OPTIONS)).isInstanceOf(OnnxModelException.UnknownScope.class)
                 .hasMessageContaining("[model.layers.7, transformer.h.0]");
         // GPT-2's Dropout modules run no op in the export: naming one is the same error, explained
         Map<String, Device> gpt2 = Map.of("transformer.drop", GPU0);
         assertThatThrownBy(() -> OnnxDispatchedModel.dispatch(OnnxModel.load(TestModels.fixture("tiny-gpt2",
-                "model.onnx")), OnnxPlan.of(gpt2, GPU0, Set.of()), CausalLmFidelityTest.OPTIONS))
+                "model.onnx")), DeviceMap.of(gpt2), PreloadRule.none(), CausalLmFidelityTest.OPTIONS))
                 .isInstanceOf(OnnxModelException.UnknownScope.class).hasMessageContaining("Dropout");
     }
 
@@ -128,13 +130,25 @@ class BadInputTest {
         Map<String, Device> map = Map.of("", GPU0);
         // default devices: accelerator 0 is CUDA 0
         assertThatThrownBy(() -> OnnxDispatchedModel.dispatch(OnnxModel.load(LLAMA),
-                OnnxPlan.of(map, GPU0, Set.of()), OnnxOptions.defaults()))
+                DeviceMap.of(map), PreloadRule.none(), OnnxOptions.defaults()))
                 .isInstanceOf(OnnxModelException.ProviderUnavailable.class)
                 .hasMessageContaining("CUDAExecutionProvider:0");
         OnnxOptions trt = OnnxOptions.defaults().withDevices(OnnxDevices.of(Map.of(0, ExecutionProvider.tensorRt(0))));
         assertThatThrownBy(() -> OnnxDispatchedModel.dispatch(OnnxModel.load(LLAMA),
-                OnnxPlan.of(map, GPU0, Set.of()), trt))
+                DeviceMap.of(map), PreloadRule.none(), trt))
                 .isInstanceOf(OnnxModelException.ProviderUnavailable.class).hasMessageContaining("Tensorrt");
+    }
+
+    @Test
+    void mapLeavingTensorsWithoutADevice() {
+        Map<String, Device> map = new LinkedHashMap<>();
+        map.put("model.layers.0", GPU0);
+        map.put("model.layers.1", Device.cpu());
+        assertThatThrownBy(() -> OnnxDispatchedModel.dispatch(OnnxModel.load(LLAMA), DeviceMap.of(map),
+                PreloadRule.none(), CausalLmFidelityTest.OPTIONS))
+                .isInstanceOf(OnnxModelException.InvalidPlan.class)
+                .hasMessageContaining("gives no device to 21 tensor(s)")
+                .hasMessageContaining("model.embed_tokens.weight");
     }
 
     @Test
@@ -145,8 +159,9 @@ class BadInputTest {
         map.put("model.layers.1.mlp", Device.disk());
         map.put("lm_head", GPU0);
         assertThatThrownBy(() -> OnnxDispatchedModel.dispatch(OnnxModel.load(LLAMA),
-                OnnxPlan.of(map, GPU0, Set.of("LlamaDecoderLayer")), CausalLmFidelityTest.OPTIONS))
+                DeviceMap.of(map), new PreloadRule(Set.of("LlamaDecoderLayer")), CausalLmFidelityTest.OPTIONS))
                 .isInstanceOf(OnnxModelException.InvalidPlan.class)
-                .hasMessageContaining("model.layers.1").hasMessageContaining("never cut");
+                .hasMessageContaining("splits preload unit 'model.layers.1' (LlamaDecoderLayer)")
+                .hasCauseInstanceOf(IllegalArgumentException.class); // the core's planner said so
     }
 }

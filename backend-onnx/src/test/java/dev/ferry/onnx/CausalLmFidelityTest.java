@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.onnxruntime.OnnxTensor;
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -56,17 +58,19 @@ class CausalLmFidelityTest {
         return m;
     }
 
+    /** Each fixture with and without preload classes, each with prefetch of offloaded partitions off and on. */
     static Stream<Arguments> cases() {
-        return Stream.of(
-                Arguments.of("tiny-llama", llamaMap(), Set.of("LlamaDecoderLayer")),
-                Arguments.of("tiny-llama", llamaMap(), Set.of()),
-                Arguments.of("tiny-gpt2", gpt2Map(), Set.of("GPT2Block")),
-                Arguments.of("tiny-gpt2", gpt2Map(), Set.of()));
+        return Stream.of(0, 1).flatMap(prefetch -> Stream.of(
+                Arguments.of("tiny-llama", llamaMap(), Set.of("LlamaDecoderLayer"), prefetch),
+                Arguments.of("tiny-llama", llamaMap(), Set.of(), prefetch),
+                Arguments.of("tiny-gpt2", gpt2Map(), Set.of("GPT2Block"), prefetch),
+                Arguments.of("tiny-gpt2", gpt2Map(), Set.of(), prefetch)));
     }
 
-    @ParameterizedTest(name = "{0} preload={2}")
+    @ParameterizedTest(name = "{0} preload={2} prefetch={3}")
     @MethodSource("cases")
-    void partitionedLogitsEqualWholeModelAndGolden(String fixture, Map<String, Device> map, Set<String> preload) {
+    void partitionedLogitsEqualWholeModelAndGolden(String fixture, Map<String, Device> map, Set<String> preload,
+                                                   int prefetch) {
         Path file = TestModels.fixture(fixture, "model.onnx");
         JsonNode golden = TestModels.json(TestModels.fixture(fixture, "golden.json"));
         long[] ids = longs(golden.get("input_ids"));
@@ -74,7 +78,8 @@ class CausalLmFidelityTest {
 
         OnnxModel model = OnnxModel.load(file);
         try (OnnxTensor in = Ort.ids(ids);
-             OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(model, OnnxPlan.of(map, GPU0, preload), OPTIONS)) {
+             OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(model, DeviceMap.of(map), new PreloadRule(preload),
+                     OPTIONS.withPrefetchPartitions(prefetch))) {
             float[] whole = Ort.whole(file, Map.of("input_ids", in), "logits");
             float[] logits;
             try (OnnxRunResult r = d.run(Map.of("input_ids", in))) {
@@ -88,8 +93,8 @@ class CausalLmFidelityTest {
             double vsWhole = Ort.maxAbsDiff(logits, whole);
             double vsGolden = Ort.maxAbsDiff(logits, goldenLogits);
             OnnxDispatchReport report = d.report();
-            System.out.printf("%s preload=%s: max |partitioned - whole| = %.3g, max |partitioned - golden| = %.3g%n%s",
-                    fixture, preload, vsWhole, vsGolden, report);
+            System.out.printf("%s preload=%s prefetch=%d: max |partitioned - whole| = %.3g, "
+                    + "max |partitioned - golden| = %.3g%n%s", fixture, preload, prefetch, vsWhole, vsGolden, report);
             assertThat(vsWhole).isLessThanOrEqualTo(1e-5);
             assertThat(vsGolden).isLessThanOrEqualTo(1e-4);
             assertThat(again).containsExactly(logits);
@@ -98,21 +103,25 @@ class CausalLmFidelityTest {
             assertThat(report.partitions()).anyMatch(PartitionReport::offloaded);
             assertThat(report.partitions()).anyMatch(p -> !p.offloaded());
             long offloaded = report.partitions().stream().filter(PartitionReport::offloaded).count();
-            // every offloaded partition: one session at dispatch (optimising) + one per run
-            assertThat(report.sessionsCreated()).isEqualTo(report.residentSessions() + 3 * (int) offloaded);
+            // every offloaded partition: one session at dispatch (optimising) + one per run; with prefetch, the
+            // next run's first offloaded partition is already prepared
+            assertThat(report.prefetch().prepared()).isEqualTo(prefetch);
+            assertThat(report.sessionsCreated())
+                    .isEqualTo(report.residentSessions() + 3 * (int) offloaded + report.prefetch().prepared());
         }
     }
 
-    @ParameterizedTest(name = "{0} preload={2}")
+    @ParameterizedTest(name = "{0} preload={2} prefetch={3}")
     @MethodSource("cases")
-    void greedyGenerationGivesGoldenTokens(String fixture, Map<String, Device> map, Set<String> preload) {
+    void greedyGenerationGivesGoldenTokens(String fixture, Map<String, Device> map, Set<String> preload,
+                                           int prefetch) {
         Path file = TestModels.fixture(fixture, "model.onnx");
         JsonNode golden = TestModels.json(TestModels.fixture(fixture, "golden.json"));
         List<Long> seq = new ArrayList<>();
         golden.get("input_ids").forEach(t -> seq.add(t.asLong()));
         List<Long> generated = new ArrayList<>();
         try (OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(OnnxModel.load(file),
-                OnnxPlan.of(map, GPU0, preload), OPTIONS)) {
+                DeviceMap.of(map), new PreloadRule(preload), OPTIONS.withPrefetchPartitions(prefetch))) {
             for (int step = 0; step < golden.get("greedy_new_tokens").size(); step++) {
                 long[] ids = seq.stream().mapToLong(Long::longValue).toArray();
                 try (OnnxTensor in = Ort.ids(ids); OnnxRunResult r = d.run(Map.of("input_ids", in))) {

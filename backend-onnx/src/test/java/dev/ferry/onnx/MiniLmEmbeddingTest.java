@@ -4,13 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * all-MiniLM-L6-v2 (an older export nobody here made, no scope metadata): blocks = the six encoder layers,
@@ -27,8 +29,9 @@ class MiniLmEmbeddingTest {
             {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
             {1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0}};
 
-    @Test
-    void partitionedEmbeddingsEqualWholeModel() throws OrtException {
+    @ParameterizedTest(name = "prefetch={0}")
+    @ValueSource(ints = {0, 1})
+    void partitionedEmbeddingsEqualWholeModel(int prefetch) throws OrtException {
         Path file = TestModels.minilm();
         Device gpu0 = Device.accelerator(0);
         Map<String, Device> map = new LinkedHashMap<>();
@@ -41,7 +44,8 @@ class MiniLmEmbeddingTest {
         map.put("encoder.layer.5", gpu0);
         try (OnnxTensor ids = tensor(IDS); OnnxTensor mask = tensor(MASK); OnnxTensor types = tensor(new long[2][11]);
              OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(OnnxModel.load(file),
-                     OnnxPlan.of(map, gpu0, Set.of()), CausalLmFidelityTest.OPTIONS)) {
+                     DeviceMap.of(map), PreloadRule.none(),
+                     CausalLmFidelityTest.OPTIONS.withPrefetchPartitions(prefetch))) {
             Map<String, OnnxTensor> in = Map.of("input_ids", ids, "attention_mask", mask, "token_type_ids", types);
             float[] whole = Ort.whole(file, in, "last_hidden_state");
             float[] hidden;
@@ -55,8 +59,8 @@ class MiniLmEmbeddingTest {
                 diff = Math.max(diff, Ort.maxAbsDiff(eWhole[b], ePart[b]));
             }
             OnnxDispatchReport report = d.report();
-            System.out.printf("all-MiniLM-L6-v2: max |partitioned - whole| sentence embedding = %.3g, "
-                    + "hidden = %.3g%n%s", diff, Ort.maxAbsDiff(whole, hidden), report);
+            System.out.printf("all-MiniLM-L6-v2 prefetch=%d: max |partitioned - whole| sentence embedding = %.3g, "
+                    + "hidden = %.3g%n%s", prefetch, diff, Ort.maxAbsDiff(whole, hidden), report);
             assertThat(diff).isLessThanOrEqualTo(1e-5);
             // the attention-mask arithmetic at the root belongs to no block: it went to the first layer using it
             assertThat(d.partitions()).extracting(Partition::block).doesNotContainNull();

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.inject.Guice;
 import com.google.inject.Injector;
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.Tensor;
@@ -12,7 +14,6 @@ import dev.ferry.core.tensor.TensorSpec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Map;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class OnnxBackendModuleTest {
@@ -37,7 +38,7 @@ class OnnxBackendModuleTest {
 
         OnnxDispatcher dispatcher = injector.getInstance(OnnxDispatcher.class);
         try (OnnxDispatchedModel d = dispatcher.dispatch(TestModels.fixture("tiny-gpt2", "model.onnx"),
-                OnnxPlan.of(Map.of("", Device.accelerator(0)), Set.of()))) {
+                DeviceMap.of(Map.of("", Device.accelerator(0))), PreloadRule.none())) {
             assertThat(d.report().sessionCount()).isEqualTo(1);
         }
     }

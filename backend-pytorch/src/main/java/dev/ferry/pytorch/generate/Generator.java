@@ -17,6 +17,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.LongConsumer;
 
 /**
  * Autoregressive decoding with a {@link CausalLM}, dispatched or not (it goes through {@code call}, so hooks
@@ -57,6 +58,14 @@ public final class Generator implements AutoCloseable {
 
     /** The new token ids after {@code prompt}. */
     public long[] generate(long[] prompt, GenerationConfig config) {
+        return generate(prompt, config, null);
+    }
+
+    /**
+     * The new token ids after {@code prompt}; {@code onToken} (may be null) is told each id as soon as it is
+     * chosen, for streaming output, progress and time to first token.
+     */
+    public long[] generate(long[] prompt, GenerationConfig config, LongConsumer onToken) {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("empty prompt");
         }
@@ -71,6 +80,9 @@ public final class Generator implements AutoCloseable {
                 float[] last = lastLogits(step, cache);
                 long token = sampler.next(last);
                 sequence[length++] = token;
+                if (onToken != null) {
+                    onToken.accept(token);
+                }
                 if (eos.contains(token)) {
                     break;
                 }

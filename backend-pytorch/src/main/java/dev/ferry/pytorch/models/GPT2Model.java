@@ -2,7 +2,6 @@ package dev.ferry.pytorch.models;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
-import ai.djl.ndarray.types.Shape;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.DjlTensor;
@@ -51,13 +50,8 @@ public class GPT2Model extends DjlModule {
         KVCache cache = args.length > 1 ? (KVCache) args[1] : null;
         try (NDScope scope = new NDScope()) {
             int past = cache == null ? 0 : cache.length();
-            long batch = ids.getShape().get(0);
             int seq = (int) ids.getShape().get(1);
-            long[] pos = new long[(int) batch * seq];
-            for (int i = 0; i < pos.length; i++) {
-                pos[i] = past + (i % seq);
-            }
-            DjlTensor positions = scoped(ids.getManager().create(pos, new Shape(batch, seq)));
+            DjlTensor positions = positionIds(ids, past);
             NDArray te = adopt(wte.call(idsArg)).array();
             NDArray pe = adopt(wpe.call(positions)).array();
             DjlTensor x = scoped(te.add(pe));

@@ -90,6 +90,20 @@ public abstract class DjlModule extends Module {
     }
 
     /** The tensor argument {@code i}, checked. */
+    /**
+     * Position ids {@code past .. past+seq-1} for each of {@code batch} rows, as a scoped temporary on the ids'
+     * device: what both decoder stacks feed their position embeddings.
+     */
+    protected final DjlTensor positionIds(NDArray ids, int past) {
+        long batch = ids.getShape().get(0);
+        int seq = (int) ids.getShape().get(1);
+        long[] pos = new long[(int) batch * seq];
+        for (int i = 0; i < pos.length; i++) {
+            pos[i] = past + (i % seq);
+        }
+        return scoped(ids.getManager().create(pos, new ai.djl.ndarray.types.Shape(batch, seq)));
+    }
+
     protected static Object arg(Object[] args, int i, String what) {
         if (args.length <= i) {
             throw new IllegalArgumentException("missing argument " + i + " (" + what + ")");

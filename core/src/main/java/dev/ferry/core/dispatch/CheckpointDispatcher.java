@@ -131,9 +131,11 @@ public final class CheckpointDispatcher {
             for (Map.Entry<TensorSlot, String> e : keyOf.entrySet()) {
                 TensorSlot slot = e.getKey();
                 String key = e.getValue();
-                String name = namesOf.get(slot).get(0);
+                // a tied tensor lives where any of its modules keeps it resident, else with its first name
+                String name = namesOf.get(slot).stream().filter(n -> !map.isOffloaded(resolved.deviceOf(n)))
+                        .findFirst().orElse(namesOf.get(slot).get(0));
                 Device storage = resolved.deviceOf(name);
-                boolean resident = storage.isAccelerator() || storage.equals(main);
+                boolean resident = !map.isOffloaded(storage);
                 TensorSpec spec = slot.spec();
                 if (resident) {
                     slot.set(backend.fromBytes(bytesAs(checkpoint, key, spec.dtype()), spec, storage));

@@ -7,6 +7,7 @@ import dev.ferry.core.hook.AlignDevicesHook;
 import dev.ferry.core.hook.Hooks;
 import dev.ferry.core.hook.Prefetcher;
 import dev.ferry.core.module.Module;
+import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorBackend;
@@ -63,7 +64,8 @@ public final class Dispatcher {
                         + ", which backend " + backend.name() + " does not have on this machine");
             }
         }
-        WeightsStore store = offloadStore(root, report, options);
+        Set<TensorSlot> sharedResident = residentTiedTensors(root, report);
+        WeightsStore store = offloadStore(root, report, options, sharedResident);
         boolean streams = report.modules().stream().anyMatch(e -> e.hooked() && e.hook().offload());
         Prefetcher prefetcher = streams && options.prefetchBlocks() > 0 ? new Prefetcher(options.prefetchBlocks())
                 : null;
@@ -77,8 +79,8 @@ public final class Dispatcher {
                 HookSpec h = e.hook();
                 Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(h.executionDevice(), h.offload(),
                         h.ioSameDevice(), h.placeSubmodules(), options.offloadBuffers(), options.skipKeys(),
-                        h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null)),
-                        true);
+                        h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null,
+                        sharedResident)), true);
                 attached.add(m);
             }
         } catch (RuntimeException ex) {
@@ -96,12 +98,29 @@ public final class Dispatcher {
         return report;
     }
 
+    /** Tied tensors that one of their modules keeps resident: its offloaded partners use it in place. */
+    private static Set<TensorSlot> residentTiedTensors(Module root, DispatchReport report) {
+        Set<TensorSlot> out = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (List<String> group : root.tiedTensorGroups()) {
+            for (String name : group) {
+                int dot = name.lastIndexOf('.');
+                String owner = dot < 0 ? "" : name.substring(0, dot);
+                Entry e = report.entry(owner);
+                if (e.storage() != null && e.storage().equals(e.executionDevice())) {
+                    out.add(root.find(owner).tensor(name.substring(dot + 1)));
+                }
+            }
+        }
+        return out;
+    }
+
     /** Removes every hook of the tree, putting tensors back where they were before dispatch. */
     public static void remove(Module root) {
         Hooks.remove(root, true);
     }
 
-    private static WeightsStore offloadStore(Module root, DispatchReport report, DispatchOptions options) {
+    private static WeightsStore offloadStore(Module root, DispatchReport report, DispatchOptions options,
+                                             Set<TensorSlot> sharedResident) {
         List<List<String>> tied = root.tiedTensorGroups();
         List<WeightsStore> stores = new ArrayList<>();
         if (options.offloadStore() != null) {
@@ -118,7 +137,7 @@ public final class Dispatcher {
             String prefix = m.name().isEmpty() ? "" : m.name() + ".";
             m.namedTensors(true, e.hook().placeSubmodules(), false).forEach((rel, slot) -> {
                 String full = prefix + rel;
-                boolean streamed = slot.isParameter() || options.offloadBuffers();
+                boolean streamed = (slot.isParameter() || options.offloadBuffers()) && !sharedResident.contains(slot);
                 if (!streamed || given.contains(full)) {
                     return;
                 }
@@ -140,6 +159,7 @@ public final class Dispatcher {
     /** One planning pass over the tree. */
     private static final class Walk {
         private final Module root;
+        private final DeviceMap map;
         private final DeviceMap resolved;
         private final PreloadRule preload;
         private final Device main;
@@ -149,6 +169,7 @@ public final class Dispatcher {
 
         Walk(Module root, DeviceMap map, PreloadRule preload) {
             this.root = root;
+            this.map = map;
             this.resolved = map.resolve(root);
             this.preload = preload;
             this.main = map.mainDevice();
@@ -168,6 +189,7 @@ public final class Dispatcher {
 
         DispatchReport run() {
             checkUnitsAreWhole();
+            checkTiedTensors();
             walk(root);
             List<Entry> entries = new ArrayList<>();
             describe(root, null, entries);
@@ -175,7 +197,7 @@ public final class Dispatcher {
         }
 
         private Device executionDevice(Device storage) {
-            return storage.isAccelerator() ? storage : main;
+            return map.executionDevice(storage); // the main device follows the map as the user wrote it
         }
 
         private void walk(Module m) {
@@ -232,6 +254,24 @@ public final class Dispatcher {
         private void assign(Module m, HookSpec spec, Reason reason) {
             hooks.put(m, spec);
             reasons.put(m, reason);
+        }
+
+        /**
+         * Tied tensors are one tensor: their modules must execute on one device. One of them may keep it resident
+         * there while the others are offloaded (they then share it rather than stream it).
+         */
+        private void checkTiedTensors() {
+            for (List<String> group : root.tiedTensorGroups()) {
+                Map<String, Device> execs = new java.util.LinkedHashMap<>();
+                for (String name : group) {
+                    Device storage = resolved.deviceOf(name);
+                    execs.put(name, executionDevice(storage));
+                }
+                if (new java.util.HashSet<>(execs.values()).size() > 1) {
+                    throw new IllegalArgumentException("tied tensors " + group + " are one tensor but would execute on "
+                            + execs + "; map their modules to one device (the planner keeps them together)");
+                }
+            }
         }
 
         /** A preload unit is one unit: the map may place it whole, never split it. */

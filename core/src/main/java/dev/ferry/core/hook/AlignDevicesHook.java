@@ -33,16 +33,28 @@ public final class AlignDevicesHook implements ModelHook {
     /** How the hook behaves; {@code weights} and {@code backend} are needed only with {@code offload}. */
     public record Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                          boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights,
-                         TensorBackend backend, Prefetcher prefetcher) {
+                         TensorBackend backend, Prefetcher prefetcher, Set<TensorSlot> sharedResident) {
 
         public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                       boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend) {
             this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
-                    null);
+                    null, Set.of());
         }
 
+        public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
+                      boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend,
+                      Prefetcher prefetcher) {
+            this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
+                    prefetcher, Set.of());
+        }
+
+        /**
+         * {@code sharedResident}: tied tensors another module keeps resident on this hook's execution device;
+         * an offload hook uses them in place instead of streaming them.
+         */
         public Config {
             skipKeys = skipKeys == null ? Set.of() : Set.copyOf(skipKeys);
+            sharedResident = sharedResident == null ? Set.of() : sharedResident;
             if (offload) {
                 Objects.requireNonNull(executionDevice, "an offload hook needs an execution device");
                 Objects.requireNonNull(weights, "an offload hook needs a weights store");
@@ -88,6 +100,9 @@ public final class AlignDevicesHook implements ModelHook {
         }
         module.namedTensors(true, config.placeSubmodules(), false).forEach((rel, slot) -> {
             String full = prefix + rel;
+            if (config.sharedResident().contains(slot)) {
+                return; // tied to a resident module's tensor: its hook places it, this one uses it
+            }
             if (slot.isParameter() || config.offloadBuffers()) {
                 if (!config.weights().contains(full)) {
                     throw new IllegalStateException("offloaded tensor '" + full + "' is not in the weights store");

@@ -25,7 +25,10 @@ import java.util.Set;
  */
 public record DeviceMap(Map<String, Device> entries) {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Created on first JSON use: an ObjectMapper costs ~250 ms of class loading, which planning never needs. */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
 
     public DeviceMap {
         entries = Collections.unmodifiableMap(new LinkedHashMap<>(entries));
@@ -44,7 +47,7 @@ public record DeviceMap(Map<String, Device> entries) {
     public static DeviceMap parseJson(String json) {
         JsonNode node;
         try {
-            node = JSON.readTree(json);
+            node = Json.MAPPER.readTree(json);
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("device map is not valid JSON: " + e.getOriginalMessage());
         }
@@ -80,7 +83,7 @@ public record DeviceMap(Map<String, Device> entries) {
 
     /** Accelerate's JSON form (indices as numbers, {@code "cpu"}, {@code "disk"}). */
     public String toJson() {
-        ObjectNode o = JSON.createObjectNode();
+        ObjectNode o = Json.MAPPER.createObjectNode();
         entries.forEach((k, d) -> {
             if (d.isAccelerator()) {
                 o.put(k, d.index());
@@ -89,7 +92,7 @@ public record DeviceMap(Map<String, Device> entries) {
             }
         });
         try {
-            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(o);
+            return Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(o);
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
@@ -132,6 +135,19 @@ public record DeviceMap(Map<String, Device> entries) {
      */
     public Device mainDevice() {
         return entries.values().stream().filter(Device::isAccelerator).findFirst().orElse(Device.cpu());
+    }
+
+    /**
+     * Where a block stored on {@code storage} executes: an accelerator runs its own blocks; CPU- and
+     * disk-stored blocks run on the {@link #mainDevice()} (so with no accelerator, CPU blocks are resident).
+     */
+    public Device executionDevice(Device storage) {
+        return storage.isAccelerator() ? storage : mainDevice();
+    }
+
+    /** Whether a block stored on {@code storage} is offloaded: streamed to its execution device per forward. */
+    public boolean isOffloaded(Device storage) {
+        return !executionDevice(storage).equals(storage);
     }
 
     public Set<Device> devices() {

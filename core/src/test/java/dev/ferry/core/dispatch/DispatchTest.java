@@ -227,4 +227,23 @@ class DispatchTest {
         run(m);
         assertThat(loaded[0]).isEqualTo(DTypeConversion.halfToFloat(DTypeConversion.floatToHalf(w)));
     }
+
+    @Test
+    void aTiedTensorResidentWithOneModuleIsSharedByItsOffloadedPartner() {
+        Stack m = model(true);
+        float[] expected = run(m);
+        dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, GPU0, CPU, CPU, CPU)));
+        assertThat(run(m)).containsExactly(expected);
+        assertThat(m.find("model.embed").tensor("weight").device()).isEqualTo(GPU0);
+        assertThat(run(m)).containsExactly(expected);
+    }
+
+    @Test
+    void tiedTensorsOnTwoDifferentExecutionDevicesAreRejectedNamingThem() {
+        Stack m = model(true);
+        assertThatThrownBy(() -> dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, GPU0, GPU1, GPU1, GPU1))))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("head.weight").hasMessageContaining("model.embed.weight");
+        assertThat(Hooks.countHooked(m)).isZero();
+    }
 }

@@ -27,6 +27,7 @@ class FerryCoreModuleTest {
             }
         });
         assertThat(injector.getInstance(CheckpointDispatcher.class)).isNotNull();
+        assertThat(injector.getInstance(dev.ferry.core.placement.DevicePlanner.class)).isNotNull();
         ModelForTest model = new ModelForTest(backend, 3);
         injector.getInstance(Dispatcher.class).dispatch(model, DispatchOptions.of(DeviceMap.single(Device.accelerator(0))));
         assertThat(model.child("linear1").tensor("weight").device()).isEqualTo(Device.accelerator(0));

@@ -1,0 +1,29 @@
+package dev.ferry.examples.cli;
+
+import com.google.inject.Guice;
+import com.google.inject.Injector;
+import com.google.inject.Module;
+import dev.ferry.core.inject.FerryCoreModule;
+import dev.ferry.onnx.OnnxBackendModule;
+import dev.ferry.pytorch.PyTorchBackendModule;
+
+/** Guice wiring of the backend chosen with {@code --backend}: the core module plus that backend's module. */
+final class Backends {
+
+    /** {@code --backend}. */
+    enum Name { pytorch, onnx }
+
+    private Backends() {
+    }
+
+    static Injector injector(Name name) {
+        return Guice.createInjector(new FerryCoreModule(), backendModule(name));
+    }
+
+    static Module backendModule(Name name) {
+        return switch (name) {
+            case pytorch -> new PyTorchBackendModule();
+            case onnx -> new OnnxBackendModule();
+        };
+    }
+}

@@ -1,0 +1,47 @@
+package dev.ferry.examples.cli;
+
+import dev.ferry.core.placement.DeviceMap;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.TypeConversionException;
+
+/** {@code --device-map FILE.json|auto}: a map read from a file, or {@code auto} (planned from budgets). */
+record DeviceMapArg(Path file, DeviceMap map) {
+
+    static final DeviceMapArg AUTO = new DeviceMapArg(null, null);
+
+    boolean isAuto() {
+        return map == null;
+    }
+
+    @Override
+    public String toString() {
+        return isAuto() ? "auto" : file.toString();
+    }
+
+    static final class Converter implements ITypeConverter<DeviceMapArg> {
+        @Override
+        public DeviceMapArg convert(String value) {
+            if (value.equalsIgnoreCase("auto")) {
+                return AUTO;
+            }
+            Path file = Path.of(value);
+            String json;
+            try {
+                json = Files.readString(file);
+            } catch (NoSuchFileException e) {
+                throw new TypeConversionException("no such file: " + file + " (pass a JSON device map or 'auto')");
+            } catch (IOException e) {
+                throw new TypeConversionException("cannot read " + file + ": " + e.getMessage());
+            }
+            try {
+                return new DeviceMapArg(file, DeviceMap.parseJson(json));
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(file + ": " + e.getMessage());
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+package dev.ferry.examples.cli;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.google.inject.Injector;
+import dev.ferry.core.dispatch.CheckpointDispatcher;
+import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.placement.PlanRequest;
+import dev.ferry.core.module.Module;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.TensorBackend;
+import dev.ferry.onnx.OnnxDispatchReport;
+import dev.ferry.onnx.OnnxDispatchedModel;
+import dev.ferry.onnx.OnnxDispatcher;
+import dev.ferry.onnx.OnnxModelException;
+import dev.ferry.onnx.OnnxModuleTree;
+import dev.ferry.pytorch.DjlBackend;
+import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.pytorch.generate.Generator;
+import dev.ferry.pytorch.models.CausalLM;
+import dev.ferry.pytorch.models.ModelConfig;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code ferry generate}: loads a checkpoint dispatched over the devices and generates. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Loads a model dispatched by a device map (each tensor from its file straight to where its "
+                + "block lives) and generates tokens, reporting load time, time to first token and tokens per second.",
+                "Greedy unless --temperature, --top-k or --top-p is given."})
+final class GenerateCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR", converter = ModelDirConverter.class,
+            description = "Model folder: config.json and safetensors weights (single file or sharded).")
+    Path model;
+
+    @Option(names = "--backend", paramLabel = "pytorch|onnx", defaultValue = "pytorch",
+            description = "Backend to run on (default pytorch).")
+    Backends.Name backend;
+
+    @Option(names = "--device-map", paramLabel = "FILE.json|auto", defaultValue = "auto",
+            converter = DeviceMapArg.Converter.class,
+            description = "A device map in Accelerate's JSON form, or 'auto' (default) to plan one from --max-memory.")
+    DeviceMapArg deviceMap;
+
+    @Option(names = "--max-memory", paramLabel = "DEV=SIZE,...", converter = MaxMemoryArg.Converter.class,
+            description = "Budgets for --device-map auto, e.g. 0=2GiB,cpu=8GiB (default: free memory of each device).")
+    MaxMemoryArg maxMemory;
+
+    @Option(names = "--offload-dir", paramLabel = "DIR",
+            description = "Write disk-offloaded weights here (Accelerate's offload folder layout) and stream them "
+                    + "from it; reused when up to date. Default: stream them from the checkpoint's files in place.")
+    Path offloadDir;
+
+    @Option(names = "--preload", split = ",", paramLabel = "CLASS",
+            description = "Preload classes: each module of such a class is loaded whole, with no hook below it.")
+    List<String> preload = new ArrayList<>();
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Prompt prompt;
+
+    static final class Prompt {
+        @Option(names = "--prompt", paramLabel = "TEXT", required = true,
+                description = "Prompt text (needs tokenizer.json in the model folder).")
+        String text;
+
+        @Option(names = "--input-ids", split = ",", paramLabel = "ID", required = true,
+                description = "Prompt as token ids, e.g. 1,17,42.")
+        List<Long> ids;
+    }
+
+    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
+            description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", paramLabel = "T", description = "Sampling temperature (> 0; 0 = greedy).")
+    Double temperature;
+
+    @Option(names = "--top-k", paramLabel = "K", description = "Sample among the K most likely tokens (0 = all).")
+    Integer topK;
+
+    @Option(names = "--top-p", paramLabel = "P", description = "Sample among the most likely tokens reaching P.")
+    Double topP;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Sampling seed (default 0).")
+    long seed;
+
+    @Option(names = "--format", paramLabel = "text|json", defaultValue = "text",
+            description = "text (default) or json (with \"new_tokens\": [ids...]).")
+    ResultFormat format;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        GenerationConfig config = generationConfig();
+        Injector injector = Backends.injector(backend);
+        Generation g = switch (backend) {
+            case pytorch -> runPyTorch(injector, config);
+            case onnx -> runOnnx(injector, config);
+        };
+        if (format == ResultFormat.json) {
+            out.println(json(g));
+        } else {
+            text(out, g);
+        }
+        return 0;
+    }
+
+    private HuggingFaceTokenizer tokenizer() {
+        if (prompt.text == null) {
+            return null;
+        }
+        return Generator.tokenizer(model).orElseThrow(() -> new UsageException("--prompt: " + model
+                + " has no tokenizer.json; pass the prompt as token ids with --input-ids"));
+    }
+
+    private long[] promptIds(HuggingFaceTokenizer tokenizer) {
+        return tokenizer != null ? tokenizer.encode(prompt.text).getIds()
+                : prompt.ids.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private Generation runPyTorch(Injector injector, GenerationConfig config) {
+        PrintWriter err = spec.commandLine().getErr();
+        try (DjlBackend djl = injector.getInstance(DjlBackend.class)) {
+            HuggingFaceTokenizer tokenizer = tokenizer();
+            CausalLM lm = ModelTrees.causalLmOnMeta(model, djl);
+            Set<String> classes = new LinkedHashSet<>(preload);
+            ModelTrees.warnUnknownClasses(lm, classes, "--preload", err);
+            DeviceMap map = deviceMap(lm, djl, classes);
+            long[] ids = promptIds(tokenizer);
+            try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
+                    lm, model, map, classes, offloadDir, "--device-map " + deviceMap, err);
+                 Generator generator = new Generator(lm, djl, map.mainDevice(), tokenizer)) {
+                TimedGeneration gen = TimedGeneration.run(generator, ids, config, err);
+                String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
+                return new Generation(lm.className(), map, loaded.seconds(), loaded.placement(), loaded.report(),
+                        ids, gen, text);
+            }
+        }
+    }
+
+    private Generation runOnnx(Injector injector, GenerationConfig config) {
+        PrintWriter err = spec.commandLine().getErr();
+        if (offloadDir != null) {
+            throw new UsageException("--offload-dir: not supported with --backend onnx (its offloaded blocks read "
+                    + "their initializers from the memory-mapped model.onnx)");
+        }
+        Path file = model.resolve("model.onnx");
+        if (!java.nio.file.Files.isRegularFile(file)) {
+            throw new UsageException("--backend onnx: " + model + " has no model.onnx");
+        }
+        HuggingFaceTokenizer tokenizer = tokenizer();
+        long[] ids = promptIds(tokenizer);
+        OnnxDispatcher dispatcher = injector.getInstance(OnnxDispatcher.class);
+        long start = System.nanoTime();
+        OnnxModuleTree tree = dispatcher.tree(file);
+        Set<String> classes = new LinkedHashSet<>(preload);
+        ModelTrees.warnUnknownClasses(tree.root(), classes, "--preload", err);
+        DeviceMap map = deviceMap(tree.root(), injector.getInstance(TensorBackend.class), classes);
+        OnnxDispatchedModel dispatched;
+        try (Progress progress = Progress.start(err, "loading", 1, " model", 1,
+                "partitioning " + file.getFileName() + " by the device map")) {
+            try {
+                dispatched = dispatcher.dispatch(tree, map, new PreloadRule(classes));
+            } catch (IllegalArgumentException | OnnxModelException.InvalidPlan e) {
+                throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
+            }
+            progress.step(1);
+            progress.finish(String.format("done in %.3f s", (System.nanoTime() - start) / 1e9));
+        }
+        double loadSeconds = (System.nanoTime() - start) / 1e9;
+        List<Long> eos = java.nio.file.Files.isRegularFile(model.resolve("config.json"))
+                ? ModelConfig.read(model).eosTokenIds() : List.of();
+        try (OnnxDispatchedModel d = dispatched) {
+            TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d)::generate, ids,
+                    config.eosTokenIds() == null ? config.withEos(eos) : config, err);
+            OnnxDispatchReport report = d.report();
+            String placement = String.format("%d partitions, %d of them resident sessions, %s of initializers",
+                    report.sessionCount(), report.residentSessions(),
+                    dev.ferry.core.placement.SizeStrings.format(report.initializerBytes()));
+            String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
+            return new Generation(tree.root().className(), map, loadSeconds, placement, report.core(), ids, gen,
+                    text);
+        }
+    }
+
+    private GenerationConfig generationConfig() {
+        if (maxNewTokens < 0) {
+            throw new UsageException("--max-new-tokens: must be >= 0, got " + maxNewTokens);
+        }
+        boolean sample = (temperature != null && temperature != 0) || topK != null || topP != null;
+        if (!sample) {
+            return GenerationConfig.greedy(maxNewTokens);
+        }
+        try {
+            return GenerationConfig.sampled(maxNewTokens, temperature == null ? 1.0 : temperature,
+                    topK == null ? 0 : topK, topP == null ? 1.0 : topP, seed);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage().replace("temperature", "--temperature")
+                    .replace("topK", "--top-k").replace("topP", "--top-p"), e);
+        }
+    }
+
+    private DeviceMap deviceMap(Module root, TensorBackend tensors, Set<String> preloadClasses) {
+        if (!deviceMap.isAuto()) {
+            if (maxMemory != null) {
+                spec.commandLine().getErr().println("warning: --max-memory is ignored with --device-map "
+                        + deviceMap);
+            }
+            return deviceMap.map();
+        }
+        Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : Planning.defaultBudgets(tensors);
+        try {
+            return Planning.plan(root, budgets, null, preloadClasses, PlanRequest.Strategy.AUTO, null).deviceMap();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--max-memory " + Planning.describeBudgets(budgets) + ": " + e.getMessage(), e);
+        }
+    }
+
+    private String json(Generation g) {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode o = mapper.createObjectNode();
+        o.put("model", model.toString());
+        o.put("class", g.className());
+        o.put("backend", backend.name());
+        o.put("main_device", g.map().mainDevice().toString());
+        try {
+            o.set("device_map", mapper.readTree(g.map().toJson()));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        if (g.report() != null) {
+            o.put("hooked_modules", g.report().hookedCount());
+        }
+        ArrayNode promptIds = o.putArray("prompt_ids");
+        Arrays.stream(g.promptIds()).forEach(promptIds::add);
+        ArrayNode tokens = o.putArray("new_tokens");
+        Arrays.stream(g.timed().tokens()).forEach(tokens::add);
+        if (g.text() != null) {
+            o.put("text", g.text());
+        }
+        o.put("load_seconds", round(g.loadSeconds()));
+        o.put("time_to_first_token_seconds", round(g.timed().secondsToFirstToken()));
+        o.put("generation_seconds", round(g.timed().seconds()));
+        o.put("tokens_per_second", round(g.timed().tokensPerSecond()));
+        try {
+            return mapper.writerWithDefaultPrettyPrinter().writeValueAsString(o);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1e6) / 1e6;
+    }
+
+    private void text(PrintWriter out, Generation g) {
+        out.printf("model: %s (%s), backend %s, main device %s%n", model, g.className(), backend,
+                g.map().mainDevice());
+        out.println("device map: " + Json.compact(g.map().toJson()));
+        out.printf("loaded in %.3f s: %s%s%n", g.loadSeconds(), g.placement(), g.report() == null ? ""
+                : String.format("; %d of %d modules hooked", g.report().hookedCount(), g.report().modules().size()));
+        out.println("prompt ids: " + Arrays.toString(g.promptIds()));
+        out.println("new tokens: " + Arrays.toString(g.timed().tokens()));
+        if (g.text() != null) {
+            out.println("text: " + g.text());
+        }
+        TimedGeneration t = g.timed();
+        out.printf("time to first token: %.1f ms; %d tokens in %.1f ms: %.1f tokens/s%n",
+                t.secondsToFirstToken() * 1e3, t.tokens().length, t.seconds() * 1e3, t.tokensPerSecond());
+    }
+}

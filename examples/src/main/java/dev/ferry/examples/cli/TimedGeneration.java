@@ -1,0 +1,50 @@
+package dev.ferry.examples.cli;
+
+import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.pytorch.generate.Generator;
+import java.io.PrintWriter;
+import java.util.function.LongConsumer;
+
+/** Generation with its timings: time to first token (the prompt's forward) and tokens per second. */
+record TimedGeneration(long[] tokens, double secondsToFirstToken, double seconds) {
+
+    /** New tokens per second over the whole generation, prompt forward included. */
+    double tokensPerSecond() {
+        return seconds > 0 ? tokens.length / seconds : 0;
+    }
+
+    /** Tokens per second after the first (the decode rate, one token per forward with the KV cache). */
+    double decodeTokensPerSecond() {
+        double rest = seconds - secondsToFirstToken;
+        return tokens.length > 1 && rest > 0 ? (tokens.length - 1) / rest : 0;
+    }
+
+    /** A backend's decoding loop, telling each new token as soon as it is chosen. */
+    @FunctionalInterface
+    interface Decoder {
+        long[] generate(long[] prompt, GenerationConfig config, LongConsumer onToken);
+    }
+
+    static TimedGeneration run(Generator generator, long[] prompt, GenerationConfig config, PrintWriter err) {
+        return run((Decoder) generator::generate, prompt, config, err);
+    }
+
+    static TimedGeneration run(Decoder decoder, long[] prompt, GenerationConfig config, PrintWriter err) {
+        long start = System.nanoTime();
+        long[] first = {-1};
+        try (Progress progress = Progress.start(err, "generating", config.maxNewTokens(), " tokens", 1,
+                "up to " + config.maxNewTokens() + " tokens after a prompt of " + prompt.length)) {
+            long[] tokens = decoder.generate(prompt, config, token -> {
+                if (first[0] < 0) {
+                    first[0] = System.nanoTime();
+                }
+                progress.step(1);
+            });
+            long end = System.nanoTime();
+            double seconds = (end - start) / 1e9;
+            double ttft = first[0] < 0 ? 0 : (first[0] - start) / 1e9;
+            progress.finish(String.format("%d tokens in %.3f s", tokens.length, seconds));
+            return new TimedGeneration(tokens, ttft, seconds);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+package dev.ferry.examples.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+/** {@code ferry demo}, also what {@code ferry} with no arguments runs. */
+class DemoCommandTest {
+
+    @Test
+    void noArgumentsRunTheDemoWhichOffloadsAndMatchesTheUndispatchedRun() {
+        Cli r = Cli.run();
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.out()).contains(
+                "Ferry demo: tiny-llama (LlamaForCausalLM, 4 decoder layers, 706.31 KiB of float32 weights)",
+                "\"model.layers.0\" : \"cpu\"",
+                "\"model.layers.3\" : \"disk\"",
+                "9 of 59 modules hooked; main device cpu",
+                "dispatched:   [4, 4, 4, 6, 248, 111, 254, 87]",
+                "undispatched: [4, 4, 4, 6, 248, 111, 254, 87]",
+                "tokens match: yes");
+    }
+
+    @Test
+    void withoutAcceleratorTheDemoSaysCpuIsResidentAndShowsTheThreeTierPlan() {
+        Cli r = Cli.run("demo", "--max-new-tokens", "2");
+        assertThat(r.out()).contains("No accelerator here, so the CPU is the main device",
+                "{\"model.embed_tokens\": 0, \"model.layers.0\": 0, \"model.layers.1\": \"cpu\", "
+                        + "\"model.layers.2\": \"disk\"");
+    }
+
+    @Test
+    void budgetTooSmallForAnythingStillRunsFromDisk() {
+        Cli r = Cli.run("demo", "--max-memory", "cpu=0", "--max-new-tokens", "3");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.out()).contains("tokens match: yes");
+    }
+}

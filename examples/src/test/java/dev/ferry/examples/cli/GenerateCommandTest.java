@@ -1,0 +1,122 @@
+package dev.ferry.examples.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code ferry generate}: loads dispatched and generates the golden tokens. */
+class GenerateCommandTest {
+
+    /** Embeddings and layers 0-1 resident on the CPU (the main device here), the rest offloaded to disk. */
+    private static final String CPU_DISK_MAP = """
+            {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "cpu",
+             "model.layers.2": "disk", "model.layers.3": "disk", "model.norm": "disk",
+             "model.rotary_emb": "cpu", "lm_head": "disk"}""";
+
+    @TempDir
+    Path tmp;
+
+    private Cli generate(String fixture, String... more) {
+        String[] base = {"generate", "--model", Cli.model(fixture), "--input-ids", Cli.goldenPrompt(fixture),
+                "--max-new-tokens", "8", "--format", "json"};
+        String[] args = new String[base.length + more.length];
+        System.arraycopy(base, 0, args, 0, base.length);
+        System.arraycopy(more, 0, args, base.length, more.length);
+        return Cli.run(args);
+    }
+
+    private static long[] newTokens(Cli r) {
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        return Cli.longs(r.json().get("new_tokens"));
+    }
+
+    @Test
+    void diskOffloadedLlamaGeneratesTheGoldenTokens() throws IOException {
+        Path map = Files.writeString(tmp.resolve("map.json"), CPU_DISK_MAP);
+        Cli r = generate("tiny-llama", "--device-map", map.toString(), "--preload", "LlamaDecoderLayer");
+        assertThat(newTokens(r)).containsExactly(Cli.goldenTokens("tiny-llama"));
+    }
+
+    @Test
+    void autoMapUnderABudgetGeneratesTheGoldenTokens() {
+        Cli r = generate("tiny-llama", "--max-memory", "cpu=400KiB");
+        assertThat(newTokens(r)).containsExactly(Cli.goldenTokens("tiny-llama"));
+        assertThat(r.json().get("device_map").get("model.layers.3").asText()).isEqualTo("disk");
+    }
+
+    @Test
+    void gpt2WithTiedHeadOnDiskGeneratesTheGoldenTokens() {
+        Cli r = generate("tiny-gpt2", "--max-memory", "cpu=300KiB");
+        assertThat(newTokens(r)).containsExactly(Cli.goldenTokens("tiny-gpt2"));
+    }
+
+    @Test
+    void jsonReportsPromptMapAndTimings() {
+        Cli r = generate("tiny-llama", "--max-memory", "cpu=1GiB");
+        JsonNode j = r.json();
+        assertThat(j.get("backend").asText()).isEqualTo("pytorch");
+        assertThat(j.get("main_device").asText()).isEqualTo("cpu");
+        assertThat(j.get("device_map").toString()).isEqualTo("{\"\":\"cpu\"}");
+        assertThat(Cli.longs(j.get("prompt_ids"))).containsExactly(Cli.longs(Cli.golden("tiny-llama").get("input_ids")));
+        assertThat(j.get("load_seconds").asDouble()).isPositive();
+        assertThat(j.get("time_to_first_token_seconds").asDouble()).isPositive();
+        assertThat(j.get("tokens_per_second").asDouble()).isPositive();
+    }
+
+    @Test
+    void offloadDirIsWrittenInAccelerateLayoutAndUsed() throws IOException {
+        Path map = Files.writeString(tmp.resolve("map.json"), CPU_DISK_MAP);
+        Path offload = tmp.resolve("offload");
+        Cli r = generate("tiny-llama", "--device-map", map.toString(), "--offload-dir", offload.toString());
+        assertThat(newTokens(r)).containsExactly(Cli.goldenTokens("tiny-llama"));
+        assertThat(offload.resolve("index.json")).exists();
+        assertThat(offload.resolve("model.layers.3.mlp.up_proj.weight.dat")).hasSize(128 * 64 * 4);
+        assertThat(offload.resolve("lm_head.weight.dat")).exists();
+        assertThat(offload.resolve("model.layers.1.mlp.up_proj.weight.dat")).doesNotExist();
+    }
+
+    @Test
+    void upToDateOffloadDirIsReused() throws IOException {
+        Path map = Files.writeString(tmp.resolve("map.json"), CPU_DISK_MAP);
+        Path offload = tmp.resolve("offload");
+        generate("tiny-llama", "--device-map", map.toString(), "--offload-dir", offload.toString());
+        Cli again = generate("tiny-llama", "--device-map", map.toString(), "--offload-dir", offload.toString());
+        assertThat(newTokens(again)).containsExactly(Cli.goldenTokens("tiny-llama"));
+        assertThat(again.err()).contains("offload: reusing " + offload);
+    }
+
+    @Test
+    void samplingWithASeedIsRepeatable() {
+        Cli a = generate("tiny-llama", "--temperature", "0.8", "--top-k", "20", "--top-p", "0.9", "--seed", "7");
+        Cli b = generate("tiny-llama", "--temperature", "0.8", "--top-k", "20", "--top-p", "0.9", "--seed", "7");
+        assertThat(newTokens(a)).hasSize(8).containsExactly(newTokens(b));
+    }
+
+    @Test
+    void textFormatReportsLoadTimeFirstTokenAndRate() {
+        Cli r = Cli.run("generate", "--model", Cli.model("tiny-llama"), "--input-ids", "1,17,42", "--max-new-tokens",
+                "4", "--max-memory", "cpu=400KiB");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.out()).contains("main device cpu", "loaded in ", "prompt ids: [1, 17, 42]", "new tokens: [",
+                "time to first token: ", " tokens/s");
+    }
+
+    @Test
+    void withoutTerminalProgressIsPlainLinesOnStderr() {
+        Cli r = generate("tiny-llama", "--max-memory", "cpu=1GiB");
+        assertThat(r.err()).contains("loading: 706.31 KiB from tiny-llama\n", "loading: done in ",
+                "generating: up to 8 tokens after a prompt of 8\n", "generating: 8 tokens in ");
+    }
+
+    @Test
+    void temperatureBelowZeroIsUsage() {
+        Cli r = generate("tiny-llama", "--temperature", "-1");
+        assertThat(r.exitCode()).as(r.toString()).isEqualTo(2);
+        assertThat(r.err()).contains("--temperature");
+    }
+}
