@@ -10,7 +10,7 @@ import dev.ferry.core.tensor.TensorSpec;
  * layers, hidden 16384, MLP 53248, 128 heads of 128 with 8 KV heads, vocabulary 128256, bfloat16, untied lm_head.
  * 1,645 modules.
  */
-final class Llama405B {
+public final class Llama405B {
 
     static final int LAYERS = 126;
     static final long HIDDEN = 16384;
@@ -29,7 +29,7 @@ final class Llama405B {
     private Llama405B() {
     }
 
-    static Module build() {
+    public static Module build() {
         Module root = new Module("LlamaForCausalLM");
         Module model = root.addChild("model", new Module("LlamaModel"));
         model.addChild("embed_tokens", weighted("Embedding", VOCAB, HIDDEN));
