@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.util.cuda.CudaUtils;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.DTypeConversion;
+import dev.ferry.core.tensor.StagingBuffers;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.core.tensor.TensorSpec;
@@ -35,6 +36,10 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
     private final Engine engine;
     private final NDManager root;
     private final Map<Device, NDManager> managers = new ConcurrentHashMap<>();
+    /** Reused host buffers for converted weights (bf16/fp16 checkpoints into a float32 model). */
+    private final StagingBuffers staging = new StagingBuffers(STAGING_IDLE_BYTES);
+    /** Idle staging kept between forwards: enough for a few streamed blocks of a large model. */
+    static final long STAGING_IDLE_BYTES = 1L << 30;
     private final int gpuCount;
     private final boolean cudaBuilt;
 
@@ -162,9 +167,12 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
         DataType targetType = DjlDTypes.toDjl(target); // rejects bf16, int16, float8 targets before any create
         ByteBuffer data;
         DType created;
+        boolean staged = false;
         if (spec.dtype() != target && DTypeConversion.supports(spec.dtype(), target)) {
-            data = DTypeConversion.convert(bytes, spec.dtype(), target).order(ByteOrder.nativeOrder());
+            ByteBuffer buffer = staging.acquire(DTypeConversion.convertedSize(bytes, spec.dtype(), target));
+            data = DTypeConversion.convertInto(bytes, spec.dtype(), target, buffer).order(ByteOrder.nativeOrder());
             created = target;
+            staged = true;
         } else {
             created = DjlDTypes.residentDType(spec.dtype()); // rejects what DJL cannot hold
             ByteBuffer s = bytes.slice();
@@ -182,7 +190,18 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
             a.close();
             return wrap(converted);
         }
-        return new DjlTensor(this, a, device.isAccelerator() ? null : data);
+        if (device.isAccelerator()) {
+            if (staged) {
+                staging.release(data); // copied to the device: the host buffer is free again
+            }
+            return new DjlTensor(this, a, null, false);
+        }
+        return new DjlTensor(this, a, data, staged); // a CPU array uses the buffer in place until closed
+    }
+
+    /** The staging pool (for tests and benchmarks: how many buffers were made and reused). */
+    public StagingBuffers staging() {
+        return staging;
     }
 
     /** A copy of {@code array} on {@code device}, owned by the caller. */

@@ -24,10 +24,18 @@ public final class DjlTensor implements Tensor {
     private final TensorSpec spec;
     private final Device device;
 
+    /** Whether {@link #backing} came from the backend's staging pool and goes back there on close. */
+    private final boolean pooled;
+
     DjlTensor(DjlBackend backend, NDArray array, ByteBuffer backing) {
+        this(backend, array, backing, false);
+    }
+
+    DjlTensor(DjlBackend backend, NDArray array, ByteBuffer backing, boolean pooled) {
         this.backend = Objects.requireNonNull(backend);
         this.array = Objects.requireNonNull(array);
         this.backing = backing;
+        this.pooled = pooled;
         this.spec = new TensorSpec(array.getShape().getShape(), DjlDTypes.fromDjl(array.getDataType()));
         this.device = DjlBackend.fromDjl(array.getDevice());
     }
@@ -79,9 +87,13 @@ public final class DjlTensor implements Tensor {
     public void close() {
         NDArray a = array;
         if (a != null) {
+            ByteBuffer b = backing;
             array = null;
             backing = null;
             a.close();
+            if (pooled && b != null) {
+                backend.staging().release(b); // the native array that viewed it is gone
+            }
         }
     }
 

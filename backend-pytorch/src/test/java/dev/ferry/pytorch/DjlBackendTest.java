@@ -70,6 +70,18 @@ class DjlBackendTest {
     }
 
     @Test
+    void convertedWeightsReuseStagingBuffersOnceTheirTensorIsClosed() {
+        ByteBuffer bf = DTypeConversion.convert(f32(3f, -1f, 0.5f, 7f), DType.FLOAT32, DType.BFLOAT16);
+        long reusedBefore = backend.staging().reused();
+        for (int i = 0; i < 5; i++) {
+            try (DjlTensor t = backend.fromBytes(bf, TensorSpec.of(DType.BFLOAT16, 4), Device.cpu())) {
+                assertThat(floats(t)).containsExactly(3f, -1f, 0.5f, 7f);
+            }
+        }
+        assertThat(backend.staging().reused() - reusedBefore).isGreaterThanOrEqualTo(4);
+    }
+
+    @Test
     void bfloat16IsConvertedInJavaAndNeverReachesDjl() {
         ByteBuffer bf = DTypeConversion.convert(f32(1.5f, -2f, 0.25f), DType.FLOAT32, DType.BFLOAT16);
         try (DjlTensor t = backend.fromBytes(bf, TensorSpec.of(DType.BFLOAT16, 3), Device.cpu())) {

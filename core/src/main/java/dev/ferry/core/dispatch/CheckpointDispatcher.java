@@ -156,9 +156,12 @@ public final class CheckpointDispatcher {
             placed.forEach(TensorSlot::release);
             throw ex;
         }
-        WeightsStore disk = new CheckpointView(checkpoint, diskAliases, keyOfSpecs(keyOf, namesOf, diskAliases));
+        Map<String, TensorSpec> diskSpecs = keyOfSpecs(keyOf, namesOf, diskAliases);
+        // in place, tensors keep the checkpoint's dtype: the hooks convert when loading, into reused buffers
+        WeightsStore disk = new CheckpointView(checkpoint, diskAliases, diskSpecs, false);
         if (options.offloadDir() != null && !diskAliases.isEmpty()) {
-            disk = offloadFolder(options.offloadDir(), disk);
+            // an offload folder holds the model's dtype, so its tensors are used as they are read
+            disk = offloadFolder(options.offloadDir(), new CheckpointView(checkpoint, diskAliases, diskSpecs, true));
         }
         List<WeightsStore> stores = new ArrayList<>();
         if (options.dispatch().offloadStore() != null) {
@@ -219,18 +222,21 @@ public final class CheckpointDispatcher {
     }
 
     /**
-     * Disk-offloaded tensors read from the checkpoint in place, under the model's names, converted to the
-     * model's dtype when the checkpoint stores another.
+     * Disk-offloaded tensors read from the checkpoint in place, under the model's names: as stored, or
+     * converted to the model's dtype ({@code convert}).
      */
     private static final class CheckpointView implements WeightsStore {
         private final WeightsStore checkpoint;
         private final Map<String, String> keys;
         private final Map<String, TensorSpec> specs;
+        private final boolean convert;
 
-        CheckpointView(WeightsStore checkpoint, Map<String, String> keys, Map<String, TensorSpec> specs) {
+        CheckpointView(WeightsStore checkpoint, Map<String, String> keys, Map<String, TensorSpec> specs,
+                       boolean convert) {
             this.checkpoint = checkpoint;
             this.keys = keys;
             this.specs = specs;
+            this.convert = convert;
         }
 
         @Override
@@ -244,12 +250,16 @@ public final class CheckpointDispatcher {
             if (s == null) {
                 throw new IllegalArgumentException("no disk-offloaded tensor '" + key + "'");
             }
-            return s;
+            return convert ? s : checkpoint.spec(keys.get(key));
         }
 
         @Override
         public ByteBuffer bytes(String key) {
-            return bytesAs(checkpoint, keys.get(key), spec(key).dtype());
+            TensorSpec model = specs.get(key);
+            if (model == null) {
+                throw new IllegalArgumentException("no disk-offloaded tensor '" + key + "'");
+            }
+            return convert ? bytesAs(checkpoint, keys.get(key), model.dtype()) : checkpoint.bytes(keys.get(key));
         }
     }
 }

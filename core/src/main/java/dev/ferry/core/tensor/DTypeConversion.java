@@ -108,18 +108,36 @@ public final class DTypeConversion {
      * through float32, which is exact, so it rounds once).
      */
     public static ByteBuffer convert(ByteBuffer src, DType from, DType to) {
+        return convertInto(src, from, to, ByteBuffer.allocateDirect(convertedSize(src, from, to)));
+    }
+
+    /** Bytes that converting {@code src}'s remaining bytes from {@code from} to {@code to} takes. */
+    public static int convertedSize(ByteBuffer src, DType from, DType to) {
         if (!supports(from, to)) {
             throw new IllegalArgumentException("cannot convert " + from.torchName() + " to " + to.torchName()
                     + "; supported: float32, float16 and bfloat16 to each other");
         }
-        ByteBuffer in = src.slice().order(ByteOrder.LITTLE_ENDIAN);
-        if (in.remaining() % from.byteSize() != 0) {
-            throw new IllegalArgumentException(in.remaining() + " bytes is not a whole number of "
+        if (src.remaining() % from.byteSize() != 0) {
+            throw new IllegalArgumentException(src.remaining() + " bytes is not a whole number of "
                     + from.torchName() + " elements (" + from.byteSize() + " bytes each)");
         }
+        return Math.multiplyExact(src.remaining() / from.byteSize(), to.byteSize());
+    }
+
+    /**
+     * Like {@link #convert} but into {@code dst} (a reused staging buffer, at least
+     * {@link #convertedSize} bytes of capacity), which is returned little-endian with position 0 and limit
+     * the converted size.
+     */
+    public static ByteBuffer convertInto(ByteBuffer src, DType from, DType to, ByteBuffer dst) {
+        int size = convertedSize(src, from, to);
+        if (dst.capacity() < size) {
+            throw new IllegalArgumentException("staging buffer of " + dst.capacity() + " bytes cannot hold " + size);
+        }
+        ByteBuffer in = src.slice().order(ByteOrder.LITTLE_ENDIAN);
         int count = in.remaining() / from.byteSize();
-        ByteBuffer out = ByteBuffer.allocateDirect(Math.multiplyExact(count, to.byteSize()))
-                .order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out = dst.clear().limit(size);
+        out.order(ByteOrder.LITTLE_ENDIAN);
         if (from == to) {
             out.put(in).flip();
             return out;
@@ -135,7 +153,14 @@ public final class DTypeConversion {
         } else {
             ShortBuffer s = in.asShortBuffer();
             boolean fromBf16 = from == DType.BFLOAT16;
-            if (to == DType.FLOAT32) {
+            if (to == DType.FLOAT32 && fromBf16) {
+                // bf16 is the top half of a float32: a shift, no float arithmetic (the hot path of streaming
+                // bf16 checkpoints into float32 models)
+                java.nio.IntBuffer o = out.asIntBuffer();
+                for (int i = 0; i < count; i++) {
+                    o.put(i, (s.get(i) & 0xFFFF) << 16);
+                }
+            } else if (to == DType.FLOAT32) {
                 FloatBuffer o = out.asFloatBuffer();
                 for (int i = 0; i < count; i++) {
                     short v = s.get(i);

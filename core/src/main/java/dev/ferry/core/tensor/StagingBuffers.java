@@ -1,0 +1,69 @@
+package dev.ferry.core.tensor;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayDeque;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Direct host buffers reused across forwards, for dtype conversion and host staging of streamed weights:
+ * once warm, streaming an offloaded block allocates nothing (a fresh direct buffer per tensor per forward
+ * costs a zeroing pass, and its memory comes back only when the GC runs the buffer's cleaner). Idle buffers
+ * kept are bounded by {@code maxIdleBytes}; buffers in use are not counted. Thread-safe: the prefetch thread
+ * acquires, the forward's thread releases.
+ */
+public final class StagingBuffers {
+
+    private final long maxIdleBytes;
+    private final TreeMap<Integer, ArrayDeque<ByteBuffer>> idle = new TreeMap<>();
+    private long idleBytes;
+    private long allocated;
+    private long reused;
+
+    public StagingBuffers(long maxIdleBytes) {
+        this.maxIdleBytes = maxIdleBytes;
+    }
+
+    /**
+     * A little-endian direct buffer with position 0 and limit {@code bytes}: an idle one of at least that
+     * capacity (and not more than twice, so small requests do not pin big buffers), else a new one.
+     */
+    public synchronized ByteBuffer acquire(int bytes) {
+        Map.Entry<Integer, ArrayDeque<ByteBuffer>> e = idle.ceilingEntry(bytes);
+        if (e != null && e.getKey() <= 2L * bytes) {
+            ByteBuffer b = e.getValue().pop();
+            if (e.getValue().isEmpty()) {
+                idle.remove(e.getKey());
+            }
+            idleBytes -= b.capacity();
+            reused++;
+            return b.clear().limit(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        }
+        allocated++;
+        return ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Gives {@code buffer} back; the caller must not use it (nor anything viewing it) afterwards. */
+    public synchronized void release(ByteBuffer buffer) {
+        if (!buffer.isDirect() || idleBytes + buffer.capacity() > maxIdleBytes) {
+            return; // the GC frees it
+        }
+        idle.computeIfAbsent(buffer.capacity(), k -> new ArrayDeque<>()).push(buffer);
+        idleBytes += buffer.capacity();
+    }
+
+    /** Buffers made because no idle one fitted. */
+    public synchronized long allocated() {
+        return allocated;
+    }
+
+    /** Requests served by an idle buffer. */
+    public synchronized long reused() {
+        return reused;
+    }
+
+    public synchronized long idleBytes() {
+        return idleBytes;
+    }
+}

@@ -1,0 +1,53 @@
+package dev.ferry.core.tensor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.junit.jupiter.api.Test;
+
+class StagingBuffersTest {
+
+    @Test
+    void aReleasedBufferServesTheNextRequestOfItsSize() {
+        StagingBuffers pool = new StagingBuffers(1 << 20);
+        ByteBuffer first = pool.acquire(4096);
+        pool.release(first);
+        ByteBuffer second = pool.acquire(3000);
+        assertThat(second).isSameAs(first);
+        assertThat(second.position()).isZero();
+        assertThat(second.limit()).isEqualTo(3000);
+        assertThat(second.order()).isEqualTo(ByteOrder.LITTLE_ENDIAN);
+        assertThat(pool.allocated()).isEqualTo(1);
+        assertThat(pool.reused()).isEqualTo(1);
+    }
+
+    @Test
+    void aSmallRequestDoesNotPinABigBuffer() {
+        StagingBuffers pool = new StagingBuffers(1 << 20);
+        ByteBuffer big = pool.acquire(100_000);
+        pool.release(big);
+        assertThat(pool.acquire(1000)).isNotSameAs(big);
+    }
+
+    @Test
+    void idleBuffersBeyondTheBoundAreLeftToTheGc() {
+        StagingBuffers pool = new StagingBuffers(5000);
+        ByteBuffer a = pool.acquire(4000);
+        ByteBuffer b = pool.acquire(4000);
+        pool.release(a);
+        pool.release(b);
+        assertThat(pool.idleBytes()).isEqualTo(4000);
+    }
+
+    @Test
+    void conversionIntoAStagingBufferEqualsAFreshConversion() {
+        ByteBuffer bf16 = ByteBuffer.allocate(6).order(ByteOrder.LITTLE_ENDIAN);
+        bf16.putShort(DTypeConversion.floatToBf16(1.5f)).putShort(DTypeConversion.floatToBf16(-2f))
+                .putShort(DTypeConversion.floatToBf16(0.1f)).flip();
+        StagingBuffers pool = new StagingBuffers(1 << 20);
+        ByteBuffer staged = DTypeConversion.convertInto(bf16, DType.BFLOAT16, DType.FLOAT32, pool.acquire(12));
+        assertThat(staged).isEqualTo(DTypeConversion.convert(bf16, DType.BFLOAT16, DType.FLOAT32));
+        assertThat(staged.getFloat(4)).isEqualTo(-2f);
+    }
+}
