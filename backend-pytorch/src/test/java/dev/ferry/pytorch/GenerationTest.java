@@ -83,4 +83,32 @@ class GenerationTest {
         assertThatThrownBy(() -> gen.generate("hello", GenerationConfig.greedy(2)))
                 .hasMessageContaining("tokenizer.json");
     }
+
+    /**
+     * A word-level tokenizer.json whose words map to the golden ids: the text path (DJL's Hugging Face
+     * tokenizer, bundled natives, offline) gives the golden tokens back as words.
+     */
+    @Test
+    void aTextPromptGoesThroughTheFoldersTokenizerAndComesBackAsText(@org.junit.jupiter.api.io.TempDir
+                                                                      java.nio.file.Path dir) throws Exception {
+        StringBuilder vocab = new StringBuilder("\"<unk>\": 0");
+        for (int id = 1; id < 256; id++) {
+            vocab.append(", \"w").append(id).append("\": ").append(id);
+        }
+        java.nio.file.Files.writeString(dir.resolve("tokenizer.json"), "{\"version\": \"1.0\", \"truncation\": null, "
+                + "\"padding\": null, \"added_tokens\": [], \"normalizer\": null, "
+                + "\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}, \"post_processor\": null, \"decoder\": null, "
+                + "\"model\": {\"type\": \"WordLevel\", \"vocab\": {" + vocab + "}, \"unk_token\": \"<unk>\"}}");
+        StringBuilder prompt = new StringBuilder();
+        for (long id : golden.inputIds()) {
+            prompt.append(prompt.length() == 0 ? "" : " ").append('w').append(id);
+        }
+        StringBuilder expected = new StringBuilder();
+        for (long id : golden.greedy()) {
+            expected.append(expected.length() == 0 ? "" : " ").append('w').append(id);
+        }
+        try (Generator text = new Generator(model, backend, Device.cpu(), Generator.tokenizer(dir).orElseThrow())) {
+            assertThat(text.generate(prompt.toString(), GenerationConfig.greedy(8))).isEqualTo(expected.toString());
+        }
+    }
 }
