@@ -196,6 +196,24 @@ class HooksTest {
         assertThat(second.hook()).isNull();
     }
 
+    @Test
+    void skipKeysLeaveThoseArgumentsWhereTheyAre() {
+        Module probe = new Module("Probe") {
+            @Override
+            protected Object forward(Object... args) {
+                @SuppressWarnings("unchecked")
+                java.util.Map<String, Object> kwargs = (java.util.Map<String, Object>) args[0];
+                return List.of(((TestTensor) kwargs.get("hidden")).device(), ((TestTensor) kwargs.get("past")).device());
+            }
+        };
+        Hooks.add(probe, new AlignDevicesHook(new AlignDevicesHook.Config(GPU0, false, false, false, false,
+                Set.of("past"), null, null)));
+        TestTensor hidden = backend.tensor(Device.cpu(), new long[] {1}, 1f);
+        TestTensor past = backend.tensor(Device.cpu(), new long[] {1}, 2f);
+        Object devices = probe.call(java.util.Map.of("hidden", hidden, "past", past));
+        assertThat(devices).isEqualTo(List.of(GPU0, Device.cpu()));
+    }
+
     static HostMemoryStore storeOf(Module model) {
         HostMemoryStore store = new HostMemoryStore();
         model.namedTensors().forEach((n, s) -> store.put(n, s.spec(), s.value().toBytes()));
