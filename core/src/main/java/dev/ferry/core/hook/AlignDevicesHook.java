@@ -77,6 +77,8 @@ public final class AlignDevicesHook implements ModelHook {
     /** Where each tensor it moved or freed was before, so {@code detach} can put it back. */
     private final Map<TensorSlot, Device> originalDevices = new IdentityHashMap<>();
     private final Map<TensorSlot, String> originalNames = new IdentityHashMap<>();
+    /** Buffers that were on meta and that {@code init} loaded for the block's lifetime. */
+    private final List<TensorSlot> loadedAtInit = new ArrayList<>();
     private final Deque<CallState> calls = new ArrayDeque<>();
     private int prefetchIndex = -1;
 
@@ -107,8 +109,11 @@ public final class AlignDevicesHook implements ModelHook {
                 if (!config.weights().contains(full)) {
                     throw new IllegalStateException("offloaded tensor '" + full + "' is not in the weights store");
                 }
-                originalDevices.put(slot, slot.device());
-                originalNames.put(slot, full);
+                if (slot.isMaterialised()) {
+                    // a tied tensor is released by the first of its hooks; only that one brings it back
+                    originalDevices.put(slot, slot.device());
+                    originalNames.put(slot, full);
+                }
                 slot.release();
                 streamed.put(full, slot);
                 if (prefetchIndex < 0 && config.prefetcher() != null) {
@@ -118,7 +123,7 @@ public final class AlignDevicesHook implements ModelHook {
                 // buffers stay on the execution device for the block's lifetime, as Accelerate keeps them
                 place(slot, exec);
             } else if (config.weights().contains(full)) {
-                originalDevices.put(slot, null);
+                loadedAtInit.add(slot);
                 slot.set(load(full, slot, exec));
             } else {
                 throw new IllegalStateException("buffer '" + full + "' is neither materialised nor in the weights store");
@@ -238,14 +243,14 @@ public final class AlignDevicesHook implements ModelHook {
     public void detach(Module module) {
         originalDevices.forEach((slot, device) -> {
             String name = originalNames.get(slot);
-            if (device == null) {
-                slot.release();
-            } else if (name != null && !slot.isMaterialised()) {
+            if (name != null && !slot.isMaterialised()) {
                 slot.set(load(name, slot, device));
             } else {
                 slot.moveTo(device);
             }
         });
+        loadedAtInit.forEach(TensorSlot::release);
+        loadedAtInit.clear();
         originalDevices.clear();
         originalNames.clear();
         streamed.clear();

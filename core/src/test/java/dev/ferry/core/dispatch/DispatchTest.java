@@ -246,4 +246,16 @@ class DispatchTest {
                 .hasMessageContaining("head.weight").hasMessageContaining("model.embed.weight");
         assertThat(Hooks.countHooked(m)).isZero();
     }
+
+    @Test
+    void removingADispatchWithBothTiedModulesOffloadedBringsTheSharedTensorBackOnce() {
+        Stack m = model(true);
+        float[] expected = run(m);
+        dispatcher.dispatch(m, DispatchOptions.of(map(CPU, GPU0, GPU0, GPU0, GPU0, CPU)));
+        assertThat(run(m)).containsExactly(expected);
+        Dispatcher.remove(m);
+        assertThat(m.find("model.embed").tensor("weight").device()).isEqualTo(CPU);
+        assertThat(m.find("head").tensor("weight")).isSameAs(m.find("model.embed").tensor("weight"));
+        assertThat(run(m)).containsExactly(expected);
+    }
 }
