@@ -1,6 +1,7 @@
 package dev.ferry.onnx;
 
 import com.google.inject.AbstractModule;
+import dev.ferry.core.inject.BackendModule;
 import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import dev.ferry.core.tensor.TensorBackend;
@@ -10,7 +11,12 @@ import java.util.Objects;
  * Guice wiring of the ONNX Runtime backend: the core's {@link TensorBackend}, the device → execution provider
  * assignment, the options, and the {@link OnnxDispatcher} that loads and dispatches exported models.
  */
-public final class OnnxBackendModule extends AbstractModule {
+public final class OnnxBackendModule extends AbstractModule implements BackendModule {
+
+    @Override
+    public String backendName() {
+        return "onnx";
+    }
 
     private final OnnxOptions options;
 

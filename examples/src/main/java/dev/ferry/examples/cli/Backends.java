@@ -3,9 +3,8 @@ package dev.ferry.examples.cli;
 import com.google.inject.Guice;
 import com.google.inject.Injector;
 import com.google.inject.Module;
+import dev.ferry.core.inject.BackendModule;
 import dev.ferry.core.inject.FerryCoreModule;
-import dev.ferry.onnx.OnnxBackendModule;
-import dev.ferry.pytorch.PyTorchBackendModule;
 
 /** Guice wiring of the backend chosen with {@code --backend}: the core module plus that backend's module. */
 final class Backends {
@@ -20,10 +19,8 @@ final class Backends {
         return Guice.createInjector(new FerryCoreModule(), backendModule(name));
     }
 
+    /** The backend's Guice module, as discovered on the class path (META-INF/services). */
     static Module backendModule(Name name) {
-        return switch (name) {
-            case pytorch -> new PyTorchBackendModule();
-            case onnx -> new OnnxBackendModule();
-        };
+        return BackendModule.named(name.name());
     }
 }
