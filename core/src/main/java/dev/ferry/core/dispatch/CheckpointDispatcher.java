@@ -10,6 +10,7 @@ import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.core.tensor.TensorSpec;
 import dev.ferry.core.weights.HostMemoryStore;
 import dev.ferry.core.weights.OffloadFolder;
+import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.core.weights.WeightsStore;
 import jakarta.inject.Inject;
 import java.nio.ByteBuffer;
@@ -75,8 +76,20 @@ public final class CheckpointDispatcher {
     }
 
     /** What was loaded where; {@code unexpectedKeys} are checkpoint tensors the model has no place for. */
+    /**
+     * What was loaded where. With {@link Options#offloadDir}, {@code offloadFolder} is the folder the disk-offloaded
+     * blocks read from ({@code offloadFolderReused}: it matched the model and was not rewritten); close the result
+     * once the model is no longer used, to unmap it.
+     */
     public record Result(DispatchReport report, List<String> unexpectedKeys, Map<Device, Long> bytesPerDevice,
-                         long hostOffloadBytes, long diskOffloadBytes) {
+                         long hostOffloadBytes, long diskOffloadBytes, OffloadFolder offloadFolder,
+                         boolean offloadFolderReused) implements AutoCloseable {
+        @Override
+        public void close() {
+            if (offloadFolder != null) {
+                offloadFolder.close();
+            }
+        }
     }
 
     public Result loadAndDispatch(Module root, WeightsStore checkpoint, Options options) {
@@ -159,34 +172,45 @@ public final class CheckpointDispatcher {
         Map<String, TensorSpec> diskSpecs = keyOfSpecs(keyOf, namesOf, diskAliases);
         // in place, tensors keep the checkpoint's dtype: the hooks convert when loading, into reused buffers
         WeightsStore disk = new CheckpointView(checkpoint, diskAliases, diskSpecs, false);
-        if (options.offloadDir() != null && !diskAliases.isEmpty()) {
-            // an offload folder holds the model's dtype, so its tensors are used as they are read
-            disk = offloadFolder(options.offloadDir(), new CheckpointView(checkpoint, diskAliases, diskSpecs, true));
-        }
-        List<WeightsStore> stores = new ArrayList<>();
-        if (options.dispatch().offloadStore() != null) {
-            stores.add(options.dispatch().offloadStore());
-        }
-        stores.add(host);
-        stores.add(disk);
-        DispatchOptions d = options.dispatch().withOffloadStore(new DispatchStore(stores, List.of()));
+        OffloadFolder folder = null;
+        boolean reused = false;
         DispatchReport report;
         try {
-            report = dispatcher.dispatch(root, d);
+            if (options.offloadDir() != null && !diskAliases.isEmpty()) {
+                OffloadFolder.Staleness staleness = OffloadFolder.check(options.offloadDir(), diskSpecs);
+                reused = !staleness.isStale();
+                // an offload folder holds the model's dtype, so its tensors are used as they are read
+                folder = offloadFolder(staleness, new CheckpointView(checkpoint, diskAliases, diskSpecs, true),
+                        checkpoint, diskAliases);
+                disk = folder;
+            }
+            List<WeightsStore> stores = new ArrayList<>();
+            if (options.dispatch().offloadStore() != null) {
+                stores.add(options.dispatch().offloadStore());
+            }
+            stores.add(host);
+            stores.add(disk);
+            report = dispatcher.dispatch(root, options.dispatch().withOffloadStore(new DispatchStore(stores, List.of())));
         } catch (RuntimeException ex) {
             placed.forEach(TensorSlot::release);
+            if (folder != null) {
+                folder.close();
+            }
             throw ex;
         }
         LOG.info("loaded {} tensors: {} resident, {} bytes in host memory, {} bytes left on disk", keyOf.size(),
                 perDevice, hostBytes, diskBytes);
-        return new Result(report, unexpected, perDevice, hostBytes, diskBytes);
+        return new Result(report, unexpected, perDevice, hostBytes, diskBytes, folder, reused);
     }
 
-    /** Reuses a folder whose index matches the disk-offloaded tensors; rewrites a stale one. */
-    private static WeightsStore offloadFolder(Path dir, WeightsStore disk) {
-        Map<String, TensorSpec> expected = new LinkedHashMap<>();
-        disk.keys().forEach(k -> expected.put(k, disk.spec(k)));
-        OffloadFolder.Staleness staleness = OffloadFolder.check(dir, expected);
+    /**
+     * Reuses a folder whose index matches the disk-offloaded tensors; rewrites a stale one. A tensor the
+     * checkpoint already stores in the model's dtype is written as a reference into its safetensors file (no
+     * second copy on disk, as Accelerate's index allows); a converted one as a {@code .dat} file.
+     */
+    private static OffloadFolder offloadFolder(OffloadFolder.Staleness staleness, WeightsStore disk,
+                                               WeightsStore checkpoint, Map<String, String> checkpointKeys) {
+        Path dir = staleness.folder();
         if (!staleness.isStale()) {
             LOG.info("reusing offload folder {}", dir);
             return OffloadFolder.open(dir);
@@ -194,7 +218,18 @@ public final class CheckpointDispatcher {
         if (staleness.indexFound()) {
             LOG.warn("rewriting stale offload folder: {}", staleness.describe());
         }
-        return OffloadFolder.write(dir, disk, expected.keySet());
+        Map<String, TensorSpec> expected = new LinkedHashMap<>();
+        disk.keys().forEach(k -> expected.put(k, disk.spec(k)));
+        OffloadFolder.Writer writer = OffloadFolder.writer(dir);
+        for (String name : expected.keySet()) {
+            String key = checkpointKeys.get(name);
+            if (checkpoint instanceof SafetensorsCheckpoint st && st.spec(key).equals(expected.get(name))) {
+                writer.reference(name, st.fileOf(key).path(), key);
+            } else {
+                writer.putFrom(disk, name);
+            }
+        }
+        return writer.commit();
     }
 
     private static Map<String, TensorSpec> keyOfSpecs(Map<TensorSlot, String> keyOf,

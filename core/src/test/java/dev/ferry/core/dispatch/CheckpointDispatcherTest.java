@@ -215,6 +215,23 @@ class CheckpointDispatcherTest {
             try (OffloadFolder folder = OffloadFolder.open(offload)) {
                 assertThat(folder.keys()).contains("model.layers.4.attn.weight", "model.layers.7.mlp.fc2.bias")
                         .doesNotContain("model.layers.3.attn.weight", "head.bias");
+                // already float32 in the checkpoint: referenced in place, no second copy
+                assertThat(folder.entry("model.layers.4.attn.weight")).isInstanceOf(OffloadFolder.SafetensorsEntry.class);
+            }
+        }
+    }
+
+    @Test
+    void aConvertedTensorIsWrittenToTheOffloadFolderInTheModelDtype() {
+        Stack ref = reference();
+        Path offload = dir.resolve("offload");
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(save(ref, DType.BFLOAT16))) {
+            Stack m = onMeta();
+            loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()).withOffloadDir(offload));
+            assertThat(run(m)).hasSize(2 * WIDTH);
+            try (OffloadFolder folder = OffloadFolder.open(offload)) {
+                assertThat(folder.entry("model.layers.4.attn.weight")).isInstanceOf(OffloadFolder.DatEntry.class);
+                assertThat(folder.spec("model.layers.4.attn.weight").dtype()).isEqualTo(DType.FLOAT32);
             }
         }
     }

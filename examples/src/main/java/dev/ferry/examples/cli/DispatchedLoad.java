@@ -6,22 +6,12 @@ import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.module.Module;
-import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.SizeStrings;
-import dev.ferry.core.tensor.DTypeConversion;
-import dev.ferry.core.tensor.Device;
-import dev.ferry.core.tensor.TensorSpec;
-import dev.ferry.core.weights.OffloadFolder;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.core.weights.WeightsStore;
 import java.io.PrintWriter;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -35,14 +25,12 @@ final class DispatchedLoad {
      * (memory-mapped) at each forward: close it once the model is no longer run.
      */
     record Loaded(Module root, CheckpointDispatcher.Result result, double seconds, long bytes,
-                  WeightsStore checkpoint, WeightsStore offload) implements AutoCloseable {
-        /** Removes the hooks (stopping any prefetch), then closes the stores. */
+                  WeightsStore checkpoint) implements AutoCloseable {
+        /** Removes the hooks (stopping any prefetch), then closes the offload folder and the checkpoint. */
         @Override
         public void close() {
             Dispatcher.remove(root);
-            if (offload != null) {
-                offload.close();
-            }
+            result.close();
             checkpoint.close();
         }
 
@@ -80,67 +68,25 @@ final class DispatchedLoad {
         }
         long start = System.nanoTime();
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(modelDir);
-        WeightsStore offload = null;
         try {
-            offload = offloadDir == null ? null : offloadFolder(root, map, checkpoint, offloadDir, err);
             long total = ModelTrees.bytes(root);
-            DispatchOptions dispatch = DispatchOptions.of(map).withPreloadClasses(preload).withOffloadStore(offload);
+            DispatchOptions dispatch = DispatchOptions.of(map).withPreloadClasses(preload);
             try (Progress progress = Progress.start(err, "loading", total, "KiB", 1024,
                     SizeStrings.format(total) + " from " + modelDir.getFileName())) {
                 CheckpointDispatcher.Result result = loader.loadAndDispatch(root, checkpoint,
-                        CheckpointDispatcher.Options.of(map).withDispatch(dispatch).withProgress(progress::step));
+                        CheckpointDispatcher.Options.of(map).withDispatch(dispatch).withOffloadDir(offloadDir)
+                                .withProgress(progress::step));
                 double seconds = (System.nanoTime() - start) / 1e9;
                 progress.finish(String.format("done in %.3f s", seconds));
-                return new Loaded(root, result, seconds, total, checkpoint, offload);
+                if (result.offloadFolder() != null) {
+                    err.println("offload: " + (result.offloadFolderReused() ? "reusing " : "wrote ") + offloadDir
+                            + " (" + result.offloadFolder().keys().size() + " tensors)");
+                }
+                return new Loaded(root, result, seconds, total, checkpoint);
             }
         } catch (RuntimeException e) {
-            if (offload != null) {
-                offload.close();
-            }
             checkpoint.close();
             throw e;
         }
-    }
-
-    /**
-     * The offload folder for the disk-mapped tensors: reused when its index matches them, written otherwise
-     * (Accelerate's {@code offload_state_dict} layout, one {@code .dat} per tensor, in the model's dtype).
-     */
-    private static OffloadFolder offloadFolder(Module root, DeviceMap map, SafetensorsCheckpoint checkpoint,
-                                               Path folder, PrintWriter err) {
-        DeviceMap resolved = map.resolve(root);
-        Map<String, TensorSpec> expected = new LinkedHashMap<>();
-        Map<String, List<String>> namesOf = new LinkedHashMap<>();
-        IdentityHashMap<TensorSlot, String> first = new IdentityHashMap<>();
-        root.stateDict().forEach((name, slot) -> {
-            String owner = first.computeIfAbsent(slot, s -> name);
-            namesOf.computeIfAbsent(owner, n -> new java.util.ArrayList<>()).add(name);
-        });
-        first.forEach((slot, name) -> {
-            if (Device.disk().equals(resolved.deviceOf(name))) {
-                expected.put(name, slot.spec());
-            }
-        });
-        if (expected.isEmpty()) {
-            return null;
-        }
-        OffloadFolder.Staleness staleness = OffloadFolder.check(folder, expected);
-        if (!staleness.isStale()) {
-            err.println("offload: reusing " + folder + " (" + expected.size() + " tensors)");
-            return OffloadFolder.open(folder);
-        }
-        err.println("offload: writing " + expected.size() + " disk-offloaded tensors to " + folder);
-        OffloadFolder.Writer writer = OffloadFolder.writer(folder);
-        expected.forEach((name, spec) -> {
-            String key = namesOf.get(name).stream().filter(checkpoint::contains).findFirst()
-                    .orElseThrow(() -> new IllegalArgumentException("checkpoint lacks tensor '" + name + "'"));
-            TensorSpec stored = checkpoint.spec(key);
-            ByteBuffer bytes = checkpoint.bytes(key);
-            if (stored.dtype() != spec.dtype()) {
-                bytes = DTypeConversion.convert(bytes, stored.dtype(), spec.dtype());
-            }
-            writer.put(name, spec, bytes);
-        });
-        return writer.commit();
     }
 }
