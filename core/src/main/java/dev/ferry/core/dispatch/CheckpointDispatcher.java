@@ -92,15 +92,25 @@ public final class CheckpointDispatcher {
         }
     }
 
-    public Result loadAndDispatch(Module root, WeightsStore checkpoint, Options options) {
-        DeviceMap map = options.dispatch().deviceMap();
-        DeviceMap resolved = map.resolve(root);
-        Device main = map.mainDevice();
+    /**
+     * How a checkpoint's tensors meet a model, from the checkpoint's headers alone: for each distinct tensor of
+     * the model, its names and the key it is stored under (a tied tensor under any of its names), and the
+     * checkpoint keys the model has no place for.
+     */
+    public record Match(Map<TensorSlot, List<String>> namesOf, Map<TensorSlot, String> keyOf,
+                        List<String> unexpectedKeys) {
+    }
+
+    /**
+     * Matches {@code checkpoint} against {@code root} without reading any weight.
+     *
+     * @throws IllegalArgumentException naming every tensor the checkpoint lacks, or whose shape (or a dtype
+     *                                  that cannot be converted) differs, with both specs
+     */
+    public static Match match(Module root, WeightsStore checkpoint) {
         Map<String, TensorSlot> stateDict = root.stateDict();
         Map<TensorSlot, List<String>> namesOf = new IdentityHashMap<>();
         stateDict.forEach((n, s) -> namesOf.computeIfAbsent(s, k -> new ArrayList<>()).add(n));
-
-        // where each distinct tensor is stored in the checkpoint (a tied tensor under any of its names)
         Map<TensorSlot, String> keyOf = new IdentityHashMap<>();
         List<String> missing = new ArrayList<>();
         List<String> mismatched = new ArrayList<>();
@@ -127,6 +137,17 @@ public final class CheckpointDispatcher {
         }
         Set<String> expected = new LinkedHashSet<>(stateDict.keySet());
         List<String> unexpected = checkpoint.keys().stream().filter(k -> !expected.contains(k)).sorted().toList();
+        return new Match(namesOf, keyOf, unexpected);
+    }
+
+    public Result loadAndDispatch(Module root, WeightsStore checkpoint, Options options) {
+        DeviceMap map = options.dispatch().deviceMap();
+        DeviceMap resolved = map.resolve(root);
+        Device main = map.mainDevice();
+        Match match = match(root, checkpoint);
+        Map<TensorSlot, List<String>> namesOf = match.namesOf();
+        Map<TensorSlot, String> keyOf = match.keyOf();
+        List<String> unexpected = match.unexpectedKeys();
         if (!unexpected.isEmpty()) {
             if (options.strict()) {
                 throw new IllegalArgumentException("checkpoint has tensors the model does not: " + unexpected);

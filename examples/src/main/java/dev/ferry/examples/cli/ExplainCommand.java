@@ -1,11 +1,11 @@
 package dev.ferry.examples.cli;
 
 import com.google.inject.Injector;
-import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.module.Module;
+import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.pytorch.DjlBackend;

@@ -1,15 +1,18 @@
 package dev.ferry.examples.cli;
 
 import com.google.inject.Injector;
-import dev.ferry.core.placement.AvailableMemory;
+import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.module.Module;
+import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
+import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.pytorch.DjlBackend;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -66,6 +69,7 @@ final class PlanCommand implements Callable<Integer> {
         Injector injector = Backends.injector(Backends.Name.pytorch);
         try (DjlBackend backend = injector.getInstance(DjlBackend.class)) {
             Module root = ModelTrees.onMeta(model, backend);
+            String checkpoint = checkHeaders(root);
             Set<String> classes = noSplit == null ? ModelTrees.defaultNoSplit(root) : new LinkedHashSet<>(noSplit);
             ModelTrees.warnUnknownClasses(root, classes, "--no-split", err);
             Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : AvailableMemory.of(backend);
@@ -79,15 +83,43 @@ final class PlanCommand implements Callable<Integer> {
             if (format == ReportFormat.json) {
                 out.println(plan.deviceMap().toJson());
                 err.print(totals(plan));
+                if (checkpoint != null) {
+                    err.println(checkpoint);
+                }
             } else {
                 out.printf("device map of %s (%s, %s), strategy %s, no-split %s%n", model.getFileName(),
                         root.className(), SizeStrings.format(plan.totalBytes()), strategy.name().toLowerCase(),
                         classes);
+                if (checkpoint != null) {
+                    out.println(checkpoint);
+                }
                 out.print(mapTable(plan));
                 out.println();
                 out.print(totals(plan));
             }
             return 0;
+        }
+    }
+
+    /**
+     * When the folder has safetensors, checks their headers (no weight is read) against the model the config
+     * describes, so a plan is never made for a checkpoint that would not load; {@code null} without weights.
+     */
+    private String checkHeaders(Module root) {
+        if (!Files.exists(model.resolve(SafetensorsCheckpoint.SINGLE_FILE))
+                && !Files.exists(model.resolve(SafetensorsCheckpoint.INDEX_FILE))) {
+            return null;
+        }
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(model)) {
+            CheckpointDispatcher.Match match;
+            try {
+                match = CheckpointDispatcher.match(root, ckpt);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalStateException(ckpt.source() + ": " + e.getMessage(), e);
+            }
+            return "checkpoint: " + match.keyOf().size() + " tensors in " + ckpt.files().size()
+                    + " safetensors file(s) match the model (headers only)"
+                    + (match.unexpectedKeys().isEmpty() ? "" : "; unused: " + match.unexpectedKeys());
         }
     }
 

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 /** {@code ferry plan}: device maps in Accelerate's form with per-device totals, from config.json only. */
@@ -94,5 +95,25 @@ class PlanCommandTest {
         Cli r = Cli.run("plan", "--model", dir.toString(), "--max-memory", "cpu=400KiB", "--format", "json");
         assertThat(r.exitCode()).as(r.toString()).isZero();
         assertThat(r.json().get("model.layers.3").asText()).isEqualTo("disk");
+    }
+
+    @Test
+    void aCheckpointWhoseHeadersDoNotMatchTheConfigIsNamedBeforeAnyPlan(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        Path fixture = Cli.fixtures().resolve("tiny-llama");
+        java.nio.file.Files.copy(fixture.resolve("config.json"), dir.resolve("config.json"));
+        new dev.ferry.core.weights.SafetensorsWriter()
+                .add("model.embed_tokens.weight", dev.ferry.core.tensor.TensorSpec.of(dev.ferry.core.tensor.DType.FLOAT32, 256, 32),
+                        java.nio.ByteBuffer.allocate(256 * 32 * 4))
+                .write(dir.resolve("model.safetensors"));
+        Cli r = Cli.run("plan", "--model", dir.toString(), "--max-memory", "cpu=1GiB");
+        assertThat(r.exitCode()).as(r.toString()).isEqualTo(1);
+        assertThat(r.err()).contains("model.embed_tokens.weight").contains("[256, 32]").contains("[256, 64]");
+    }
+
+    @Test
+    void thePlanSaysTheCheckpointHeadersMatch() {
+        Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=1GiB");
+        assertThat(r.out()).contains("checkpoint: 39 tensors in 4 safetensors file(s) match the model (headers only)");
     }
 }
