@@ -3,7 +3,9 @@ package dev.ferry.core.tensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
 import java.nio.ShortBuffer;
+import java.util.stream.IntStream;
 
 /**
  * Conversions between float32 and the 16-bit float formats (bfloat16, float16), element by element and
@@ -142,38 +144,55 @@ public final class DTypeConversion {
             out.put(in).flip();
             return out;
         }
+        int parts = (int) Math.min(PARALLELISM, Math.max(1, count / PARALLEL_CHUNK_ELEMENTS));
+        if (parts == 1) {
+            convertRange(in, out, from, to, 0, count);
+        } else {
+            // a streamed block is converted on every forward: spread big tensors over the cores
+            int per = (count + parts - 1) / parts;
+            IntStream.range(0, parts).parallel().forEach(p ->
+                    convertRange(in, out, from, to, p * per, Math.min(count, (p + 1) * per)));
+        }
+        return out;
+    }
+
+    /** Tensors under this many elements per core are converted on the caller's thread alone. */
+    private static final int PARALLEL_CHUNK_ELEMENTS = 1 << 18;
+    private static final int PARALLELISM = Runtime.getRuntime().availableProcessors();
+
+    /** Converts elements {@code [start, end)}; absolute reads and writes only, so ranges can run in parallel. */
+    private static void convertRange(ByteBuffer in, ByteBuffer out, DType from, DType to, int start, int end) {
         if (from == DType.FLOAT32) {
             FloatBuffer f = in.asFloatBuffer();
             ShortBuffer o = out.asShortBuffer();
             boolean bf16 = to == DType.BFLOAT16;
-            for (int i = 0; i < count; i++) {
+            for (int i = start; i < end; i++) {
                 float v = f.get(i);
                 o.put(i, bf16 ? floatToBf16(v) : floatToHalf(v));
             }
+            return;
+        }
+        ShortBuffer s = in.asShortBuffer();
+        boolean fromBf16 = from == DType.BFLOAT16;
+        if (to == DType.FLOAT32 && fromBf16) {
+            // bf16 is the top half of a float32: a shift, no float arithmetic (the hot path of streaming bf16
+            // checkpoints into float32 models)
+            IntBuffer o = out.asIntBuffer();
+            for (int i = start; i < end; i++) {
+                o.put(i, (s.get(i) & 0xFFFF) << 16);
+            }
+        } else if (to == DType.FLOAT32) {
+            FloatBuffer o = out.asFloatBuffer();
+            for (int i = start; i < end; i++) {
+                short v = s.get(i);
+                o.put(i, fromBf16 ? bf16ToFloat(v) : halfToFloat(v));
+            }
         } else {
-            ShortBuffer s = in.asShortBuffer();
-            boolean fromBf16 = from == DType.BFLOAT16;
-            if (to == DType.FLOAT32 && fromBf16) {
-                // bf16 is the top half of a float32: a shift, no float arithmetic (the hot path of streaming
-                // bf16 checkpoints into float32 models)
-                java.nio.IntBuffer o = out.asIntBuffer();
-                for (int i = 0; i < count; i++) {
-                    o.put(i, (s.get(i) & 0xFFFF) << 16);
-                }
-            } else if (to == DType.FLOAT32) {
-                FloatBuffer o = out.asFloatBuffer();
-                for (int i = 0; i < count; i++) {
-                    short v = s.get(i);
-                    o.put(i, fromBf16 ? bf16ToFloat(v) : halfToFloat(v));
-                }
-            } else {
-                ShortBuffer o = out.asShortBuffer();
-                for (int i = 0; i < count; i++) {
-                    short v = s.get(i);
-                    o.put(i, fromBf16 ? floatToHalf(bf16ToFloat(v)) : floatToBf16(halfToFloat(v)));
-                }
+            ShortBuffer o = out.asShortBuffer();
+            for (int i = start; i < end; i++) {
+                short v = s.get(i);
+                o.put(i, fromBf16 ? floatToHalf(bf16ToFloat(v)) : floatToBf16(halfToFloat(v)));
             }
         }
-        return out;
     }
 }

@@ -50,4 +50,22 @@ class StagingBuffersTest {
         assertThat(staged).isEqualTo(DTypeConversion.convert(bf16, DType.BFLOAT16, DType.FLOAT32));
         assertThat(staged.getFloat(4)).isEqualTo(-2f);
     }
+
+    @Test
+    void aLargeTensorConvertedInParallelEqualsTheElementwiseConversion() {
+        int n = 3_000_001; // several parallel ranges and a ragged last one
+        ByteBuffer bf16 = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.LITTLE_ENDIAN);
+        java.util.Random r = new java.util.Random(3);
+        for (int i = 0; i < n; i++) {
+            bf16.putShort((short) r.nextInt());
+        }
+        bf16.flip();
+        ByteBuffer f32 = DTypeConversion.convert(bf16, DType.BFLOAT16, DType.FLOAT32);
+        for (int i = 0; i < n; i += 99_991) {
+            assertThat(Float.floatToRawIntBits(f32.getFloat(4 * i)))
+                    .isEqualTo(Float.floatToRawIntBits(DTypeConversion.bf16ToFloat(bf16.getShort(2 * i))));
+        }
+        assertThat(Float.floatToRawIntBits(f32.getFloat(4 * (n - 1))))
+                .isEqualTo(Float.floatToRawIntBits(DTypeConversion.bf16ToFloat(bf16.getShort(2 * (n - 1)))));
+    }
 }
