@@ -93,6 +93,9 @@ public final class Dispatcher {
             }
             throw ex;
         }
+        if (prefetcher != null) {
+            prefetcher.start();
+        }
         LOG.info("dispatched {} modules: {} hooked, main device {}", report.modules().size(), report.hookedCount(),
                 report.mainDevice());
         return report;

@@ -90,6 +90,20 @@ public final class Prefetcher implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts fetching the first block now, so that the first forward finds it ready (its read overlaps the
+     * resident blocks that run before it) instead of reading it on the forward's thread.
+     */
+    public void start() {
+        synchronized (this) {
+            if (closed || order.isEmpty() || pending.containsKey(0)) {
+                return;
+            }
+            AlignDevicesHook first = order.get(0);
+            pending.put(0, worker.submit(() -> first.materialiseBlock(true)));
+        }
+    }
+
     /** Blocks served from a prefetch. */
     public synchronized long hits() {
         return hits;

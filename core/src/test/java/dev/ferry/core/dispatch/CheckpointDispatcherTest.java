@@ -123,8 +123,9 @@ class CheckpointDispatcherTest {
     }
 
     @Test
-    void loadingHoldsNoMoreThanTheResidentBlocksPlusOneTensorInFlight() {
+    void loadingHoldsNoMoreThanTheResidentBlocksPlusOneBlockInFlight() {
         Stack ref = reference();
+        long block = ref.find("model.layers.0").byteSize();
         Path file = save(ref, DType.FLOAT32);
         ref.namedTensors().values().forEach(TensorSlot::release);
         Stack m = onMeta();
@@ -134,7 +135,24 @@ class CheckpointDispatcherTest {
             CheckpointDispatcher.Result r = loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()));
             long resident = r.bytesPerDevice().get(GPU0);
             long checkpointBytes = ckpt.keys().stream().mapToLong(k -> ckpt.spec(k).byteSize()).sum();
-            assertThat(backend.peakBytes() - before).isEqualTo(resident).isLessThan(checkpointBytes / 2);
+            // the first offloaded block may already be fetched ahead for the first forward
+            assertThat(backend.peakBytes() - before).isBetween(resident, resident + block)
+                    .isLessThan(checkpointBytes / 2);
+        }
+    }
+
+    @Test
+    void withoutPrefetchLoadingHoldsExactlyTheResidentBlocks() {
+        Stack ref = reference();
+        Path file = save(ref, DType.FLOAT32);
+        ref.namedTensors().values().forEach(TensorSlot::release);
+        Stack m = onMeta();
+        backend.resetPeak();
+        long before = backend.peakBytes();
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(file)) {
+            CheckpointDispatcher.Result r = loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed())
+                    .withDispatch(DispatchOptions.of(mixed()).withPrefetchBlocks(0)));
+            assertThat(backend.peakBytes() - before).isEqualTo(r.bytesPerDevice().get(GPU0));
         }
     }
 

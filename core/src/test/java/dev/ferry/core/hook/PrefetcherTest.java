@@ -64,4 +64,16 @@ class PrefetcherTest {
         assertThat(backend.live()).isEqualTo(before);
         assertThat(run(m)).hasSize(4);
     }
+
+    @Test
+    void startingFetchesTheFirstBlockBeforeTheFirstForward() {
+        Stack m = new Stack(backend, 4, 4, false, 5);
+        float[] expected = run(m);
+        Prefetcher p = offloadBlocks(m, 1);
+        p.start();
+        assertThat(run(m)).containsExactly(expected);
+        assertThat(p.misses()).isZero();
+        assertThat(p.hits()).isEqualTo(4);
+        p.close();
+    }
 }
