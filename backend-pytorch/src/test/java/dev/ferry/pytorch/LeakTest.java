@@ -60,10 +60,11 @@ class LeakTest {
             if (prefetch == 0) {
                 assertThat(backend.liveArrayCount()).isEqualTo(warm).isEqualTo(dispatched);
             } else {
-                // prefetch reads the first offloaded block ahead for the next forward, on a background thread
-                // (so the exact count depends on timing): never more than one block above the dispatched state
+                // prefetch reads the first offloaded block ahead (from dispatch on, and for each next forward) on a
+                // background thread, so whether it is counted depends on timing, both right after dispatch and
+                // now: the counts may differ by that one block, never more
                 int oneBlock = fixture.equals("tiny-llama") ? 9 : 12;
-                assertThat(backend.liveArrayCount()).isBetween(dispatched, dispatched + oneBlock);
+                assertThat(backend.liveArrayCount()).isBetween(dispatched - oneBlock, dispatched + oneBlock);
             }
         }
     }

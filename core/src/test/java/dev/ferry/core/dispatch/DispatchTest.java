@@ -121,12 +121,13 @@ class DispatchTest {
         Stack m = model(false);
         dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, CPU, DISK, CPU, GPU0))
                 .withPreloadClasses(Set.of("TestBlock")).withPrefetchBlocks(1));
-        int before = backend.live();
+        java.util.IntSummaryStatistics live = new java.util.IntSummaryStatistics();
         for (int i = 0; i < 100; i++) {
             assertThat(run(m)).containsExactly(expected);
-            // the block fetched for the next forward may be in flight or done: 0 or 6 tensors
-            assertThat(backend.live() - before).isBetween(0, 6);
+            live.accept(backend.live());
         }
+        // the block fetched for the next forward may be in flight or done (0 or 6 tensors); nothing else stays
+        assertThat(live.getMax() - live.getMin()).isLessThanOrEqualTo(6);
         Dispatcher.remove(m);
         assertThat(m.find("model.layers.2.attn").tensor("weight").device()).isEqualTo(CPU);
     }
