@@ -2,6 +2,7 @@ package dev.ferry.examples.cli;
 
 import com.google.inject.Injector;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
+import dev.ferry.core.dispatch.DispatchOptions;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
@@ -89,7 +90,8 @@ final class DemoCommand implements Callable<Integer> {
             explainTiers(out, lm, plan, djl, total, classes);
 
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
-                    lm, dir, plan.deviceMap(), classes, null, "--max-memory", err);
+                    lm, dir, plan.deviceMap(), classes, DispatchOptions.DEFAULT_PREFETCH_BLOCKS, null, "--max-memory",
+                    err);
                  Generator generator = new Generator(lm, djl, plan.deviceMap().mainDevice())) {
                 out.println();
                 out.printf("== dispatch report (loaded in %.3f s: %s)%n", loaded.seconds(), loaded.placement());

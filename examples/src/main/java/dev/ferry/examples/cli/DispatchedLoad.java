@@ -60,7 +60,7 @@ final class DispatchedLoad {
      *                   from; {@code null} to read them in place from the checkpoint's safetensors files
      */
     static Loaded load(CheckpointDispatcher loader, Module root, Path modelDir, DeviceMap map, Set<String> preload,
-                       Path offloadDir, String option, PrintWriter err) {
+                       int prefetchBlocks, Path offloadDir, String option, PrintWriter err) {
         try {
             Dispatcher.plan(root, map, new PreloadRule(preload));
         } catch (IllegalArgumentException e) {
@@ -70,7 +70,8 @@ final class DispatchedLoad {
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(modelDir);
         try {
             long total = ModelTrees.bytes(root);
-            DispatchOptions dispatch = DispatchOptions.of(map).withPreloadClasses(preload);
+            DispatchOptions dispatch = DispatchOptions.of(map).withPreloadClasses(preload)
+                    .withPrefetchBlocks(prefetchBlocks);
             try (Progress progress = Progress.start(err, "loading", total, "KiB", 1024,
                     SizeStrings.format(total) + " from " + modelDir.getFileName())) {
                 CheckpointDispatcher.Result result = loader.loadAndDispatch(root, checkpoint,

@@ -72,6 +72,11 @@ final class GenerateCommand implements Callable<Integer> {
                     + "from it; reused when up to date. Default: stream them from the checkpoint's files in place.")
     Path offloadDir;
 
+    @Option(names = "--prefetch", paramLabel = "N", defaultValue = "1",
+            description = "Offloaded blocks read and moved ahead of the forward on a background thread "
+                    + "(default: ${DEFAULT-VALUE}; 0 turns prefetch off).")
+    int prefetch;
+
     @Option(names = "--preload", split = ",", paramLabel = "CLASS",
             description = "Preload classes: each module of such a class is loaded whole, with no hook below it.")
     List<String> preload = new ArrayList<>();
@@ -149,7 +154,7 @@ final class GenerateCommand implements Callable<Integer> {
             DeviceMap map = deviceMap(lm, djl, classes);
             long[] ids = promptIds(tokenizer);
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
-                    lm, model, map, classes, offloadDir, "--device-map " + deviceMap, err);
+                    lm, model, map, classes, prefetchBlocks(), offloadDir, "--device-map " + deviceMap, err);
                  Generator generator = new Generator(lm, djl, map.mainDevice(), tokenizer)) {
                 TimedGeneration gen = TimedGeneration.run(generator, ids, config, err);
                 String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
@@ -181,7 +186,8 @@ final class GenerateCommand implements Callable<Integer> {
         try (Progress progress = Progress.start(err, "loading", 1, " model", 1,
                 "partitioning " + file.getFileName() + " by the device map")) {
             try {
-                dispatched = dispatcher.dispatch(tree, map, new PreloadRule(classes));
+                dispatched = OnnxDispatchedModel.dispatch(tree, map, new PreloadRule(classes),
+                        dispatcher.options().withPrefetchPartitions(prefetchBlocks()));
             } catch (IllegalArgumentException | OnnxModelException.InvalidPlan e) {
                 throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
             }
@@ -202,6 +208,13 @@ final class GenerateCommand implements Callable<Integer> {
             return new Generation(tree.root().className(), map, loadSeconds, placement, report.core(), ids, gen,
                     text);
         }
+    }
+
+    private int prefetchBlocks() {
+        if (prefetch < 0) {
+            throw new UsageException("--prefetch: must be 0 (off) or more, got " + prefetch);
+        }
+        return prefetch;
     }
 
     private GenerationConfig generationConfig() {

@@ -87,6 +87,15 @@ class GenerateCommandTest {
     }
 
     @Test
+    void prefetchOffAndTwoAheadGiveTheSameTokens() throws IOException {
+        Path map = Files.writeString(tmp.resolve("map.json"), CPU_DISK_MAP);
+        for (String prefetch : new String[] {"0", "2"}) {
+            Cli r = generate("tiny-llama", "--device-map", map.toString(), "--prefetch", prefetch);
+            assertThat(newTokens(r)).as("--prefetch " + prefetch).containsExactly(Cli.goldenTokens("tiny-llama"));
+        }
+    }
+
+    @Test
     void upToDateOffloadDirIsReused() throws IOException {
         Path map = Files.writeString(tmp.resolve("map.json"), CPU_DISK_MAP);
         Path offload = tmp.resolve("offload");

@@ -112,6 +112,12 @@ class UsageErrorsTest {
     }
 
     @Test
+    void negativePrefetchIsUsage() {
+        assertUsage(Cli.run("generate", "--model", Cli.model("tiny-llama"), "--input-ids", "1,2", "--prefetch", "-1"),
+                "--prefetch", "-1");
+    }
+
+    @Test
     void textPromptWithoutTokenizerIsUsage() {
         assertUsage(Cli.run("generate", "--model", Cli.model("tiny-llama"), "--prompt", "hello"),
                 "--prompt", "tokenizer.json", "--input-ids");
