@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.placement.SizeStrings;
 import dev.ferry.core.tensor.Device;
 import java.util.List;
 import java.util.Map;
@@ -15,7 +16,44 @@ import java.util.stream.Collectors;
  * The plan of a dispatch, module by module, in tree order (root first): where each module executes, where
  * its weights are stored, whether it carries a hook and why. Computed without touching any device.
  */
-public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry> modules) {
+public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry> modules, Memory memory) {
+
+    /**
+     * Where the bytes go: kept resident per device, offloaded per storage (streamed to the execution device at
+     * every forward), and the largest unit streamed at once ({@code null} when nothing is offloaded): with
+     * prefetch, the execution device needs room for it and the blocks fetched ahead.
+     */
+    public record Memory(Map<Device, Long> resident, Map<Device, Long> offloaded, String largestStreamedUnit,
+                         long largestStreamedBytes) {
+        public Memory {
+            resident = Map.copyOf(resident);
+            offloaded = Map.copyOf(offloaded);
+        }
+
+        /** {@code resident gpu0 561.81 KiB; offloaded cpu 144.50 KiB (largest unit streamed: model.layers.3, ...)}. */
+        public String describe() {
+            StringBuilder sb = new StringBuilder("resident");
+            appendBytes(sb, resident);
+            sb.append("; offloaded, streamed per forward");
+            appendBytes(sb, offloaded);
+            if (largestStreamedUnit != null) {
+                sb.append(" (largest unit streamed at once: ")
+                        .append(largestStreamedUnit.isEmpty() ? "(root)" : largestStreamedUnit).append(", ")
+                        .append(SizeStrings.format(largestStreamedBytes)).append(')');
+            }
+            return sb.toString();
+        }
+
+        private static void appendBytes(StringBuilder sb, Map<Device, Long> bytes) {
+            if (bytes.isEmpty()) {
+                sb.append(" none");
+                return;
+            }
+            new java.util.TreeMap<>(bytes).forEach((d, b) -> sb.append(' ').append(d).append(' ')
+                    .append(SizeStrings.format(b)).append(','));
+            sb.setLength(sb.length() - 1);
+        }
+    }
 
     /** Why a module is (not) hooked. */
     public enum Reason {
@@ -131,6 +169,7 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
         }
         sb.append(String.format("%d of %d modules hooked; main device %s%n", hookedCount(), modules.size(),
                 mainDevice));
+        sb.append(memory.describe()).append(System.lineSeparator());
         return sb.toString();
     }
 

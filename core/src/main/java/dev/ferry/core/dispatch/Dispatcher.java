@@ -196,7 +196,33 @@ public final class Dispatcher {
             walk(root);
             List<Entry> entries = new ArrayList<>();
             describe(root, null, entries);
-            return new DispatchReport(main, resolved, entries);
+            return new DispatchReport(main, resolved, entries, memory());
+        }
+
+        /** Bytes kept resident per device, bytes streamed per forward per storage, and the largest unit streamed. */
+        private DispatchReport.Memory memory() {
+            Map<Device, Long> resident = new java.util.TreeMap<>();
+            Map<Device, Long> offloaded = new java.util.TreeMap<>();
+            root.namedTensors().forEach((name, slot) -> {
+                Device storage = resolved.deviceOf(name);
+                (map.isOffloaded(storage) ? offloaded : resident).merge(storage, slot.byteSize(), Long::sum);
+            });
+            String largest = null;
+            long largestBytes = 0;
+            for (Map.Entry<Module, HookSpec> e : hooks.entrySet()) {
+                if (e.getValue().offload()) {
+                    long bytes = 0;
+                    for (var slot : e.getKey().namedTensors(true, e.getValue().placeSubmodules(), false).values()) {
+                        bytes += slot.byteSize();
+                    }
+                    if (bytes > largestBytes || bytes == largestBytes && largest != null
+                            && e.getKey().name().compareTo(largest) < 0) {
+                        largestBytes = bytes;
+                        largest = e.getKey().name();
+                    }
+                }
+            }
+            return new DispatchReport.Memory(resident, offloaded, largest, largestBytes);
         }
 
         private Device executionDevice(Device storage) {

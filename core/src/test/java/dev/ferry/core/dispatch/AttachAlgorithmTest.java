@@ -253,7 +253,30 @@ class AttachAlgorithmTest {
     void tableListsEveryModuleAndTheHookCount() {
         String table = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
                 new PreloadRule(Set.of("LlamaDecoderLayer"))).toTable();
-        assertThat(table.lines().count()).isEqualTo(59 + 2);
+        assertThat(table.lines().count()).isEqualTo(59 + 3);
         assertThat(table).contains("9 of 59 modules hooked; main device gpu0");
+    }
+
+    @Test
+    void reportSaysWhatStaysResidentAndWhatIsStreamedPerForward() {
+        DispatchReport.Memory m = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, DISK),
+                new PreloadRule(Set.of("LlamaDecoderLayer"))).memory();
+        long layer = 4L * (64 * 64 + 32 * 64 + 32 * 64 + 64 * 64 + 3 * 128 * 64 + 2 * 64);
+        long embedding = 4L * 256 * 64;
+        long rest = 4L * 64 + 4L * 16; // model.norm, rotary_emb's two inv_freq buffers
+        assertThat(m.resident()).containsExactly(Map.entry(GPU0, 2 * embedding + 3 * layer + rest));
+        assertThat(m.offloaded()).containsExactly(Map.entry(DISK, layer));
+        assertThat(m.largestStreamedUnit()).isEqualTo("model.layers.3");
+        assertThat(m.largestStreamedBytes()).isEqualTo(layer);
+        assertThat(m.describe()).isEqualTo("resident gpu0 561.81 KiB; offloaded, streamed per forward disk 144.50 KiB "
+                + "(largest unit streamed at once: model.layers.3, 144.50 KiB)");
+    }
+
+    @Test
+    void withoutPreloadTheLargestStreamedUnitIsOneLinear() {
+        DispatchReport.Memory m = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, DISK), PreloadRule.none())
+                .memory();
+        assertThat(m.largestStreamedBytes()).isEqualTo(4L * 128 * 64);
+        assertThat(m.largestStreamedUnit()).isEqualTo("model.layers.3.mlp.down_proj");
     }
 }
