@@ -406,16 +406,7 @@ public final class OffloadFolder implements WeightsStore {
             }
             return WeightsStore.super.chunks(key, maxChunkBytes);
         }
-        int step = WeightsStore.chunkStep(maxChunkBytes);
-        long size = e.spec().byteSize();
-        List<ByteBuffer> out = new ArrayList<>();
-        long pos = 0;
-        do {
-            long len = Math.min(step, size - pos);
-            out.add(mapDat(e.file(), pos, len));
-            pos += len;
-        } while (pos < size);
-        return out;
+        return WeightsStore.chunked(e.spec().byteSize(), maxChunkBytes, (pos, len) -> mapDat(e.file(), pos, len));
     }
 
     private void checkOpen() {

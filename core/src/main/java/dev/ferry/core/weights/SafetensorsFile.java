@@ -411,16 +411,8 @@ public final class SafetensorsFile implements WeightsStore {
 
     @Override
     public List<ByteBuffer> chunks(String key, int maxChunkBytes) {
-        int step = WeightsStore.chunkStep(maxChunkBytes);
         Entry e = entry(key);
-        List<ByteBuffer> out = new ArrayList<>();
-        long pos = 0;
-        do {
-            long len = Math.min(step, e.byteSize() - pos);
-            out.add(map(e.fileOffset() + pos, len));
-            pos += len;
-        } while (pos < e.byteSize());
-        return out;
+        return WeightsStore.chunked(e.byteSize(), maxChunkBytes, (pos, len) -> map(e.fileOffset() + pos, len));
     }
 
     private ByteBuffer map(long offset, long length) {

@@ -36,25 +36,34 @@ public interface WeightsStore extends AutoCloseable {
      * override it. A tensor of zero bytes gives one empty chunk.
      */
     default List<ByteBuffer> chunks(String key, int maxChunkBytes) {
-        int step = chunkStep(maxChunkBytes);
         ByteBuffer all = bytes(key);
-        List<ByteBuffer> out = new ArrayList<>();
-        int pos = 0;
-        do {
-            int len = Math.min(step, all.limit() - pos);
-            out.add(all.slice(pos, len).order(ByteOrder.LITTLE_ENDIAN));
-            pos += len;
-        } while (pos < all.limit());
-        return out;
+        return chunked(all.limit(), maxChunkBytes,
+                (offset, length) -> all.slice((int) offset, (int) length).order(ByteOrder.LITTLE_ENDIAN));
     }
 
-    /** {@code maxChunkBytes} rounded down to a multiple of 8; an error when that leaves nothing. */
-    static int chunkStep(int maxChunkBytes) {
+    /** Reads {@code length} bytes at {@code offset} of a tensor as one buffer. */
+    @FunctionalInterface
+    interface RangeReader {
+        ByteBuffer read(long offset, long length);
+    }
+
+    /**
+     * A tensor of {@code size} bytes as consecutive pieces of at most {@code maxChunkBytes} (rounded down to a
+     * multiple of 8, so no element straddles two pieces); at least one piece, empty for an empty tensor.
+     */
+    static List<ByteBuffer> chunked(long size, int maxChunkBytes, RangeReader reader) {
         int step = maxChunkBytes & ~7;
         if (step <= 0) {
             throw new IllegalArgumentException("chunk size must be at least 8 bytes, got " + maxChunkBytes);
         }
-        return step;
+        List<ByteBuffer> out = new ArrayList<>();
+        long pos = 0;
+        do {
+            long len = Math.min(step, size - pos);
+            out.add(reader.read(pos, len));
+            pos += len;
+        } while (pos < size);
+        return out;
     }
 
     @Override
