@@ -4,8 +4,10 @@ import dev.ferry.core.dispatch.DispatchReport.Entry;
 import dev.ferry.core.dispatch.DispatchReport.HookSpec;
 import dev.ferry.core.dispatch.DispatchReport.Reason;
 import dev.ferry.core.hook.AlignDevicesHook;
+import dev.ferry.core.hook.CloseOnDetach;
 import dev.ferry.core.hook.Hooks;
 import dev.ferry.core.hook.Prefetcher;
+import dev.ferry.core.hook.TiedCopiesHook;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
@@ -65,7 +67,15 @@ public final class Dispatcher {
             }
         }
         Set<TensorSlot> sharedResident = residentTiedTensors(root, report);
-        WeightsStore store = offloadStore(root, report, options, sharedResident);
+        Map<String, List<TensorSlot>> tiedCopies = tiedCopies(root, report);
+        HostMemoryStore host = new HostMemoryStore(backend.pageLocking(report.mainDevice()));
+        WeightsStore store;
+        try {
+            store = offloadStore(root, report, options, sharedResident, host);
+        } catch (RuntimeException ex) {
+            host.close();
+            throw ex;
+        }
         boolean streams = report.modules().stream().anyMatch(e -> e.hooked() && e.hook().offload());
         Prefetcher prefetcher = streams && options.prefetchBlocks() > 0 ? new Prefetcher(options.prefetchBlocks())
                 : null;
@@ -77,17 +87,38 @@ public final class Dispatcher {
                 }
                 Module m = root.find(e.name());
                 HookSpec h = e.hook();
+                // tied tensors this hook leaves alone: for an offload hook, those kept resident by another module;
+                // for any hook, those whose copy a TiedCopiesHook stands in on this module's device
+                Set<TensorSlot> shared = Collections.newSetFromMap(new IdentityHashMap<>());
+                if (h.offload()) {
+                    shared.addAll(sharedResident);
+                }
+                shared.addAll(tiedCopies.getOrDefault(e.name(), List.of()));
                 Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(h.executionDevice(), h.offload(),
                         h.ioSameDevice(), h.placeSubmodules(), options.offloadBuffers(), options.skipKeys(),
                         h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null,
-                        sharedResident)), true);
+                        shared)), true);
                 attached.add(m);
+            }
+            // after the home hooks placed them: each other execution device gets its own copy of a tied tensor
+            for (Map.Entry<String, List<TensorSlot>> t : tiedCopies.entrySet()) {
+                Module m = root.find(t.getKey());
+                Device exec = report.entry(t.getKey()).executionDevice();
+                Hooks.add(m, new TiedCopiesHook(exec, t.getValue()), true);
+                attached.add(m);
+                LOG.warn("tied tensors of '{}' are kept resident on another device; '{}' executes on {} and gets its "
+                        + "own copy of {} tensor(s) (as Accelerate does)", t.getKey(), t.getKey(), exec,
+                        t.getValue().size());
+            }
+            if (host.totalBytes() > 0) {
+                Hooks.add(root, new CloseOnDetach(host), true); // frees (and unlocks) the host copies on removal
             }
         } catch (RuntimeException ex) {
             Collections.reverse(attached);
             for (Module m : attached) {
                 Hooks.remove(m, false);
             }
+            host.close(); // after the hooks reloaded what they had offloaded from it
             if (prefetcher != null) {
                 prefetcher.close();
             }
@@ -99,6 +130,45 @@ public final class Dispatcher {
         LOG.info("dispatched {} modules: {} hooked, main device {}", report.modules().size(), report.hookedCount(),
                 report.mainDevice());
         return report;
+    }
+
+    /**
+     * Map entries (the modules the device map names) that execute on another device than the home of a tied tensor
+     * they hold, with those tensors: each gets a {@link TiedCopiesHook}. The home is the first module of the group,
+     * in the tree's order, that keeps the tensor resident.
+     */
+    private static Map<String, List<TensorSlot>> tiedCopies(Module root, DispatchReport report) {
+        Map<String, List<TensorSlot>> out = new java.util.LinkedHashMap<>();
+        for (List<String> group : root.tiedTensorGroups()) {
+            Device home = null;
+            for (String name : group) {
+                Entry e = report.entry(owner(name));
+                if (e.storage() != null && e.storage().equals(e.executionDevice())) {
+                    home = e.executionDevice();
+                    break;
+                }
+            }
+            if (home == null) {
+                continue;
+            }
+            for (String name : group) {
+                Entry e = report.entry(owner(name));
+                if (e.executionDevice() != null && !e.executionDevice().equals(home)) {
+                    String key = report.deviceMap().keyOf(name);
+                    TensorSlot slot = root.find(owner(name)).tensor(name.substring(name.lastIndexOf('.') + 1));
+                    List<TensorSlot> slots = out.computeIfAbsent(key, k -> new ArrayList<>());
+                    if (slots.stream().noneMatch(x -> x == slot)) {
+                        slots.add(slot);
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    private static String owner(String tensorName) {
+        int dot = tensorName.lastIndexOf('.');
+        return dot < 0 ? "" : tensorName.substring(0, dot);
     }
 
     /** Tied tensors that one of their modules keeps resident: its offloaded partners use it in place. */
@@ -123,14 +193,13 @@ public final class Dispatcher {
     }
 
     private static WeightsStore offloadStore(Module root, DispatchReport report, DispatchOptions options,
-                                             Set<TensorSlot> sharedResident) {
+                                             Set<TensorSlot> sharedResident, HostMemoryStore host) {
         List<List<String>> tied = root.tiedTensorGroups();
         List<WeightsStore> stores = new ArrayList<>();
         if (options.offloadStore() != null) {
             stores.add(options.offloadStore());
         }
         DispatchStore given = new DispatchStore(stores, tied);
-        HostMemoryStore host = new HostMemoryStore();
         List<String> missing = new ArrayList<>();
         for (Entry e : report.modules()) {
             if (!e.hooked() || !e.hook().offload()) {
@@ -286,19 +355,23 @@ public final class Dispatcher {
         }
 
         /**
-         * Tied tensors are one tensor: their modules must execute on one device. One of them may keep it resident
-         * there while the others are offloaded (they then share it rather than stream it).
+         * Tied tensors are one tensor. Their modules may execute on different devices only when one of them keeps
+         * the tensor resident: the others then get their own copy on their device (Accelerate does the same).
          */
         private void checkTiedTensors() {
             for (List<String> group : root.tiedTensorGroups()) {
                 Map<String, Device> execs = new java.util.LinkedHashMap<>();
+                boolean residentSomewhere = false;
                 for (String name : group) {
                     Device storage = resolved.deviceOf(name);
-                    execs.put(name, executionDevice(storage));
+                    Device exec = executionDevice(storage);
+                    execs.put(name, exec);
+                    residentSomewhere |= exec.equals(storage);
                 }
-                if (new java.util.HashSet<>(execs.values()).size() > 1) {
+                if (new java.util.HashSet<>(execs.values()).size() > 1 && !residentSomewhere) {
                     throw new IllegalArgumentException("tied tensors " + group + " are one tensor but would execute on "
-                            + execs + "; map their modules to one device (the planner keeps them together)");
+                            + execs + " with none of them resident; keep one of their modules resident on its "
+                            + "device (the others get a copy there), or map them to one device");
                 }
             }
         }

@@ -49,8 +49,9 @@ public final class AlignDevicesHook implements ModelHook {
         }
 
         /**
-         * {@code sharedResident}: tied tensors another module keeps resident on this hook's execution device;
-         * an offload hook uses them in place instead of streaming them.
+         * {@code sharedResident}: tied tensors another module keeps resident (on this hook's execution device, or
+         * elsewhere with a {@link TiedCopiesHook} standing in a copy): this hook neither places, streams nor frees
+         * them.
          */
         public Config {
             skipKeys = skipKeys == null ? Set.of() : Set.copyOf(skipKeys);
@@ -96,7 +97,9 @@ public final class AlignDevicesHook implements ModelHook {
         Device exec = config.executionDevice();
         if (!config.offload()) {
             if (exec != null) {
-                module.namedTensors(true, config.placeSubmodules(), false).values().forEach(s -> place(s, exec));
+                module.namedTensors(true, config.placeSubmodules(), false).values().stream()
+                        .filter(s -> !config.sharedResident().contains(s)) // another module's hook places those
+                        .forEach(s -> place(s, exec));
             }
             return;
         }

@@ -32,15 +32,19 @@ public final class Hooks {
         add(module, hook, false);
     }
 
-    /** Detaches and removes the hook of {@code module} (and of its subtree when {@code recurse}). */
+    /**
+     * Detaches and removes the hook of {@code module} (and of its subtree when {@code recurse}, children first: what
+     * a parent's hook holds for the whole dispatch, such as the host copies offloaded blocks reload from, is
+     * released after every hook below it has put its tensors back).
+     */
     public static void remove(Module module, boolean recurse) {
+        if (recurse) {
+            module.children().values().forEach(c -> remove(c, true));
+        }
         ModelHook h = module.hook();
         if (h != null) {
             h.detach(module);
             module.setHook(null);
-        }
-        if (recurse) {
-            module.children().values().forEach(c -> remove(c, true));
         }
     }
 

@@ -10,19 +10,31 @@ import java.util.TreeMap;
  * Direct host buffers reused across forwards, for dtype conversion and host staging of streamed weights:
  * once warm, streaming an offloaded block allocates nothing (a fresh direct buffer per tensor per forward
  * costs a zeroing pass, and its memory comes back only when the GC runs the buffer's cleaner). Idle buffers
- * kept are bounded by {@code maxIdleBytes}; buffers in use are not counted. Thread-safe: the prefetch thread
- * acquires, the forward's thread releases.
+ * kept are bounded by {@code maxIdleBytes}; buffers in use are not counted. With a {@link PageLocking}, each new
+ * buffer is page-locked once and stays locked while pooled, so staging for an accelerator pays the lock once, not
+ * per forward. Thread-safe: the prefetch thread acquires, the forward's thread releases.
  */
-public final class StagingBuffers {
+public final class StagingBuffers implements AutoCloseable {
 
     private final long maxIdleBytes;
+    private final PageLocking locking;
     private final TreeMap<Integer, ArrayDeque<ByteBuffer>> idle = new TreeMap<>();
     private long idleBytes;
     private long allocated;
     private long reused;
 
     public StagingBuffers(long maxIdleBytes) {
+        this(maxIdleBytes, PageLocking.NONE);
+    }
+
+    public StagingBuffers(long maxIdleBytes, PageLocking locking) {
         this.maxIdleBytes = maxIdleBytes;
+        this.locking = locking;
+    }
+
+    /** How new buffers are locked ({@link PageLocking#NONE}: not at all). */
+    public PageLocking locking() {
+        return locking;
     }
 
     /**
@@ -41,12 +53,18 @@ public final class StagingBuffers {
             return b.clear().limit(bytes).order(ByteOrder.LITTLE_ENDIAN);
         }
         allocated++;
-        return ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer fresh = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        locking.lock(fresh);
+        return fresh;
     }
 
     /** Gives {@code buffer} back; the caller must not use it (nor anything viewing it) afterwards. */
     public synchronized void release(ByteBuffer buffer) {
-        if (!buffer.isDirect() || idleBytes + buffer.capacity() > maxIdleBytes) {
+        if (!buffer.isDirect()) {
+            return;
+        }
+        if (idleBytes + buffer.capacity() > maxIdleBytes) {
+            locking.unlock(buffer);
             return; // the GC frees it
         }
         idle.computeIfAbsent(buffer.capacity(), k -> new ArrayDeque<>()).push(buffer);
@@ -65,5 +83,13 @@ public final class StagingBuffers {
 
     public synchronized long idleBytes() {
         return idleBytes;
+    }
+
+    /** Unlocks and drops every idle buffer; buffers still in use are unlocked when released. */
+    @Override
+    public synchronized void close() {
+        idle.values().forEach(q -> q.forEach(locking::unlock));
+        idle.clear();
+        idleBytes = 0;
     }
 }

@@ -37,6 +37,14 @@ public interface TensorBackend {
     /** Whether this backend can execute on {@code device} on this machine. */
     boolean isAvailable(Device device);
 
+    /**
+     * How host memory streamed to {@code executionDevice} is page-locked: {@link PageLocking#NONE} unless the
+     * backend executes there on an accelerator that copies faster from locked memory.
+     */
+    default PageLocking pageLocking(Device executionDevice) {
+        return PageLocking.NONE;
+    }
+
     /** Free memory of an accelerator, when the backend can tell. */
     default OptionalLong freeMemory(Device device) {
         return OptionalLong.empty();

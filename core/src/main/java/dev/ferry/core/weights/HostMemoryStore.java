@@ -1,5 +1,7 @@
 package dev.ferry.core.weights;
 
+import dev.ferry.core.tensor.PageLocking;
+import dev.ferry.core.tensor.ParallelCopy;
 import dev.ferry.core.tensor.TensorSpec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -14,6 +16,9 @@ import java.util.Set;
 /**
  * Tensors held in host memory, each in its own direct buffer: the CPU offload store. {@link #put} copies,
  * so the store owns its bytes. Safe for concurrent use. A tensor must fit one direct buffer (under 2 GiB).
+ * With a {@link PageLocking} (blocks offloaded to CPU memory and executed on an accelerator), each buffer is
+ * page-locked from the moment it is filled until it is removed or the store is closed, so every forward streams
+ * it at the link's speed.
  */
 public final class HostMemoryStore implements WeightsStore {
 
@@ -21,6 +26,17 @@ public final class HostMemoryStore implements WeightsStore {
     }
 
     private final Map<String, Held> tensors = Collections.synchronizedMap(new LinkedHashMap<>());
+    private final PageLocking locking;
+
+    /** A store of ordinary (pageable) memory. */
+    public HostMemoryStore() {
+        this(PageLocking.NONE);
+    }
+
+    /** A store whose buffers {@code locking} page-locks. */
+    public HostMemoryStore(PageLocking locking) {
+        this.locking = locking;
+    }
 
     /** A store holding copies of {@code keys} of {@code source}, read one at a time. */
     public static HostMemoryStore copyOf(WeightsStore source, Collection<String> keys) {
@@ -51,13 +67,29 @@ public final class HostMemoryStore implements WeightsStore {
                     + " bytes, over the 2 GiB one direct buffer can hold");
         }
         ByteBuffer copy = ByteBuffer.allocateDirect((int) size).order(ByteOrder.LITTLE_ENDIAN);
-        copy.put(bytes.duplicate()).flip();
-        tensors.put(name, new Held(spec, copy));
+        ParallelCopy.copy(bytes, copy);
+        locking.lock(copy);
+        Held old = tensors.put(name, new Held(spec, copy));
+        if (old != null) {
+            locking.unlock(old.bytes());
+        }
     }
 
     /** Drops {@code name}; true when it was held. */
     public boolean remove(String name) {
-        return tensors.remove(name) != null;
+        Held old = tensors.remove(name);
+        if (old != null) {
+            locking.unlock(old.bytes());
+        }
+        return old != null;
+    }
+
+    /** Bytes of this store that are page-locked. */
+    public long lockedBytes() {
+        synchronized (tensors) {
+            return tensors.values().stream().filter(h -> locking.isLocked(h.bytes().duplicate().clear()))
+                    .mapToLong(h -> h.bytes().capacity()).sum();
+        }
     }
 
     /** Bytes held across all tensors. */
@@ -97,9 +129,12 @@ public final class HostMemoryStore implements WeightsStore {
         return held(key).bytes().asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
     }
 
-    /** Drops every tensor; their memory is freed when the collector reclaims the buffers. */
+    /** Unlocks and drops every tensor; their memory is freed when the collector reclaims the buffers. */
     @Override
     public void close() {
-        tensors.clear();
+        synchronized (tensors) {
+            tensors.values().forEach(h -> locking.unlock(h.bytes()));
+            tensors.clear();
+        }
     }
 }

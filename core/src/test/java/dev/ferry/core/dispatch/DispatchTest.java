@@ -240,12 +240,37 @@ class DispatchTest {
     }
 
     @Test
-    void tiedTensorsOnTwoDifferentExecutionDevicesAreRejectedNamingThem() {
+    void tiedModulesOnTwoAcceleratorsEachUseACopyOnTheirOwnDevice() {
         Stack m = model(true);
-        assertThatThrownBy(() -> dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, GPU0, GPU1, GPU1, GPU1))))
-                .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("head.weight").hasMessageContaining("model.embed.weight");
-        assertThat(Hooks.countHooked(m)).isZero();
+        float[] expected = run(m);
+        dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, GPU0, GPU1, GPU1, GPU1)));
+        int[] seenOn = {-1};
+        Hooks.add(m.find("head"), new dev.ferry.core.hook.ModelHook() {
+            @Override
+            public Object[] preForward(Module module, Object[] args) {
+                seenOn[0] = module.tensor("weight").device().index();
+                return args;
+            }
+        }, true);
+        assertThat(run(m)).containsExactly(expected);
+        assertThat(seenOn[0]).isEqualTo(1);
+        // the home tensor stays with the embedding, on gpu0, between forwards
+        assertThat(m.find("model.embed").tensor("weight").device()).isEqualTo(GPU0);
+        assertThat(m.find("head").tensor("weight")).isSameAs(m.find("model.embed").tensor("weight"));
+        assertThat(run(m)).containsExactly(expected);
+    }
+
+    @Test
+    void removingADispatchOfTiedModulesOnTwoAcceleratorsFreesTheCopy() {
+        Stack m = model(true);
+        float[] expected = run(m);
+        int before = backend.live();
+        dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, GPU0, GPU1, GPU1, GPU1)));
+        assertThat(run(m)).containsExactly(expected);
+        Dispatcher.remove(m);
+        assertThat(backend.live()).isEqualTo(before);
+        assertThat(m.find("model.embed").tensor("weight").device()).isEqualTo(CPU);
+        assertThat(run(m)).containsExactly(expected);
     }
 
     @Test
