@@ -10,6 +10,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.util.cuda.CudaUtils;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.DTypeConversion;
+import dev.ferry.core.tensor.PageLocking;
+import dev.ferry.core.tensor.ParallelCopy;
 import dev.ferry.core.tensor.StagingBuffers;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorBackend;
@@ -36,8 +38,13 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
     private final Engine engine;
     private final NDManager root;
     private final Map<Device, NDManager> managers = new ConcurrentHashMap<>();
-    /** Reused host buffers for converted weights (bf16/fp16 checkpoints into a float32 model). */
-    private final StagingBuffers staging = new StagingBuffers(STAGING_IDLE_BYTES);
+    /**
+     * Reused host buffers for converted weights (bf16/fp16 checkpoints into a float32 model) and for bytes on their
+     * way to a GPU; page-locked when CUDA is present.
+     */
+    private final StagingBuffers staging;
+    /** How host memory bound for a GPU is page-locked ({@link PageLocking#NONE} without CUDA). */
+    private final PageLocking locking;
     /** Idle staging kept between forwards: enough for a few streamed blocks of a large model. */
     static final long STAGING_IDLE_BYTES = 1L << 30;
     private final int gpuCount;
@@ -49,6 +56,14 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
         root.setName("ferry");
         this.cudaBuilt = engine.hasCapability(StandardCapabilities.CUDA);
         this.gpuCount = cudaBuilt ? engine.getGpuCount() : 0;
+        this.locking = gpuCount > 0 ? CudaPageLocking.load() : PageLocking.NONE;
+        this.staging = new StagingBuffers(STAGING_IDLE_BYTES, locking);
+    }
+
+    /** Host memory streamed to a GPU is page-locked (CUDA's {@code cudaHostRegister}); to the CPU it is not. */
+    @Override
+    public PageLocking pageLocking(Device executionDevice) {
+        return executionDevice.isAccelerator() && isAvailable(executionDevice) ? locking : PageLocking.NONE;
     }
 
     @Override
@@ -165,6 +180,9 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
             throw new IllegalArgumentException("tensor " + spec + " is larger than DJL's 2 GiB per-array limit");
         }
         DataType targetType = DjlDTypes.toDjl(target); // rejects bf16, int16, float8 targets before any create
+        if (device.isAccelerator() && spec.dtype() == DType.BFLOAT16 && target.isFloatingPoint()) {
+            return bf16OnDevice(bytes, spec, device, targetType);
+        }
         ByteBuffer data;
         DType created;
         boolean staged = false;
@@ -176,7 +194,14 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
         } else {
             created = DjlDTypes.residentDType(spec.dtype()); // rejects what DJL cannot hold
             ByteBuffer s = bytes.slice();
-            if (s.isDirect()) {
+            if (device.isAccelerator() && !locking.isLocked(s) && locking != PageLocking.NONE) {
+                // bound for a GPU from pageable memory (a mapped checkpoint or offload folder): copy into a locked
+                // staging buffer on all cores, so the upload runs at the link's speed
+                data = staging.acquire(s.remaining());
+                ParallelCopy.copy(s, data);
+                data.order(ByteOrder.nativeOrder());
+                staged = true;
+            } else if (s.isDirect()) {
                 data = s.order(ByteOrder.nativeOrder());
             } else {
                 data = ByteBuffer.allocateDirect(s.remaining()).order(ByteOrder.nativeOrder());
@@ -197,6 +222,34 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
             return new DjlTensor(this, a, null, false);
         }
         return new DjlTensor(this, a, data, staged); // a CPU array uses the buffer in place until closed
+    }
+
+    /**
+     * A bfloat16 tensor made on {@code device} from its raw bytes, converted there: DJL 0.36 cannot hold bfloat16
+     * (creating one aborts the process), so the bytes go up as uint8 and the GPU rebuilds each value from its sign,
+     * exponent and mantissa bits. Exact (every bfloat16 is a float32), and no CPU-side conversion per forward.
+     */
+    DjlTensor bf16OnDevice(ByteBuffer bytes, TensorSpec spec, Device device, DataType target) {
+        TensorSpec raw = new TensorSpec(new long[] {spec.elementCount(), 2}, DType.UINT8);
+        try (DjlTensor u8 = fromBytes(bytes, raw, device, DType.UINT8); NDScope scope = new NDScope()) {
+            NDArray b = u8.array().toType(DataType.FLOAT32, false);
+            NDArray lo = b.get(":, 0");
+            NDArray hi = b.get(":, 1");
+            NDArray sign = hi.div(128f).floor();                     // bit 15
+            NDArray hiRest = hi.sub(sign.mul(128f));                  // bits 8..14: exponent's high 7 bits
+            NDArray loTop = lo.div(128f).floor();                     // bit 7: exponent's low bit
+            NDArray exponent = hiRest.mul(2f).add(loTop);
+            NDArray mantissa = lo.sub(loTop.mul(128f));               // bits 0..6
+            NDArray normal = exponent.gt(0f).toType(DataType.FLOAT32, false);
+            NDArray two = u8.array().getManager().create(2f);
+            // normal: 2^(e-127) * (1 + m/128); subnormal (e = 0): 2^-126 * m/128
+            NDArray scale = two.pow(exponent.sub(127f).mul(normal).add(normal.neg().add(1f).mul(-126f)));
+            NDArray significand = mantissa.div(128f).add(normal);
+            NDArray value = scale.mul(significand).mul(sign.mul(-2f).add(1f))
+                    .reshape(new Shape(spec.shape())).toType(target, false);
+            NDScope.unregister(value);
+            return wrap(value);
+        }
     }
 
     /** The staging pool (for tests and benchmarks: how many buffers were made and reused). */
@@ -242,6 +295,7 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
     @Override
     public void close() {
         root.close();
+        staging.close();
     }
 
     @Override

@@ -95,6 +95,21 @@ class DjlBackendTest {
     }
 
     @Test
+    void bfloat16RebuiltFromItsBitsByTensorOpsEqualsTheJavaConversionExactly() {
+        // what a GPU runs for a bf16 checkpoint (bf16OnDevice), checked here on the CPU: every bit pattern class
+        float[] values = {0f, -0f, 1f, -1.5f, 3.140625f, 65504f, -1e30f, 1e-30f, 1.1754944e-38f, 9.18355e-41f,
+            -1.469368e-39f, 0.0078125f, 123456789f, -2.5e-5f};
+        ByteBuffer bf = DTypeConversion.convert(f32(values), DType.FLOAT32, DType.BFLOAT16);
+        float[] expected = new float[values.length];
+        DTypeConversion.convert(bf.duplicate(), DType.BFLOAT16, DType.FLOAT32).asFloatBuffer().get(expected);
+        try (DjlTensor t = backend.bf16OnDevice(bf, TensorSpec.of(DType.BFLOAT16, 2, 7), Device.cpu(),
+                ai.djl.ndarray.types.DataType.FLOAT32)) {
+            assertThat(t.spec()).isEqualTo(TensorSpec.of(DType.FLOAT32, 2, 7));
+            assertThat(t.array().toFloatArray()).containsExactly(expected);
+        }
+    }
+
+    @Test
     void dtypesThatAbortDjlAreJavaErrors() {
         ByteBuffer b = ByteBuffer.allocateDirect(8);
         assertThatThrownBy(() -> backend.fromBytes(b, TensorSpec.of(DType.INT16, 4), Device.cpu()))

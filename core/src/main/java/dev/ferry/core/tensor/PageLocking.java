@@ -1,6 +1,7 @@
 package dev.ferry.core.tensor;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * Page-locked ("pinned") host memory: an accelerator copies from it at the link's speed (about ten times an
@@ -26,6 +27,23 @@ public interface PageLocking {
 
     /** Bytes locked now through this. */
     long lockedBytes();
+
+    /** Page size the buffers of {@link #allocate} are aligned to. */
+    int PAGE = 4096;
+
+    /**
+     * A little-endian direct buffer of {@code bytes} (position 0, limit {@code bytes}) whose memory starts on a page
+     * and fills whole pages: locking it never touches a page another buffer uses (a second registration of a page
+     * fails in CUDA).
+     */
+    static ByteBuffer allocate(int bytes) {
+        long rounded = ((long) bytes + PAGE - 1) & -PAGE;
+        if (rounded + PAGE > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(bytes + " bytes do not fit one page-aligned direct buffer");
+        }
+        return ByteBuffer.allocateDirect((int) rounded + PAGE).alignedSlice(PAGE).limit(bytes)
+                .order(ByteOrder.LITTLE_ENDIAN);
+    }
 
     /** Locks nothing: CPU execution, or a backend without page-locked memory. */
     PageLocking NONE = new PageLocking() {

@@ -43,7 +43,7 @@ public final class StagingBuffers implements AutoCloseable {
      */
     public synchronized ByteBuffer acquire(int bytes) {
         Map.Entry<Integer, ArrayDeque<ByteBuffer>> e = idle.ceilingEntry(bytes);
-        if (e != null && e.getKey() <= 2L * bytes) {
+        if (e != null && e.getKey() <= Math.max(2L * bytes, PageLocking.PAGE)) {
             ByteBuffer b = e.getValue().pop();
             if (e.getValue().isEmpty()) {
                 idle.remove(e.getKey());
@@ -53,7 +53,7 @@ public final class StagingBuffers implements AutoCloseable {
             return b.clear().limit(bytes).order(ByteOrder.LITTLE_ENDIAN);
         }
         allocated++;
-        ByteBuffer fresh = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer fresh = PageLocking.allocate(bytes);
         locking.lock(fresh);
         return fresh;
     }

@@ -66,7 +66,7 @@ public final class HostMemoryStore implements WeightsStore {
             throw new IllegalArgumentException("tensor '" + name + "' is " + size
                     + " bytes, over the 2 GiB one direct buffer can hold");
         }
-        ByteBuffer copy = ByteBuffer.allocateDirect((int) size).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer copy = PageLocking.allocate((int) size);
         ParallelCopy.copy(bytes, copy);
         locking.lock(copy);
         Held old = tensors.put(name, new Held(spec, copy));
@@ -88,14 +88,14 @@ public final class HostMemoryStore implements WeightsStore {
     public long lockedBytes() {
         synchronized (tensors) {
             return tensors.values().stream().filter(h -> locking.isLocked(h.bytes().duplicate().clear()))
-                    .mapToLong(h -> h.bytes().capacity()).sum();
+                    .mapToLong(h -> h.bytes().limit()).sum();
         }
     }
 
     /** Bytes held across all tensors. */
     public long totalBytes() {
         synchronized (tensors) {
-            return tensors.values().stream().mapToLong(h -> h.bytes().capacity()).sum();
+            return tensors.values().stream().mapToLong(h -> h.bytes().limit()).sum();
         }
     }
 

@@ -32,12 +32,12 @@ class StagingBuffersTest {
 
     @Test
     void idleBuffersBeyondTheBoundAreLeftToTheGc() {
-        StagingBuffers pool = new StagingBuffers(5000);
-        ByteBuffer a = pool.acquire(4000);
-        ByteBuffer b = pool.acquire(4000);
+        StagingBuffers pool = new StagingBuffers(10_000); // buffers fill whole pages: 8192 bytes each
+        ByteBuffer a = pool.acquire(8192);
+        ByteBuffer b = pool.acquire(8192);
         pool.release(a);
         pool.release(b);
-        assertThat(pool.idleBytes()).isEqualTo(4000);
+        assertThat(pool.idleBytes()).isEqualTo(8192);
     }
 
     @Test
@@ -67,5 +67,53 @@ class StagingBuffersTest {
         }
         assertThat(Float.floatToRawIntBits(f32.getFloat(4 * (n - 1))))
                 .isEqualTo(Float.floatToRawIntBits(DTypeConversion.bf16ToFloat(bf16.getShort(2 * (n - 1)))));
+    }
+
+    @Test
+    void buffersStartOnAPageAndFillWholePagesSoLockingOneNeverTouchesAnother() {
+        StagingBuffers pool = new StagingBuffers(1 << 20);
+        ByteBuffer a = pool.acquire(100);
+        assertThat(a.limit()).isEqualTo(100);
+        assertThat(a.capacity() % PageLocking.PAGE).isZero();
+        assertThat(a.alignmentOffset(0, PageLocking.PAGE)).isZero();
+    }
+
+    @Test
+    void newBuffersAreLockedOnceAndUnlockedWhenDropped() {
+        java.util.List<ByteBuffer> locked = new java.util.ArrayList<>();
+        PageLocking counting = new PageLocking() {
+            @Override
+            public boolean lock(ByteBuffer buffer) {
+                return locked.add(buffer);
+            }
+
+            @Override
+            public void unlock(ByteBuffer buffer) {
+                locked.removeIf(x -> x == buffer);
+            }
+
+            @Override
+            public boolean isLocked(ByteBuffer buffer) {
+                return locked.stream().anyMatch(x -> x == buffer);
+            }
+
+            @Override
+            public long lockedBytes() {
+                return locked.stream().mapToLong(ByteBuffer::capacity).sum();
+            }
+        };
+        StagingBuffers pool = new StagingBuffers(4096, counting);
+        ByteBuffer a = pool.acquire(4096);
+        ByteBuffer b = pool.acquire(4096);
+        assertThat(locked).hasSize(2);
+        pool.release(a);
+        pool.release(b); // over the idle bound: dropped, so unlocked
+        assertThat(locked).hasSize(1);
+        assertThat(locked.get(0)).isSameAs(a);
+        assertThat(pool.acquire(4096)).isSameAs(a); // reused: not locked again
+        assertThat(locked).hasSize(1);
+        pool.release(a);
+        pool.close();
+        assertThat(locked).isEmpty();
     }
 }
