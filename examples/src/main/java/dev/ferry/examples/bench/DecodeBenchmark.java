@@ -1,0 +1,119 @@
+package dev.ferry.examples.bench;
+
+import dev.ferry.core.dispatch.CheckpointDispatcher;
+import dev.ferry.core.dispatch.DispatchOptions;
+import dev.ferry.core.dispatch.DispatchReport;
+import dev.ferry.core.dispatch.Dispatcher;
+import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.PageLocking;
+import dev.ferry.core.weights.SafetensorsCheckpoint;
+import dev.ferry.pytorch.DjlBackend;
+import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.pytorch.generate.Generator;
+import dev.ferry.pytorch.models.CausalLM;
+import dev.ferry.pytorch.models.ModelConfig;
+import dev.ferry.pytorch.models.ModelFamilies;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Greedy decoding of a dispatched checkpoint on an accelerator, as Accelerate's side ({@code gpu/accelerate_decode.py})
+ * measures it on the same checkpoint, map and GPU: prefill of a prompt, then decode tokens per second with the KV
+ * cache, median of {@code reps} runs after one warm-up. Prints one JSON line per variant.
+ *
+ * <pre>
+ * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [name=TEXT]
+ *   MAP: a device-map JSON file, or "plain" (all on gpu0, loaded without dispatch: no hooks at all)
+ * </pre>
+ */
+public final class DecodeBenchmark {
+
+    private DecodeBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path dir = Path.of(args[0]);
+        String mapArg = args[1];
+        Map<String, String> o = new LinkedHashMap<>();
+        for (int i = 2; i < args.length; i++) {
+            String[] kv = args[i].split("=", 2);
+            o.put(kv[0], kv[1]);
+        }
+        int promptLen = Integer.parseInt(o.getOrDefault("prompt", "128"));
+        int newTokens = Integer.parseInt(o.getOrDefault("new", "32"));
+        int reps = Integer.parseInt(o.getOrDefault("reps", "3"));
+        int prefetch = Integer.parseInt(o.getOrDefault("prefetch", "1"));
+        Set<String> preload = o.containsKey("preload") ? Set.of(o.get("preload").split(",")) : Set.of();
+        Device gpu = Device.accelerator(0);
+        try (DjlBackend backend = new DjlBackend(); SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir)) {
+            ModelConfig config = ModelConfig.read(dir);
+            CausalLM model = ModelFamilies.build(config, backend);
+            long t0 = System.nanoTime();
+            long streamed = 0;
+            double pinned = 0;
+            CheckpointDispatcher.Result result = null;
+            if (mapArg.equals("plain")) {
+                ModelFamilies.load(model, ckpt, backend, gpu);
+            } else {
+                DeviceMap map = DeviceMap.readJson(Path.of(mapArg));
+                result = new CheckpointDispatcher(backend, new Dispatcher(backend)).loadAndDispatch(model, ckpt,
+                        CheckpointDispatcher.Options.of(map).withDispatch(DispatchOptions.of(map)
+                                .withPreloadClasses(preload).withPrefetchBlocks(prefetch)));
+                DispatchReport.Memory mem = result.report().memory();
+                streamed = mem.offloaded().values().stream().mapToLong(Long::longValue).sum();
+                PageLocking locking = backend.pageLocking(gpu);
+                long host = result.hostOffloadBytes();
+                long lockedHost = Math.min(host, locking.lockedBytes());
+                long disk = result.diskOffloadBytes();
+                // disk-offloaded bytes reach the GPU through locked staging when locking works
+                pinned = streamed == 0 ? 0 : (lockedHost + (locking == PageLocking.NONE ? 0 : disk)) / (double) streamed;
+            }
+            double loadSeconds = (System.nanoTime() - t0) / 1e9;
+            long[] prompt = new long[promptLen];
+            long vocab = config.integer("vocab_size");
+            for (int i = 0; i < promptLen; i++) {
+                prompt[i] = (i * 7919L + 13) % vocab;
+            }
+            Generator gen = new Generator(model, backend, gpu);
+            GenerationConfig greedy = GenerationConfig.greedy(newTokens).withEos(List.of());
+            List<Double> prefillMs = new ArrayList<>();
+            List<Double> decodeTps = new ArrayList<>();
+            long[] tokens = null;
+            for (int r = 0; r <= reps; r++) {
+                long[] times = new long[newTokens];
+                int[] n = {0};
+                long start = System.nanoTime();
+                tokens = gen.generate(prompt, greedy, t -> times[n[0]++] = System.nanoTime());
+                if (r == 0) {
+                    continue; // warm-up: kernels, allocator, page cache
+                }
+                prefillMs.add((times[0] - start) / 1e6);
+                decodeTps.add((n[0] - 1) / ((times[n[0] - 1] - times[0]) / 1e9));
+            }
+            System.out.printf(Locale.ROOT, "{\"name\": \"%s\", \"map\": \"%s\", \"preload\": \"%s\", \"load_s\": %.2f, "
+                            + "\"prefill_ms\": %.2f, \"decode_tokens_per_s\": %.3f, \"decode_runs\": %s, "
+                            + "\"streamed_bytes_per_token\": %d, \"pinned_fraction\": %.3f, \"locked_bytes\": %d, "
+                            + "\"tokens_head\": %s}%n",
+                    o.getOrDefault("name", mapArg), mapArg, String.join(",", preload), loadSeconds, median(prefillMs),
+                    median(decodeTps), decodeTps, streamed, pinned, backend.pageLocking(gpu).lockedBytes(),
+                    Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))));
+            if (result != null) {
+                Dispatcher.remove(model);
+                result.close();
+            }
+        }
+    }
+
+    private static double median(List<Double> v) {
+        List<Double> s = new ArrayList<>(v);
+        s.sort(Double::compare);
+        return s.isEmpty() ? 0 : s.get(s.size() / 2);
+    }
+}

@@ -1,0 +1,119 @@
+#!/bin/bash
+# Ferry's GPU harness: one script for a GPU machine with Python, torch, a compiler and CMake but no Java.
+#
+#   bash gpu/harness.sh OUT_DIR [STEP ...]        (from a checkout holding ship/gpu.tar.xz, made by gpu/pack.sh)
+#
+# STEPS (default: setup tests small):
+#   setup  unpack the JRE, jars and sources into $FERRY_HOME (default /root/ferry), build DJL's JNI against this
+#          machine's torch (gpu/build-djl-jni.sh); skipped when already done (a second call on the same machine)
+#   tests  Ferry's GPU tests (JUnit tag "gpu") from the jars, through JUnit's console launcher
+#   small  TinyLlama-shaped 1.1B fp16: layers 11-21 in CPU memory, and all on gpu0 (also plain transformers and
+#          Ferry with no hooks), Ferry and Accelerate with and without preload; torch's pinned/pageable copy speed
+#   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
+# Writes OUT_DIR/summary.json (every result line), OUT_DIR/<step>.log and OUT_DIR/junit/ (XML reports).
+set -u
+OUT=$(mkdir -p "${1:?OUT_DIR}" && cd "$1" && pwd); shift
+STEPS=${*:-setup tests small}
+H=$(cd "$(dirname "$0")/.." && pwd)
+F=${FERRY_HOME:-/root/ferry}
+W=${FERRY_WORK:-/root/ferry-work}
+stamp() { echo "=== [${SECONDS}s] $*"; }
+TORCH=$(python3 -c "import torch, os; print(os.path.dirname(torch.__file__))")
+TV=$(python3 -c "import torch; print(torch.__version__.split('+')[0])")
+CUDA_LIB=$(python3 - <<'PY'
+import glob, os, torch
+cands = glob.glob(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "nvidia", "**", "libcudart.so*"), recursive=True)
+cands += glob.glob("/usr/local/cuda*/lib64/libcudart.so*")
+print(os.path.dirname(sorted(cands)[0]) if cands else "")
+PY
+)
+
+setup() {
+  if [ -f "$TORCH/lib/libdjl_torch.so" ] && [ -x "$F/jre/bin/java" ]; then stamp "setup: already done"; return 0; fi
+  mkdir -p "$F" && tar xJf "$H/ship/gpu.tar.xz" -C "$F" --strip-components=1 || { echo "unpack failed"; return 1; }
+  stamp "unpacked into $F"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc; free -g | sed -n 2p
+  python3 -c "import torch, accelerate, transformers; print('torch', torch.__version__, 'accelerate', accelerate.__version__, 'transformers', transformers.__version__)"
+  bash "$F/build-djl-jni.sh" "$F/djl" "$TORCH" "$F/jre" || return 1
+  if [ -n "$CUDA_LIB" ] && [ ! -e "$CUDA_LIB/libcudart.so" ]; then ln -s "$(ls "$CUDA_LIB"/libcudart.so.* | head -1)" "$CUDA_LIB/libcudart.so"; fi
+  stamp "JNI built; CUDA runtime in $CUDA_LIB"
+}
+
+export PYTORCH_LIBRARY_PATH=$TORCH/lib PYTORCH_VERSION=$TV PYTORCH_FLAVOR=cu${TORCH_CUDA:-130}
+export LD_LIBRARY_PATH=$TORCH/lib:${CUDA_LIB}:${LD_LIBRARY_PATH:-} DJL_CACHE_DIR=/root/djlcache PYTHONUNBUFFERED=1
+JAVA=("$F/jre/bin/java" -Dai.djl.offline=true -Djna.library.path="$CUDA_LIB" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
+BENCH=("${JAVA[@]}" -cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
+ACC=(python3 "$F/accelerate_decode.py")
+
+tests() {
+  FERRY_FIXTURES=$F/fixtures timeout 400 "${JAVA[@]}" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
+    --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar 2>/dev/null | tr '\n' ':')$F/lib/*" \
+    --select-class dev.ferry.pytorch.CudaGoldenTest --include-tag gpu --details tree --disable-banner \
+    --reports-dir "$OUT/junit"
+}
+
+# row NAME -- command...: runs a variant, keeps its JSON line
+row() {
+  local name=$1; shift; shift
+  stamp "$name"
+  timeout "${ROW_TIMEOUT:-240}" "$@" name="$name" 2>&1 | grep -v "^WARNING\|CudaUtils" | tee -a "$OUT/rows.raw"
+}
+arow() {
+  local name=$1; shift; shift
+  stamp "$name"
+  timeout "${ROW_TIMEOUT:-240}" "$@" --name "$name" 2>&1 | grep -v "Warning\|warn(" | tee -a "$OUT/rows.raw"
+}
+
+map_json() { python3 - "$@" <<'PY'
+import json, sys
+out, layers, lo, hi, where = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+m = {"model.embed_tokens": 0}
+for i in range(layers):
+    m[f"model.layers.{i}"] = where if lo <= i <= hi else 0
+m.update({"model.norm": 0, "model.rotary_emb": 0, "lm_head": 0})
+json.dump(m, open(out, "w"))
+PY
+}
+
+small() {
+  local C=$W/tinyllama-1.1b
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
+  echo '{"": 0}' > "$W/all-gpu0.json"
+  map_json "$W/cpu-11-21.json" 22 11 21 cpu
+  python3 "$F/accelerate_decode.py" --h2d $((1 << 30)) | tee -a "$OUT/rows.raw"
+  local P=LlamaDecoderLayer
+  row "1.1B fp16, layers 11-21 in CPU memory, decode: ferry" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json"
+  row "1.1B fp16, layers 11-21 in CPU memory, decode: ferry preload" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P
+  arow "1.1B fp16, layers 11-21 in CPU memory, decode: accelerate" -- "${ACC[@]}" "$C" "$W/cpu-11-21.json" --reps 2
+  arow "1.1B fp16, layers 11-21 in CPU memory, decode: accelerate preload" -- "${ACC[@]}" "$C" "$W/cpu-11-21.json" --preload $P --reps 2
+  row "1.1B fp16, all on gpu0, decode: ferry" -- "${BENCH[@]}" "$C" "$W/all-gpu0.json"
+  row "1.1B fp16, all on gpu0, decode: ferry preload" -- "${BENCH[@]}" "$C" "$W/all-gpu0.json" preload=$P
+  row "1.1B fp16, all on gpu0, decode: ferry no hooks" -- "${BENCH[@]}" "$C" plain
+  arow "1.1B fp16, all on gpu0, decode: accelerate" -- "${ACC[@]}" "$C" "$W/all-gpu0.json"
+  arow "1.1B fp16, all on gpu0, decode: transformers plain" -- "${ACC[@]}" "$C" plain
+}
+
+big() {
+  local C=$W/llama3-8b
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" llama3-8b | tee -a "$OUT/rows.raw"
+  python3 "$F/accelerate_decode.py" --auto-map "$C" "$W/8b-4gib.json" 0=4GiB | tee -a "$OUT/maps.log" >/dev/null
+  python3 "$F/accelerate_decode.py" --auto-map "$C" "$W/8b-4gib-disk.json" 0=4GiB 16 | tee -a "$OUT/maps.log" >/dev/null
+  local P=LlamaDecoderLayer
+  row "8B fp16, 0=4GiB, rest in CPU memory, decode: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2
+  arow "8B fp16, 0=4GiB, rest in CPU memory, decode: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib.json" --preload $P --new 6 --reps 1
+  row "8B fp16, 0=4GiB, layers 16-31 on disk (warm), decode: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib-disk.json" preload=$P new=16 reps=2
+  arow "8B fp16, 0=4GiB, layers 16-31 on disk (warm), decode: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib-disk.json" --preload $P --new 6 --reps 1 --offload-folder "$W/acc-offload"
+}
+
+for s in $STEPS; do
+  stamp "step $s"
+  case $s in
+    setup) setup 2>&1 | tee "$OUT/setup.log" ;;
+    tests) tests 2>&1 | tee "$OUT/tests.log" | tail -60 ;;
+    small) small 2>&1 | tee "$OUT/small.log" | grep -v "^===" ;;
+    big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
+    *) echo "unknown step $s" ;;
+  esac
+done
+python3 "$F/summarize.py" "$OUT" 2>&1 | tail -40
+stamp "done"

@@ -1,0 +1,52 @@
+#!/bin/bash
+# Packs what gpu/harness.sh needs on a GPU machine that has Python, torch, a compiler and CMake but no Java and no
+# network, into ship/gpu.tar.xz (git-ignored; under the device tool's 64 MiB per call):
+#   a jlink JRE (with the JDK's include/ for the JNI build), Ferry's jars without the CPU libtorch, ONNX Runtime and
+#   JMH, the test classes and JUnit's console launcher, the fixtures (no ONNX), DJL's native sources at v0.36.0 with
+#   the JNI header, and the scripts of gpu/.
+#   DJL_GIT=<a git dir of deepjavalibrary/djl holding tag v0.36.0> gpu/pack.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DJL_GIT=${DJL_GIT:?a git dir of deepjavalibrary/djl with tag v0.36.0}
+FIX=${FERRY_FIXTURES:-../shared/fixtures}
+mvn -q -B package -DskipTests
+mvn -q -B test-compile
+S=ship/gpu
+rm -rf "$S" ship/gpu.tar.xz
+mkdir -p "$S/lib" "$S/tools" "$S/test-classes" "$S/djl" "$S/fixtures"
+for j in examples/target/lib/*.jar; do
+  case $(basename "$j") in
+    pytorch-native-cpu*|onnxruntime*|jmh*|jopt*|commons-math3*|ferry-backend-onnx*|tribuo*|protobuf*) ;;
+    *) cp "$j" "$S/lib/" ;;
+  esac
+done
+cp examples/target/ferry.jar "$S/lib/"
+# natives of other platforms are dead weight in one 64 MiB call
+for j in "$S"/lib/jna-*.jar "$S"/lib/tokenizers-*.jar; do
+  zip -q -d "$j" 'com/sun/jna/[a-km-z]*/*' 'com/sun/jna/linux-[a-wy]*/*' 'native/lib/osx*' 'native/lib/win*' \
+    'native/lib/linux-aarch64/*' 'com/sun/jna/linux-x86/*' >/dev/null 2>&1 || true
+done
+mvn -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.4 -DoutputDirectory="$S/tools"
+mvn -q -B dependency:copy -Dartifact=org.assertj:assertj-core:3.27.7 -DoutputDirectory="$S/tools"
+cp -r core/target/test-classes "$S/test-classes/core"
+cp -r backend-pytorch/target/test-classes "$S/test-classes/pytorch"
+for m in tiny-llama tiny-gpt2; do
+  mkdir -p "$S/fixtures/$m" && cp "$FIX/$m"/*.json "$FIX/$m"/*.safetensors "$S/fixtures/$m/"
+done
+# a JRE for Ferry, with include/ so that DJL's JNI can be built against it
+JDK=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
+"$JDK/bin/jlink" --add-modules java.base,java.compiler,java.desktop,java.sql,java.logging,java.naming,java.management,jdk.management,jdk.unsupported,jdk.zipfs \
+  --strip-debug --no-header-files --no-man-pages --compress=2 --output "$S/jre"
+cp -r "$JDK/include" "$S/jre/include"
+# DJL's native sources (23 KB) and the JNI header javac derives from PyTorchLibrary.java
+git --git-dir "$DJL_GIT" archive v0.36.0 engines/pytorch/pytorch-native/CMakeLists.txt \
+  engines/pytorch/pytorch-native/src/main/native api/src/main/native | tar x -C "$S/djl"
+T=$(mktemp -d)
+git --git-dir "$DJL_GIT" show v0.36.0:engines/pytorch/pytorch-engine/src/main/java/ai/djl/pytorch/jni/PyTorchLibrary.java \
+  > "$T/PyTorchLibrary.java"
+"$JDK/bin/javac" -h "$S/djl/engines/pytorch/pytorch-native/build/include" -d "$T/classes" \
+  -cp "$(ls examples/target/lib/api-0.36.0.jar)" "$T/PyTorchLibrary.java"
+rm -rf "$T"
+cp gpu/*.sh gpu/*.py "$S/"
+tar cJf ship/gpu.tar.xz -C ship gpu
+ls -la ship/gpu.tar.xz

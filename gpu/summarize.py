@@ -1,0 +1,55 @@
+"""Folds a harness run (OUT_DIR/rows.raw, OUT_DIR/junit/*.xml) into OUT_DIR/gpu-results.json, the shape of
+docs/gpu-results.json: {"date", "gpu", "golden_cuda": {"passed", "failed", "skipped"}, "rows": [...], "raw": [...]}.
+Rows pair Ferry's and Accelerate's (or plain transformers') variants of one name; higher is better in each."""
+import datetime, glob, json, os, subprocess, sys
+import xml.etree.ElementTree as ET
+
+out = sys.argv[1]
+raw = []
+if os.path.exists(os.path.join(out, "rows.raw")):
+    for line in open(os.path.join(out, "rows.raw")):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                raw.append(json.loads(line))
+            except ValueError:
+                pass
+passed = failed = skipped = 0
+for f in glob.glob(os.path.join(out, "junit", "*.xml")):
+    for case in ET.parse(f).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+        elif case.find("skipped") is not None:
+            skipped += 1
+        else:
+            passed += 1
+try:
+    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                         text=True).stdout.strip().replace("\n", ", ")
+except OSError:
+    gpu = "unknown"
+by = {r["name"]: r for r in raw if "name" in r}
+rows = []
+for name, r in by.items():
+    if not name.endswith(": ferry") and not name.endswith(": ferry preload"):
+        continue
+    base = name.rsplit(": ", 1)[0]
+    suffix = " preload" if name.endswith("preload") else ""
+    acc = by.get(base + ": accelerate" + suffix) or by.get(base + ": accelerate preload") or by.get(base + ": accelerate")
+    row = {"name": base + (" (preload LlamaDecoderLayer)" if suffix else ""), "metric": "tokens/s",
+           "ferry": r.get("decode_tokens_per_s"), "accelerate": acc.get("decode_tokens_per_s") if acc else None,
+           "ratio": round(r["decode_tokens_per_s"] / acc["decode_tokens_per_s"], 2) if acc and acc.get("decode_tokens_per_s") else None,
+           "ferry_prefill_ms": r.get("prefill_ms"), "accelerate_prefill_ms": acc.get("prefill_ms") if acc else None,
+           "pinned_fraction": r.get("pinned_fraction"), "streamed_bytes_per_token": r.get("streamed_bytes_per_token")}
+    plain = by.get(base + ": transformers plain")
+    if plain:
+        row["transformers_plain"] = plain.get("decode_tokens_per_s")
+        row["ratio_vs_plain"] = round(r["decode_tokens_per_s"] / plain["decode_tokens_per_s"], 2)
+    nohooks = by.get(base + ": ferry no hooks")
+    if nohooks:
+        row["ferry_no_hooks"] = nohooks.get("decode_tokens_per_s")
+    rows.append(row)
+summary = {"date": datetime.date.today().isoformat(), "gpu": gpu,
+           "golden_cuda": {"passed": passed, "failed": failed, "skipped": skipped}, "rows": rows, "raw": raw}
+json.dump(summary, open(os.path.join(out, "gpu-results.json"), "w"), indent=1)
+print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=1))
