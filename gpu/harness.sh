@@ -36,18 +36,19 @@ setup() {
   python3 -c "import torch, accelerate, transformers; print('torch', torch.__version__, 'accelerate', accelerate.__version__, 'transformers', transformers.__version__)"
   bash "$F/build-djl-jni.sh" "$F/djl" "$TORCH" "$F/jre" || return 1
   if [ -n "$CUDA_LIB" ] && [ ! -e "$CUDA_LIB/libcudart.so" ]; then ln -s "$(ls "$CUDA_LIB"/libcudart.so.* | head -1)" "$CUDA_LIB/libcudart.so"; fi
-  stamp "JNI built; CUDA runtime in $CUDA_LIB"
+  stamp "JNI built; CUDA runtime in $CUDA_LIB: $(ls "$CUDA_LIB" | tr '\n' ' ')"
 }
 
 export PYTORCH_LIBRARY_PATH=$TORCH/lib PYTORCH_VERSION=$TV PYTORCH_FLAVOR=cu${TORCH_CUDA:-130}
+export TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 export LD_LIBRARY_PATH=$TORCH/lib:${CUDA_LIB}:${LD_LIBRARY_PATH:-} DJL_CACHE_DIR=/root/djlcache PYTHONUNBUFFERED=1
 JAVA=("$F/jre/bin/java" -Dai.djl.offline=true -Djna.library.path="$CUDA_LIB" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
 BENCH=("${JAVA[@]}" -cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
 ACC=(python3 "$F/accelerate_decode.py")
 
 tests() {
-  FERRY_FIXTURES=$F/fixtures timeout 400 "${JAVA[@]}" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
-    --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar 2>/dev/null | tr '\n' ':')$F/lib/*" \
+  FERRY_FIXTURES=$F/fixtures timeout 400 "${JAVA[@]}" -Dferry.fixtures="$F/fixtures" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
+    --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
     --select-class dev.ferry.pytorch.CudaGoldenTest --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
 }
@@ -56,7 +57,7 @@ tests() {
 row() {
   local name=$1; shift; shift
   stamp "$name"
-  timeout "${ROW_TIMEOUT:-240}" "$@" name="$name" 2>&1 | grep -v "^WARNING\|CudaUtils" | tee -a "$OUT/rows.raw"
+  timeout "${ROW_TIMEOUT:-240}" "$@" name="$name" 2>&1 | grep -v "^WARNING" | tee -a "$OUT/rows.raw"
 }
 arow() {
   local name=$1; shift; shift

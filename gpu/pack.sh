@@ -23,8 +23,9 @@ done
 cp examples/target/ferry.jar "$S/lib/"
 # natives of other platforms are dead weight in one 64 MiB call
 for j in "$S"/lib/jna-*.jar "$S"/lib/tokenizers-*.jar; do
-  zip -q -d "$j" 'com/sun/jna/[a-km-z]*/*' 'com/sun/jna/linux-[a-wy]*/*' 'native/lib/osx*' 'native/lib/win*' \
-    'native/lib/linux-aarch64/*' 'com/sun/jna/linux-x86/*' >/dev/null 2>&1 || true
+  zip -q -d "$j" 'com/sun/jna/aix-*' 'com/sun/jna/darwin*' 'com/sun/jna/*bsd*' 'com/sun/jna/sunos*' \
+    'com/sun/jna/win32*' 'com/sun/jna/linux-[a-wy]*' 'com/sun/jna/linux-x86/*' 'native/lib/osx*' 'native/lib/win*' \
+    'native/lib/linux-aarch64/*' >/dev/null 2>&1 || true
 done
 mvn -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.4 -DoutputDirectory="$S/tools"
 mvn -q -B dependency:copy -Dartifact=org.assertj:assertj-core:3.27.7 -DoutputDirectory="$S/tools"

@@ -40,7 +40,7 @@ final class CudaPageLocking implements PageLocking {
     static PageLocking load() {
         try {
             return new CudaPageLocking(NativeLibrary.getInstance("cudart"));
-        } catch (UnsatisfiedLinkError e) {
+        } catch (LinkageError e) { // no libcudart, or a JNA that cannot load it
             LOG.warn("CUDA runtime (libcudart) not found: host memory streamed to the GPU stays pageable, at a "
                     + "fraction of the link's speed; put CUDA's lib folder on LD_LIBRARY_PATH ({})", e.getMessage());
             return NONE;

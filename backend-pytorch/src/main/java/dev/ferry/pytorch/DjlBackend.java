@@ -55,9 +55,34 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
         this.root = engine.newBaseManager(ai.djl.Device.cpu());
         root.setName("ferry");
         this.cudaBuilt = engine.hasCapability(StandardCapabilities.CUDA);
-        this.gpuCount = cudaBuilt ? engine.getGpuCount() : 0;
+        this.gpuCount = cudaBuilt ? gpusOf(engine, root) : 0;
         this.locking = gpuCount > 0 ? CudaPageLocking.load() : PageLocking.NONE;
         this.staging = new StagingBuffers(STAGING_IDLE_BYTES, locking);
+    }
+
+    /**
+     * GPUs libtorch can use. DJL counts them through the CUDA runtime it finds by name ({@code libcudart.so}), which a
+     * pip-installed torch ships only as {@code libcudart.so.13}; libtorch itself sees the GPUs regardless, so when
+     * DJL counts none on a CUDA build, ask libtorch by placing one element on each GPU in turn.
+     */
+    private static int gpusOf(Engine engine, NDManager root) {
+        int counted = engine.getGpuCount();
+        if (counted > 0) {
+            return counted;
+        }
+        int n = 0;
+        for (; n < 64; n++) {
+            try (NDManager m = root.newSubManager(ai.djl.Device.gpu(n))) {
+                m.zeros(new Shape(1)).close();
+            } catch (RuntimeException | UnsatisfiedLinkError e) {
+                break;
+            }
+        }
+        if (n > 0) {
+            org.slf4j.LoggerFactory.getLogger(DjlBackend.class).info(
+                    "DJL found no CUDA runtime by name, libtorch sees {} GPU(s)", n);
+        }
+        return n;
     }
 
     /** Host memory streamed to a GPU is page-locked (CUDA's {@code cudaHostRegister}); to the CPU it is not. */
