@@ -44,9 +44,15 @@ import org.slf4j.LoggerFactory;
  * does; a relative path is taken from the folder). Disk offload can so read the checkpoint itself.
  *
  * <p>Opening checks every entry (dtypes, shapes, each {@code .dat} present with exactly the expected size,
- * each referenced safetensors file valid and holding the tensor); {@link #check} compares a folder with
- * the specs a model expects, and {@link #writer} rewrites one cleanly: the old index is removed first and
- * the new one written last, atomically, so an interrupted write never looks complete.
+ * each referenced safetensors file valid, holding the tensor and lying inside the folder or the checkpoint
+ * folder it was made from); {@link #check} compares a folder with the specs a model expects.
+ *
+ * <p>Writing ({@link #writer}, {@link #openFor}) happens only in a new or empty folder, in one Ferry made
+ * (its marker {@code ferry-offload.json} lists every file Ferry wrote, with size, time and CRC32C, and the
+ * fingerprint of the checkpoint), or in an Accelerate folder the caller allows to be overwritten; anything
+ * else is an {@link OffloadFolderRefusedException}, nothing touched. Writers hold the folder's file lock;
+ * every file is written under a temporary name created new and renamed into place, so readers in other
+ * processes never see a truncated file; Ferry deletes only files its marker lists.
  */
 public final class OffloadFolder implements WeightsStore {
 
