@@ -51,33 +51,42 @@ public final class CheckpointDispatcher {
     /**
      * @param strict     unexpected checkpoint keys are an error (otherwise they are reported)
      * @param offloadDir where disk-offloaded tensors are written (Accelerate's {@code offload_folder});
-     *                   {@code null}: read them from the checkpoint in place. An existing folder is reused
-     *                   only if its index matches the model; a stale one is rewritten.
+     *                   {@code null}: read them from the checkpoint in place. Ferry writes only into a new or
+     *                   empty folder or one it made itself (marked by {@code ferry-offload.json}); one it made is
+     *                   reused only when made from this very checkpoint (same files, sizes, times and headers)
+     *                   and untouched since, else rewritten. Anything else is refused, untouched.
+     * @param overwriteOffloadDir an offload folder Ferry did not make (an {@code index.json} of Accelerate's) may
+     *                   be rewritten: its index and the {@code .dat} files of the same names are replaced; no
+     *                   other file of it is removed
      * @param progress   called with the bytes of each tensor placed (for progress bars); may be null
      */
-    public record Options(DispatchOptions dispatch, boolean strict, Path offloadDir, LongConsumer progress) {
+    public record Options(DispatchOptions dispatch, boolean strict, Path offloadDir, boolean overwriteOffloadDir,
+                          LongConsumer progress) {
         public static Options of(DeviceMap map) {
-            return new Options(DispatchOptions.of(map), false, null, null);
+            return new Options(DispatchOptions.of(map), false, null, false, null);
         }
 
         public Options withDispatch(DispatchOptions d) {
-            return new Options(d, strict, offloadDir, progress);
+            return new Options(d, strict, offloadDir, overwriteOffloadDir, progress);
         }
 
         public Options withStrict(boolean s) {
-            return new Options(dispatch, s, offloadDir, progress);
+            return new Options(dispatch, s, offloadDir, overwriteOffloadDir, progress);
         }
 
         public Options withOffloadDir(Path dir) {
-            return new Options(dispatch, strict, dir, progress);
+            return new Options(dispatch, strict, dir, overwriteOffloadDir, progress);
+        }
+
+        public Options withOverwriteOffloadDir(boolean overwrite) {
+            return new Options(dispatch, strict, offloadDir, overwrite, progress);
         }
 
         public Options withProgress(LongConsumer p) {
-            return new Options(dispatch, strict, offloadDir, p);
+            return new Options(dispatch, strict, offloadDir, overwriteOffloadDir, p);
         }
     }
 
-    /** What was loaded where; {@code unexpectedKeys} are checkpoint tensors the model has no place for. */
     /**
      * What was loaded where. With {@link Options#offloadDir}, {@code offloadFolder} is the folder the disk-offloaded
      * blocks read from ({@code offloadFolderReused}: it matched the model and was not rewritten); close the result
@@ -202,11 +211,11 @@ public final class CheckpointDispatcher {
         DispatchReport report;
         try {
             if (options.offloadDir() != null && !diskAliases.isEmpty()) {
-                OffloadFolder.Staleness staleness = OffloadFolder.check(options.offloadDir(), diskSpecs);
-                reused = !staleness.isStale();
                 // an offload folder holds the model's dtype, so its tensors are used as they are read
-                folder = offloadFolder(staleness, new CheckpointView(checkpoint, diskAliases, diskSpecs, true),
-                        checkpoint, diskAliases);
+                OffloadFolder.Prepared prepared = offloadFolder(options.offloadDir(), options.overwriteOffloadDir(),
+                        new CheckpointView(checkpoint, diskAliases, diskSpecs, true), checkpoint, diskAliases);
+                folder = prepared.folder();
+                reused = prepared.reused();
                 disk = folder;
             }
             List<WeightsStore> stores = new ArrayList<>();
@@ -231,32 +240,35 @@ public final class CheckpointDispatcher {
     }
 
     /**
-     * Reuses a folder whose index matches the disk-offloaded tensors; rewrites a stale one. A tensor the
-     * checkpoint already stores in the model's dtype is written as a reference into its safetensors file (no
-     * second copy on disk, as Accelerate's index allows); a converted one as a {@code .dat} file.
+     * Reuses a folder Ferry made from this checkpoint that still matches the disk-offloaded tensors; (re)writes
+     * it otherwise (see {@link OffloadFolder#openFor}). A tensor the checkpoint already stores in the model's
+     * dtype is written as a reference into its safetensors file (no second copy on disk, as Accelerate's index
+     * allows); a converted one as a {@code .dat} file.
      */
-    private static OffloadFolder offloadFolder(OffloadFolder.Staleness staleness, WeightsStore disk,
-                                               WeightsStore checkpoint, Map<String, String> checkpointKeys) {
-        Path dir = staleness.folder();
-        if (!staleness.isStale()) {
-            LOG.info("reusing offload folder {}", dir);
-            return OffloadFolder.open(dir);
-        }
-        if (staleness.indexFound()) {
-            LOG.warn("rewriting stale offload folder: {}", staleness.describe());
-        }
+    private static OffloadFolder.Prepared offloadFolder(Path dir, boolean overwrite, WeightsStore disk,
+                                                        WeightsStore checkpoint, Map<String, String> checkpointKeys) {
         Map<String, TensorSpec> expected = new LinkedHashMap<>();
         disk.keys().forEach(k -> expected.put(k, disk.spec(k)));
-        OffloadFolder.Writer writer = OffloadFolder.writer(dir);
-        for (String name : expected.keySet()) {
-            String key = checkpointKeys.get(name);
-            if (checkpoint instanceof SafetensorsCheckpoint st && st.spec(key).equals(expected.get(name))) {
-                writer.reference(name, st.fileOf(key).path(), key);
-            } else {
-                writer.putFrom(disk, name);
+        // the folder can only be checked against a checkpoint made of files; any other store is never trusted
+        List<Path> files = checkpoint instanceof SafetensorsCheckpoint st ? st.files() : null;
+        return OffloadFolder.openFor(dir, expected, files, overwrite, writer -> {
+            List<String> copies = new ArrayList<>();
+            for (String name : expected.keySet()) {
+                String key = checkpointKeys.get(name);
+                if (!(checkpoint instanceof SafetensorsCheckpoint st && st.spec(key).equals(expected.get(name)))) {
+                    copies.add(name);
+                }
             }
-        }
-        return writer.commit();
+            writer.plan(copies);
+            for (String name : expected.keySet()) {
+                String key = checkpointKeys.get(name);
+                if (checkpoint instanceof SafetensorsCheckpoint st && st.spec(key).equals(expected.get(name))) {
+                    writer.reference(name, st.fileOf(key).path(), key);
+                } else {
+                    writer.putFrom(disk, name);
+                }
+            }
+        });
     }
 
     private static Map<String, TensorSpec> keyOfSpecs(Map<TensorSlot, String> keyOf,

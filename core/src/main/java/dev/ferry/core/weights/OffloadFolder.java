@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -24,6 +25,7 @@ import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,9 +44,15 @@ import org.slf4j.LoggerFactory;
  * does; a relative path is taken from the folder). Disk offload can so read the checkpoint itself.
  *
  * <p>Opening checks every entry (dtypes, shapes, each {@code .dat} present with exactly the expected size,
- * each referenced safetensors file valid and holding the tensor); {@link #check} compares a folder with
- * the specs a model expects, and {@link #writer} rewrites one cleanly: the old index is removed first and
- * the new one written last, atomically, so an interrupted write never looks complete.
+ * each referenced safetensors file valid, holding the tensor and lying inside the folder or the checkpoint
+ * folder it was made from); {@link #check} compares a folder with the specs a model expects.
+ *
+ * <p>Writing ({@link #writer}, {@link #openFor}) happens only in a new or empty folder, in one Ferry made
+ * (its marker {@code ferry-offload.json} lists every file Ferry wrote, with size, time and CRC32C, and the
+ * fingerprint of the checkpoint), or in an Accelerate folder the caller allows to be overwritten; anything
+ * else is an {@link OffloadFolderRefusedException}, nothing touched. Writers hold the folder's file lock;
+ * every file is written under a temporary name created new and renamed into place, so readers in other
+ * processes never see a truncated file; Ferry deletes only files its marker lists.
  */
 public final class OffloadFolder implements WeightsStore {
 
@@ -75,39 +83,117 @@ public final class OffloadFolder implements WeightsStore {
     private final Path folder;
     private final Map<String, Entry> entries;
     private final Map<Path, SafetensorsFile> safetensors;
+    /** Size, time and identity of each .dat as opened: checked before each read, so a change is an error. */
+    private final Map<String, FileState> datStates;
+    /** CRC32C Ferry recorded for each .dat it wrote: verified when the tensor is first mapped. */
+    private final Map<String, String> crcs;
     /** One mapping per .dat file, made on first use: repeated reads add no new mappings. */
     private final Map<String, ByteBuffer> mapped = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean closed;
 
-    private OffloadFolder(Path folder, Map<String, Entry> entries, Map<Path, SafetensorsFile> safetensors) {
+    /** What a file was when the folder was opened. */
+    record FileState(long size, long mtimeNanos, Object fileKey) {
+        static FileState of(Path file) {
+            BasicFileAttributes a = OffloadMarker.attributes(file);
+            return a == null ? null : new FileState(a.size(), a.lastModifiedTime().to(TimeUnit.NANOSECONDS),
+                    a.fileKey());
+        }
+    }
+
+    private OffloadFolder(Path folder, Map<String, Entry> entries, Map<Path, SafetensorsFile> safetensors,
+            Map<String, FileState> datStates, Map<String, String> crcs) {
         this.folder = folder;
         this.entries = entries;
         this.safetensors = safetensors;
+        this.datStates = datStates;
+        this.crcs = crcs;
     }
 
     // ------------------------------------------------------------------ reading
 
-    /** Opens a folder and checks every entry; a {@link WeightsFormatException} naming the first bad one. */
+    /**
+     * Opens a folder and checks every entry; a {@link WeightsFormatException} naming the first bad one. A
+     * {@code safetensors_file} entry must resolve (after normalisation and following links) inside the folder,
+     * or, for a folder Ferry made, inside the folder of the checkpoint it was made from.
+     */
     public static OffloadFolder open(Path folder) {
+        return open(folder, List.of());
+    }
+
+    /**
+     * Opens a folder whose {@code safetensors_file} entries may also point into {@code allowedRoots} (the
+     * folder of the checkpoint an Accelerate offload folder was made from); anywhere else is an error naming
+     * the entry and where it leads.
+     */
+    public static OffloadFolder open(Path folder, Collection<Path> allowedRoots) {
         Path index = folder.resolve(INDEX);
         if (!Files.isRegularFile(index)) {
             throw new WeightsFormatException(folder, null, "no " + INDEX
                     + "; not an offload folder, or a write that did not finish");
         }
+        Path real = realFolder(folder);
+        OffloadMarker marker = OffloadMarker.read(real);
+        if (marker != null && marker.state != OffloadMarker.State.COMPLETE) {
+            throw new WeightsFormatException(folder, null, "a write by Ferry did not finish ("
+                    + OffloadMarker.NAME + " says " + marker.state.name().toLowerCase(java.util.Locale.ROOT)
+                    + "); load the model with this folder again to rewrite it");
+        }
+        List<Path> roots = roots(real, allowedRoots, marker);
         JsonNode root = readIndex(index);
         Map<Path, SafetensorsFile> files = new LinkedHashMap<>();
         try {
             Map<String, Entry> entries = new LinkedHashMap<>();
+            Map<String, FileState> states = new LinkedHashMap<>();
+            Map<String, String> crcs = new LinkedHashMap<>();
             for (Map.Entry<String, JsonNode> e : root.properties()) {
-                Entry entry = parseEntry(folder, index, e.getKey(), e.getValue(), files);
+                Entry entry = parseEntry(real, index, e.getKey(), e.getValue(), files, roots);
                 verify(e.getKey(), entry);
                 entries.put(e.getKey(), entry);
+                if (entry instanceof DatEntry dat) {
+                    states.put(e.getKey(), FileState.of(dat.file()));
+                    OffloadMarker.FileRecord rec = marker == null ? null
+                            : marker.files.get(dat.file().getFileName().toString());
+                    if (rec != null && rec.crc32c() != null) {
+                        crcs.put(e.getKey(), rec.crc32c());
+                    }
+                }
             }
-            return new OffloadFolder(folder, Collections.unmodifiableMap(entries), files);
+            return new OffloadFolder(real, Collections.unmodifiableMap(entries), files, states, crcs);
         } catch (RuntimeException e) {
             closeAll(files.values(), e);
             throw e;
         }
+    }
+
+    private static Path realFolder(Path folder) {
+        try {
+            return folder.toRealPath();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot resolve offload folder " + folder, e);
+        }
+    }
+
+    /** Where entries may point: the folder, the given roots, the checkpoint folders a Ferry marker records. */
+    private static List<Path> roots(Path realFolder, Collection<Path> allowed, OffloadMarker marker) {
+        List<Path> roots = new ArrayList<>();
+        roots.add(realFolder);
+        for (Path p : allowed) {
+            try {
+                roots.add(p.toRealPath());
+            } catch (IOException e) {
+                // a root that does not exist holds nothing an entry could point to
+            }
+        }
+        if (marker != null) {
+            for (Path p : marker.checkpointFolders()) {
+                try {
+                    roots.add(p.toRealPath());
+                } catch (IOException e) {
+                    // the checkpoint moved away: its entries will fail to resolve, naming the file
+                }
+            }
+        }
+        return List.copyOf(new java.util.LinkedHashSet<>(roots));
     }
 
     /**
@@ -128,6 +214,11 @@ public final class OffloadFolder implements WeightsStore {
      * not resolve. A folder without an index is stale with every key missing.
      */
     public static Staleness check(Path folder, Map<String, TensorSpec> expected) {
+        return check(folder, expected, List.of());
+    }
+
+    /** {@link #check(Path, Map)} with entries allowed to point into {@code allowedRoots} as well. */
+    public static Staleness check(Path folder, Map<String, TensorSpec> expected, Collection<Path> allowedRoots) {
         Path index = folder.resolve(INDEX);
         List<String> missing = new ArrayList<>();
         Map<String, String> mismatched = new TreeMap<>();
@@ -147,6 +238,8 @@ public final class OffloadFolder implements WeightsStore {
             Collections.sort(missing);
             return new Staleness(folder, true, missing, mismatched, unreadable, extra);
         }
+        Path real = realFolder(folder);
+        List<Path> roots = roots(real, allowedRoots, OffloadMarker.read(real));
         Map<Path, SafetensorsFile> files = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, TensorSpec> want : expected.entrySet()) {
@@ -158,7 +251,7 @@ public final class OffloadFolder implements WeightsStore {
                 }
                 Entry entry;
                 try {
-                    entry = parseEntry(folder, index, key, node, files);
+                    entry = parseEntry(real, index, key, node, files, roots);
                 } catch (WeightsFormatException | UncheckedIOException e) {
                     unreadable.put(key, e.getMessage());
                     continue;
@@ -232,7 +325,7 @@ public final class OffloadFolder implements WeightsStore {
     }
 
     private static Entry parseEntry(Path folder, Path index, String key, JsonNode node,
-            Map<Path, SafetensorsFile> files) {
+            Map<Path, SafetensorsFile> files, List<Path> roots) {
         if (!node.isObject()) {
             throw new WeightsFormatException(index, key, "entry must be an object, got " + node.getNodeType());
         }
@@ -258,13 +351,13 @@ public final class OffloadFolder implements WeightsStore {
             if (!st.isTextual()) {
                 throw new WeightsFormatException(index, key, "safetensors_file must be a path, got " + st);
             }
-            Path file = folder.resolve(st.textValue()).toAbsolutePath().normalize();
+            Path file = confined(folder, index, key, st.textValue(), roots);
             JsonNode wn = node.get("weight_name");
             String weightName = wn == null || wn.isNull() ? key : wn.asText();
             SafetensorsFile sf = files.get(file);
             if (sf == null) {
                 if (!Files.isRegularFile(file)) {
-                    throw new WeightsFormatException(index, key, "safetensors_file " + file + " does not exist");
+                    throw new WeightsFormatException(index, key, "safetensors_file " + file + " is not a regular file");
                 }
                 sf = SafetensorsFile.openAnyFormat(file);
                 files.put(file, sf);
@@ -290,6 +383,36 @@ public final class OffloadFolder implements WeightsStore {
                     + node);
         }
         return new DatEntry(new TensorSpec(shape, dtype), datFile(folder, index, key));
+    }
+
+    /**
+     * An entry's {@code safetensors_file}, resolved from the folder, normalised and with every link followed;
+     * it must lie inside one of {@code roots} (real paths), else a {@link WeightsFormatException} naming the
+     * entry, the path written and where it leads.
+     */
+    private static Path confined(Path folder, Path index, String key, String written, List<Path> roots) {
+        Path resolved;
+        try {
+            resolved = folder.resolve(written).normalize();
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new WeightsFormatException(index, key, "safetensors_file is not a valid path", e);
+        }
+        Path real;
+        try {
+            real = resolved.toRealPath();
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new WeightsFormatException(index, key, "safetensors_file " + resolved + " does not exist");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot resolve safetensors_file " + resolved + " of " + index, e);
+        }
+        for (Path r : roots) {
+            if (real.startsWith(r) && !real.equals(r)) {
+                return real;
+            }
+        }
+        throw new WeightsFormatException(index, key, "safetensors_file '" + written + "' leads to " + real
+                + ", outside the offload folder" + (roots.size() > 1 ? " and the checkpoint folders " : " ")
+                + roots + "; an entry may only point into the folder or the checkpoint it was made from");
     }
 
     private static long[] readShape(Path index, String key, JsonNode node) {
@@ -392,8 +515,49 @@ public final class OffloadFolder implements WeightsStore {
             throw new IllegalStateException("tensor '" + key + "' in " + e.file() + " is " + size
                     + " bytes, over the 2 GiB one ByteBuffer can hold; read it with chunks(key, size)");
         }
-        return mapped.computeIfAbsent(key, k -> mapDat(e.file(), 0, size))
+        checkUnchanged(key, e.file());
+        return mapped.computeIfAbsent(key, k -> verified(k, e.file(), mapDat(e.file(), 0, size)))
                 .duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /**
+     * The {@code .dat} must still be the file this folder opened (same size, time and identity): a file
+     * truncated, rewritten or replaced since is an {@link IllegalStateException} naming it, never a mapping
+     * past its end (SIGBUS) nor another model's weights.
+     */
+    private void checkUnchanged(String key, Path file) {
+        FileState was = datStates.get(key);
+        FileState now = FileState.of(file);
+        if (was == null || was.equals(now)) {
+            return;
+        }
+        throw new IllegalStateException("offload file " + file + " of tensor '" + key + "' changed since the folder "
+                + "was opened: it was " + was.size() + " bytes, modified at " + was.mtimeNanos() + " ns, and is "
+                + (now == null ? "gone" : now.size() + " bytes, modified at " + now.mtimeNanos() + " ns"
+                + (java.util.Objects.equals(was.fileKey(), now.fileKey()) ? "" : ", another file"))
+                + "; load the model again");
+    }
+
+    /** On first mapping, the CRC32C Ferry recorded when it wrote the file must match its bytes. */
+    private ByteBuffer verified(String key, Path file, ByteBuffer bytes) {
+        String expected = crcs.get(key);
+        if (expected != null) {
+            String actual = crc32c(List.of(bytes));
+            if (!expected.equals(actual)) {
+                throw new IllegalStateException("offload file " + file + " of tensor '" + key + "' does not hold what "
+                        + "Ferry wrote there (CRC32C " + actual + ", recorded " + expected + "); load the model "
+                        + "again to rewrite the folder");
+            }
+        }
+        return bytes;
+    }
+
+    static String crc32c(List<ByteBuffer> chunks) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        for (ByteBuffer c : chunks) {
+            crc.update(c.duplicate());
+        }
+        return String.format("%08x", crc.getValue());
     }
 
     @Override
@@ -406,6 +570,7 @@ public final class OffloadFolder implements WeightsStore {
             }
             return WeightsStore.super.chunks(key, maxChunkBytes);
         }
+        checkUnchanged(key, e.file());
         return WeightsStore.chunked(e.spec().byteSize(), maxChunkBytes, (pos, len) -> mapDat(e.file(), pos, len));
     }
 
@@ -457,64 +622,330 @@ public final class OffloadFolder implements WeightsStore {
         return "OffloadFolder[" + folder + ", " + entries.size() + " tensors]";
     }
 
+    // ------------------------------------------------------------------ ownership
+
+    /** What a folder holds, as far as writing into it goes. */
+    enum Kind {
+        /** No such path: Ferry may create it. */
+        MISSING,
+        /** A folder with nothing in it (but Ferry's lock file): Ferry may write. */
+        EMPTY,
+        /** A folder with Ferry's marker: Ferry may rewrite the files the marker lists. */
+        FERRY,
+        /** An offload folder ({@code index.json}) without Ferry's marker: rewritten only when allowed. */
+        FOREIGN_INDEX,
+        /** Anything else: never written. */
+        OTHER
+    }
+
+    record Contents(Path folder, Kind kind, List<String> names, OffloadMarker marker) {
+
+        /** The refusal, or null when Ferry may write here ({@code overwrite}: an offload folder may be rewritten). */
+        OffloadFolderRefusedException refusal(boolean overwrite) {
+            return switch (kind) {
+                case MISSING, EMPTY, FERRY -> null;
+                case FOREIGN_INDEX -> overwrite ? null : new OffloadFolderRefusedException(folder, "offload folder "
+                        + folder + " holds an offload index (" + INDEX + ") Ferry did not write, " + names.size()
+                        + " file(s): " + sample() + "; Ferry cannot tell which checkpoint it was made from and "
+                        + "does not write into it. Choose an empty or new folder, or allow Ferry to rewrite this one "
+                        + "(--overwrite-offload-dir, Options.withOverwriteOffloadDir(true))");
+                case OTHER -> new OffloadFolderRefusedException(folder, Files.isDirectory(folder)
+                        ? "offload folder " + folder + " is not empty and is not an offload folder: it holds "
+                        + names.size() + " file(s): " + sample() + "; Ferry writes only into an empty folder, one it "
+                        + "made (with " + OffloadMarker.NAME + "), or an offload folder it is allowed to overwrite"
+                        : "offload folder " + folder + " exists and is not a folder");
+            };
+        }
+
+        private String sample() {
+            return names.size() <= 6 ? names.toString()
+                    : names.subList(0, 6).toString().replace("]", ", ... (" + (names.size() - 6) + " more)]");
+        }
+    }
+
+    /** Reads what {@code folder} holds, touching nothing. */
+    static Contents inspect(Path folder) {
+        if (!Files.exists(folder, java.nio.file.LinkOption.NOFOLLOW_LINKS) && !Files.isSymbolicLink(folder)) {
+            return new Contents(folder, Kind.MISSING, List.of(), null);
+        }
+        if (!Files.isDirectory(folder)) {
+            return new Contents(folder, Kind.OTHER, List.of(), null);
+        }
+        List<String> names;
+        try (java.util.stream.Stream<Path> s = Files.list(folder)) {
+            names = s.map(p -> p.getFileName().toString())
+                    .filter(n -> !n.equals(FolderLock.NAME) && !n.equals(OffloadMarker.PARTIAL))
+                    .sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list offload folder " + folder, e);
+        }
+        if (names.isEmpty()) {
+            return new Contents(folder, Kind.EMPTY, names, null);
+        }
+        if (names.contains(OffloadMarker.NAME)) {
+            OffloadMarker marker = OffloadMarker.read(folder);
+            if (marker != null) {
+                return new Contents(folder, Kind.FERRY, names, marker);
+            }
+            return new Contents(folder, Kind.OTHER, names, null);
+        }
+        if (names.contains(INDEX)) {
+            return new Contents(folder, Kind.FOREIGN_INDEX, names, null);
+        }
+        return new Contents(folder, Kind.OTHER, names, null);
+    }
+
+    /** A folder {@link #openFor} made ready: reused as it was, or (re)written. */
+    public record Prepared(OffloadFolder folder, boolean reused, String reason) {
+    }
+
+    /**
+     * Opens {@code dir} as the offload folder of a model loaded from {@code checkpointFiles}, writing it first
+     * when needed, under the folder's lock (so several processes sharing one folder write it once and the rest
+     * reuse it):
+     * <ul>
+     * <li>a new or empty folder is written ({@code fill} puts every tensor);</li>
+     * <li>a folder Ferry made is reused only when its marker is complete, records exactly the fingerprint of
+     * {@code checkpointFiles} (size, time, header hash of each), every file it wrote still has the size and time
+     * it recorded, and its index matches {@code expected}; otherwise it is rewritten;</li>
+     * <li>an offload folder Ferry did not make is rewritten only with {@code overwrite}, else refused;</li>
+     * <li>anything else is refused ({@link OffloadFolderRefusedException}), nothing in it touched.</li>
+     * </ul>
+     *
+     * @param checkpointFiles the safetensors files the tensors come from; {@code null} when they come from
+     *                        elsewhere (then the folder is always rewritten, never trusted)
+     */
+    public static Prepared openFor(Path dir, Map<String, TensorSpec> expected, List<Path> checkpointFiles,
+            boolean overwrite, java.util.function.Consumer<Writer> fill) {
+        Contents before = inspect(dir);
+        OffloadFolderRefusedException refused = before.refusal(overwrite);
+        if (refused != null) {
+            throw refused;
+        }
+        Path real = createFolder(dir);
+        try (FolderLock lock = FolderLock.acquire(real)) {
+            Contents now = inspect(real);
+            refused = now.refusal(overwrite);
+            if (refused != null) {
+                throw refused;
+            }
+            String why = now.kind() == Kind.FERRY
+                    ? reuseProblem(real, now.marker(), expected, checkpointFiles)
+                    : now.kind() == Kind.FOREIGN_INDEX ? "overwriting an offload folder Ferry did not write" : "new";
+            if (why == null) {
+                LOG.info("reusing offload folder {}", real);
+                return new Prepared(open(real), true, "made from the same checkpoint");
+            }
+            if (now.kind() != Kind.EMPTY && now.kind() != Kind.MISSING) {
+                LOG.warn("rewriting offload folder {}: {}", real, why);
+            }
+            try (Writer w = new Writer(real, now, checkpointFiles, lock)) {
+                fill.accept(w);
+                return new Prepared(w.commit(), false, why);
+            }
+        }
+    }
+
+    /** Why a folder Ferry made cannot be reused for {@code expected} from {@code checkpointFiles}; null if it can. */
+    static String reuseProblem(Path folder, OffloadMarker marker, Map<String, TensorSpec> expected,
+            List<Path> checkpointFiles) {
+        if (marker.state != OffloadMarker.State.COMPLETE) {
+            return "a previous write did not finish";
+        }
+        if (checkpointFiles == null || !marker.sourceKnown) {
+            return "the weights do not come only from checkpoint files, so the folder cannot be checked";
+        }
+        Map<String, OffloadMarker.SourceFile> now = OffloadMarker.fingerprint(checkpointFiles);
+        if (!new TreeMap<>(now).equals(marker.checkpoint)) {
+            return "made from another checkpoint, or the checkpoint changed since (size, time or header of "
+                    + describeDifference(marker.checkpoint, now) + ")";
+        }
+        for (Map.Entry<String, OffloadMarker.FileRecord> f : marker.files.entrySet()) {
+            if (!f.getValue().matches(folder.resolve(f.getKey()))) {
+                return f.getKey() + " changed since Ferry wrote it";
+            }
+        }
+        Staleness s = check(folder, expected);
+        if (s.isStale()) {
+            return s.describe();
+        }
+        return null;
+    }
+
+    private static String describeDifference(Map<String, OffloadMarker.SourceFile> was,
+            Map<String, OffloadMarker.SourceFile> now) {
+        java.util.Set<String> names = new java.util.TreeSet<>(was.keySet());
+        names.addAll(now.keySet());
+        names.removeIf(n -> java.util.Objects.equals(was.get(n), now.get(n)));
+        return names.toString();
+    }
+
+    private static Path createFolder(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            return dir.toRealPath();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create offload folder " + dir, e);
+        }
+    }
+
     // ------------------------------------------------------------------ writing
 
-    /** Writes {@code keys} of {@code source} as {@code .dat} files and returns the folder, opened. */
+    /**
+     * Writes {@code keys} of {@code source} as {@code .dat} files and returns the folder, opened. The folder must
+     * be new, empty or Ferry's own.
+     */
     public static OffloadFolder write(Path folder, WeightsStore source, Collection<String> keys) {
-        Writer w = writer(folder);
-        for (String k : keys) {
-            w.putFrom(source, k);
+        try (Writer w = writer(folder)) {
+            w.plan(keys);
+            for (String k : keys) {
+                w.putFrom(source, k);
+            }
+            return w.commit();
         }
-        return w.commit();
     }
 
     /**
-     * Starts a clean rewrite of {@code folder}: its {@code index.json} is removed at once, so until
-     * {@link Writer#commit} the folder does not look complete.
+     * Starts a clean rewrite of {@code folder}, which must be new, empty or made by Ferry (else an
+     * {@link OffloadFolderRefusedException}, nothing touched). The writer holds the folder's lock until
+     * {@link Writer#commit} or {@link Writer#close}; the folder does not look complete until the commit.
      */
     public static Writer writer(Path folder) {
-        return new Writer(folder);
+        return writer(folder, false);
+    }
+
+    /** {@link #writer(Path)}; with {@code overwrite}, an offload folder Ferry did not make may be rewritten. */
+    public static Writer writer(Path folder, boolean overwrite) {
+        OffloadFolderRefusedException refused = inspect(folder).refusal(overwrite);
+        if (refused != null) {
+            throw refused;
+        }
+        Path real = createFolder(folder);
+        FolderLock lock = FolderLock.acquire(real);
+        try {
+            Contents now = inspect(real);
+            refused = now.refusal(overwrite);
+            if (refused != null) {
+                throw refused;
+            }
+            return new Writer(real, now, null, lock);
+        } catch (RuntimeException e) {
+            lock.close();
+            throw e;
+        }
     }
 
     /**
-     * Writes an offload folder: each {@link #put} writes its {@code .dat} straight away (one tensor in
-     * flight at a time); {@link #commit} removes the {@code .dat} files of the previous index that the new
-     * one does not list, then writes {@code index.json} atomically.
+     * Writes an offload folder under its lock. Before a file is created its name is claimed in Ferry's marker
+     * ({@code ferry-offload.json}, state {@code writing}); each file is written to a temporary name created new
+     * (never through a link, never truncating a file) and renamed over its final name, so a reader of the
+     * folder never maps a file being written. {@link #commit} removes the files of the previous write that this
+     * one no longer needs (only files the marker lists, and only while they are as Ferry left them), writes
+     * {@code index.json}, then marks the folder complete with the checkpoint's fingerprint and each file's size,
+     * time and CRC32C. A writer not committed leaves a folder that is never taken as complete.
      */
-    public static final class Writer {
+    public static final class Writer implements AutoCloseable {
 
         private final Path folder;
+        private final FolderLock lock;
+        /** Names the previous marker listed (Ferry's from before), with their records. */
+        private final Map<String, OffloadMarker.FileRecord> previousRecords;
+        private final java.util.Set<String> previouslyOwned;
+        /** Files of an overwritten foreign offload folder that may be replaced (by rename), never deleted. */
+        private final java.util.Set<String> replaceable;
+        private final List<Path> checkpointFiles;
+        private final java.util.Set<Path> referenced = new java.util.LinkedHashSet<>();
+        private final java.util.Set<String> claimed = new java.util.TreeSet<>();
+        private final Map<String, OffloadMarker.FileRecord> records = new TreeMap<>();
         private final Map<String, ObjectNode> index = new LinkedHashMap<>();
-        private final List<String> previousDatKeys = new ArrayList<>();
+        private final Map<String, OffloadMarker.SourceFile> fingerprint;
         private boolean committed;
+        private boolean closed;
 
-        private Writer(Path folder) {
+        private Writer(Path folder, Contents contents, List<Path> checkpointFiles, FolderLock lock) {
             this.folder = folder;
-            Path indexFile = folder.resolve(INDEX);
-            try {
-                Files.createDirectories(folder);
-                if (Files.isRegularFile(indexFile)) {
-                    rememberPrevious(indexFile);
-                    Files.delete(indexFile);
+            this.lock = lock;
+            this.checkpointFiles = checkpointFiles;
+            OffloadMarker previous = contents.marker();
+            this.previousRecords = previous == null ? Map.of() : previous.files;
+            this.previouslyOwned = previous == null ? java.util.Set.of() : previous.owned();
+            this.replaceable = contents.kind() == Kind.FOREIGN_INDEX ? new java.util.TreeSet<>(contents.names())
+                    : java.util.Set.of();
+            // the fingerprint is taken before any byte is read, so a checkpoint changed during the write is
+            // seen as changed by the next load
+            this.fingerprint = checkpointFiles == null ? new LinkedHashMap<>()
+                    : new LinkedHashMap<>(OffloadMarker.fingerprint(checkpointFiles));
+            claimed.addAll(previouslyOwned);
+            claimed.add(INDEX);
+            claimed.add(partial(INDEX));
+            if (!replaceable.contains(INDEX) && !previouslyOwned.contains(INDEX)
+                    && Files.exists(folder.resolve(INDEX), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                throw new OffloadFolderRefusedException(folder, "offload folder " + folder + " holds an " + INDEX
+                        + " that " + OffloadMarker.NAME + " does not list; Ferry does not replace it");
+            }
+            writeMarker(OffloadMarker.State.WRITING);
+            // Ferry's own previous index goes first, so that the folder does not look complete to anyone
+            Path oldIndex = folder.resolve(INDEX);
+            OffloadMarker.FileRecord rec = previousRecords.get(INDEX);
+            if (rec != null && rec.matches(oldIndex)) {
+                try {
+                    Files.delete(oldIndex);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot remove the previous " + oldIndex, e);
                 }
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot prepare offload folder " + folder, e);
             }
         }
 
-        private void rememberPrevious(Path indexFile) {
-            try {
-                JsonNode root = readIndex(indexFile);
-                for (Map.Entry<String, JsonNode> e : root.properties()) {
-                    JsonNode st = e.getValue().get("safetensors_file");
-                    if (st == null || st.isNull()) {
-                        previousDatKeys.add(e.getKey());
-                    }
-                }
-            } catch (WeightsFormatException e) {
-                LOG.warn("previous index of {} is unreadable; its .dat files are left in place: {}", folder,
-                        e.getMessage());
+        private static String partial(String name) {
+            return "." + name + ".partial";
+        }
+
+        private void writeMarker(OffloadMarker.State state) {
+            Map<String, OffloadMarker.FileRecord> files = new TreeMap<>();
+            if (state == OffloadMarker.State.WRITING) {
+                // files of the previous write stay listed (they are still Ferry's) until the commit
+                files.putAll(previousRecords);
             }
+            files.putAll(records);
+            Map<String, OffloadMarker.SourceFile> ck = new TreeMap<>(fingerprint);
+            for (Path p : referenced) {
+                ck.putAll(OffloadMarker.fingerprint(List.of(p)));
+            }
+            new OffloadMarker(state, checkpointFiles != null, ck, files,
+                    state == OffloadMarker.State.WRITING ? claimed : java.util.Set.of()).write(folder);
+        }
+
+        /** Claims the {@code .dat} names of {@code names} at once (one marker write instead of one per tensor). */
+        public Writer plan(Collection<String> names) {
+            checkWritable();
+            boolean added = false;
+            for (String n : names) {
+                added |= claim(datFile(folder, folder, n).getFileName().toString());
+            }
+            if (added) {
+                writeMarker(OffloadMarker.State.WRITING);
+            }
+            return this;
+        }
+
+        private boolean claim(String fileName) {
+            if (claimed.contains(fileName)) {
+                return false;
+            }
+            Path file = folder.resolve(fileName);
+            if (!replaceable.contains(fileName) && (Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                    || Files.isSymbolicLink(file))) {
+                throw new OffloadFolderRefusedException(folder, "offload folder " + folder + " holds " + fileName
+                        + ", which Ferry did not write; Ferry does not replace it (remove it, or choose another folder)");
+            }
+            if (Files.exists(folder.resolve(partial(fileName)), java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                    || Files.isSymbolicLink(folder.resolve(partial(fileName)))) {
+                throw new OffloadFolderRefusedException(folder, "offload folder " + folder + " holds "
+                        + partial(fileName) + ", which Ferry did not write; Ferry does not replace it");
+            }
+            claimed.add(fileName);
+            claimed.add(partial(fileName));
+            return true;
         }
 
         /** Writes {@code bytes}' remaining bytes as {@code <name>.dat}; {@code bytes} is not changed. */
@@ -532,22 +963,27 @@ public final class OffloadFolder implements WeightsStore {
         }
 
         private Writer writeDat(String name, TensorSpec spec, List<ByteBuffer> chunks) {
-            checkNotCommitted();
+            checkWritable();
             Path file = datFile(folder, folder, name);
-            long written = 0;
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING)) {
+            String fileName = file.getFileName().toString();
+            if (claim(fileName)) {
+                writeMarker(OffloadMarker.State.WRITING);
+            }
+            Path tmp = folder.resolve(partial(fileName));
+            OffloadMarker.removeLeftover(tmp);
+            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+            long[] written = {0};
+            AtomicFiles.writeVia(tmp, file, ch -> {
                 for (ByteBuffer c : chunks) {
-                    written += AtomicFiles.writeFully(ch, c.duplicate());
+                    crc.update(c.duplicate());
+                    written[0] += AtomicFiles.writeFully(ch, c.duplicate());
                 }
-                ch.force(false);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot write " + file, e);
-            }
-            if (written != spec.byteSize()) {
-                throw new IllegalStateException("tensor '" + name + "' " + spec + " should be " + spec.byteSize()
-                        + " bytes but its source gave " + written);
-            }
+                if (written[0] != spec.byteSize()) {
+                    throw new IllegalStateException("tensor '" + name + "' " + spec + " should be " + spec.byteSize()
+                            + " bytes but its source gave " + written[0]);
+                }
+            });
+            records.put(fileName, OffloadMarker.FileRecord.of(file, String.format("%08x", crc.getValue())));
             ObjectNode entry = Json.MAPPER.createObjectNode();
             entry.put("dtype", spec.dtype().torchName());
             ArrayNode shape = entry.putArray("shape");
@@ -560,11 +996,18 @@ public final class OffloadFolder implements WeightsStore {
 
         /**
          * Adds an entry reading {@code weightName} from a safetensors file in place (no copy on disk), in
-         * Accelerate's form {@code {"safetensors_file", "weight_name", "dtype"}} with the file's dtype.
+         * Accelerate's form {@code {"safetensors_file", "weight_name", "dtype"}} with the file's dtype. The file
+         * is part of what the folder is made from: its fingerprint goes into the marker, and its folder is where
+         * entries may point.
          */
         public Writer reference(String name, Path safetensorsFile, String weightName) {
-            checkNotCommitted();
-            Path file = safetensorsFile.toAbsolutePath().normalize();
+            checkWritable();
+            Path file;
+            try {
+                file = safetensorsFile.toRealPath();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot resolve " + safetensorsFile, e);
+            }
             DType dtype;
             try (SafetensorsFile sf = SafetensorsFile.openAnyFormat(file)) {
                 if (!sf.contains(weightName)) {
@@ -573,6 +1016,7 @@ public final class OffloadFolder implements WeightsStore {
                 }
                 dtype = sf.spec(weightName).dtype();
             }
+            referenced.add(file);
             ObjectNode entry = Json.MAPPER.createObjectNode();
             entry.put("safetensors_file", file.toString());
             entry.put("weight_name", weightName);
@@ -586,18 +1030,17 @@ public final class OffloadFolder implements WeightsStore {
             return reference(key, checkpoint.fileOf(key).path(), key);
         }
 
-        /** Removes leftover {@code .dat} files of the previous index, writes the index, opens the folder. */
+        /**
+         * Removes the files of the previous write this one no longer needs, writes the index, marks the folder
+         * complete, releases the lock and opens the folder.
+         */
         public OffloadFolder commit() {
-            checkNotCommitted();
-            for (String old : previousDatKeys) {
-                ObjectNode now = index.get(old);
-                if (now == null || now.has("safetensors_file")) {
-                    try {
-                        Files.deleteIfExists(datFile(folder, folder, old));
-                    } catch (IOException | WeightsFormatException e) {
-                        LOG.warn("cannot remove stale {}.dat from {}: {}", old, folder, e.getMessage());
-                    }
+            checkWritable();
+            for (String old : previouslyOwned) {
+                if (records.containsKey(old) || old.equals(INDEX) || old.equals(partial(INDEX))) {
+                    continue;
                 }
+                removeOwn(old);
             }
             ObjectNode root = Json.MAPPER.createObjectNode();
             index.forEach(root::set);
@@ -607,14 +1050,51 @@ public final class OffloadFolder implements WeightsStore {
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
                 throw new UncheckedIOException(e);
             }
-            AtomicFiles.write(folder.resolve(INDEX), ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(json)));
+            Path tmp = folder.resolve(partial(INDEX));
+            OffloadMarker.removeLeftover(tmp);
+            AtomicFiles.writeVia(tmp, folder.resolve(INDEX), ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(json)));
+            records.put(INDEX, OffloadMarker.FileRecord.of(folder.resolve(INDEX), null));
+            writeMarker(OffloadMarker.State.COMPLETE);
             committed = true;
+            close();
             return open(folder);
         }
 
-        private void checkNotCommitted() {
+        /** Deletes {@code name} if it is a file Ferry wrote and still as Ferry left it (or a claimed leftover). */
+        private void removeOwn(String name) {
+            Path file = folder.resolve(name);
+            BasicFileAttributes a = OffloadMarker.attributes(file);
+            if (a == null) {
+                return;
+            }
+            OffloadMarker.FileRecord rec = previousRecords.get(name);
+            boolean asLeft = rec == null ? a.isRegularFile() : rec.matches(file);
+            if (!asLeft) {
+                LOG.warn("{} was written by Ferry but changed since; left in place", file);
+                return;
+            }
+            try {
+                Files.delete(file);
+            } catch (IOException e) {
+                LOG.warn("cannot remove {}: {}", file, e.getMessage());
+            }
+        }
+
+        /** Releases the folder's lock; without a commit, the folder stays marked as an unfinished write. */
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                lock.close();
+            }
+        }
+
+        private void checkWritable() {
             if (committed) {
                 throw new IllegalStateException("offload folder " + folder + " already committed");
+            }
+            if (closed) {
+                throw new IllegalStateException("offload folder writer for " + folder + " is closed");
             }
         }
     }

@@ -13,7 +13,10 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -70,15 +73,22 @@ public final class SafetensorsFile implements WeightsStore {
     private final Map<String, Entry> entries;
     /** One mapping per tensor, made on first use: repeated reads (offload hooks) add no new mappings. */
     private final Map<String, ByteBuffer> mapped = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Size, modification time and identity of the file when it was opened: checked before each read. */
+    private final long openedSize;
+    private final FileTime openedTime;
+    private final Object openedKey;
     private volatile boolean closed;
 
     private SafetensorsFile(Path path, FileChannel channel, long dataStart, Map<String, String> metadata,
-            Map<String, Entry> entries) {
+            Map<String, Entry> entries, long size, FileTime time, Object key) {
         this.path = path;
         this.channel = channel;
         this.dataStart = dataStart;
         this.metadata = metadata;
         this.entries = entries;
+        this.openedSize = size;
+        this.openedTime = time;
+        this.openedKey = key;
     }
 
     /**
@@ -118,8 +128,10 @@ public final class SafetensorsFile implements WeightsStore {
 
     private static SafetensorsFile parse(Path path, FileChannel channel, boolean requirePt) {
         long fileSize;
+        BasicFileAttributes attributes;
         ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         try {
+            attributes = Files.readAttributes(path, BasicFileAttributes.class);
             fileSize = channel.size();
             if (fileSize < 8) {
                 throw new WeightsFormatException(path, null, "file is " + fileSize
@@ -130,9 +142,10 @@ public final class SafetensorsFile implements WeightsStore {
             throw new UncheckedIOException("cannot read " + path, e);
         }
         long headerLength = lengthBytes.getLong(0);
+        // the field's value is not printed when it is absurd: the file may be anything (a password file, zeros)
         if (headerLength < 0 || headerLength > MAX_HEADER_BYTES) {
-            throw new WeightsFormatException(path, null, "header length " + Long.toUnsignedString(headerLength)
-                    + " is over the " + MAX_HEADER_BYTES + "-byte limit (file is " + fileSize + " bytes)");
+            throw new WeightsFormatException(path, null, "not a safetensors file: header length field out of range "
+                    + "(a header is at most " + MAX_HEADER_BYTES + " bytes; the file is " + fileSize + " bytes)");
         }
         if (8 + headerLength > fileSize) {
             throw new WeightsFormatException(path, null, "header length " + headerLength
@@ -157,8 +170,7 @@ public final class SafetensorsFile implements WeightsStore {
             throw new WeightsFormatException(path, null, "header is not valid UTF-8", e);
         }
         if (!header.startsWith("{")) {
-            throw new WeightsFormatException(path, null, "header does not start with '{' (it starts with "
-                    + quoteStart(header) + "); not a safetensors file");
+            throw new WeightsFormatException(path, null, "not a safetensors file: header does not start with '{'");
         }
         JsonNode root;
         try {
@@ -191,7 +203,7 @@ public final class SafetensorsFile implements WeightsStore {
         }
         return new SafetensorsFile(path, channel, dataStart,
                 metadata == null ? Map.of() : Collections.unmodifiableMap(metadata),
-                Collections.unmodifiableMap(entries));
+                Collections.unmodifiableMap(entries), fileSize, attributes.lastModifiedTime(), attributes.fileKey());
     }
 
     private static Map<String, String> readMetadata(Path path, JsonNode node) {
@@ -318,11 +330,6 @@ public final class SafetensorsFile implements WeightsStore {
         }
     }
 
-    private static String quoteStart(String s) {
-        String head = s.length() > 16 ? s.substring(0, 16) + "..." : s;
-        return "'" + head.replaceAll("\\p{Cntrl}", "?") + "'";
-    }
-
     private static void readFully(FileChannel ch, ByteBuffer dst, long position) throws IOException {
         long pos = position;
         while (dst.hasRemaining()) {
@@ -400,6 +407,7 @@ public final class SafetensorsFile implements WeightsStore {
         if (closed) {
             throw new IllegalStateException(path + " is closed");
         }
+        checkUnchanged();
         return mapped.computeIfAbsent(key, k -> map(e.fileOffset(), e.byteSize()))
                 .duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
@@ -412,7 +420,40 @@ public final class SafetensorsFile implements WeightsStore {
     @Override
     public List<ByteBuffer> chunks(String key, int maxChunkBytes) {
         Entry e = entry(key);
+        checkUnchanged();
         return WeightsStore.chunked(e.byteSize(), maxChunkBytes, (pos, len) -> map(e.fileOffset() + pos, len));
+    }
+
+    /**
+     * The file must still be the one opened, with the size and modification time it had: a checkpoint truncated,
+     * rewritten or replaced underneath is an {@link IllegalStateException} naming the file and both sizes, before
+     * any byte of it is read (reading a mapping past a truncated end would kill the process with SIGBUS). One
+     * {@code stat} per call. A change between this check and the read itself is not caught.
+     */
+    public void checkUnchanged() {
+        long size;
+        FileTime time;
+        Object key;
+        try {
+            size = channel.size();
+            BasicFileAttributes a = Files.readAttributes(path, BasicFileAttributes.class);
+            time = a.lastModifiedTime();
+            key = a.fileKey();
+            if (a.size() != size) {
+                size = Math.min(size, a.size());
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new IllegalStateException("checkpoint file " + path + " was removed since it was opened ("
+                    + openedSize + " bytes then); load the model again");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot check " + path, e);
+        }
+        if (size != openedSize || !time.equals(openedTime) || !java.util.Objects.equals(key, openedKey)) {
+            throw new IllegalStateException("checkpoint file " + path + " changed since it was opened: it was "
+                    + openedSize + " bytes (modified " + openedTime + "), it is " + size + " bytes (modified " + time
+                    + (java.util.Objects.equals(key, openedKey) ? "" : ", another file at that path")
+                    + "); its tensors can no longer be read safely, load the model again");
+        }
     }
 
     private ByteBuffer map(long offset, long length) {

@@ -255,7 +255,7 @@ class CheckpointDispatcherTest {
     }
 
     @Test
-    void aStaleOffloadFolderIsRewrittenNotTrusted() throws Exception {
+    void aForeignStaleOffloadFolderIsRewrittenOnlyWhenOverwriteIsAllowed() throws Exception {
         Path offload = dir.resolve("offload");
         java.nio.file.Files.createDirectories(offload);
         java.nio.file.Files.writeString(offload.resolve("index.json"),
@@ -264,7 +264,11 @@ class CheckpointDispatcherTest {
         float[] expected = run(ref);
         try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(save(ref, DType.FLOAT32))) {
             Stack m = onMeta();
-            loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()).withOffloadDir(offload));
+            assertThatThrownBy(() -> loader.loadAndDispatch(onMeta(), ckpt,
+                    CheckpointDispatcher.Options.of(mixed()).withOffloadDir(offload)))
+                    .isInstanceOf(dev.ferry.core.weights.OffloadFolderRefusedException.class);
+            loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()).withOffloadDir(offload)
+                    .withOverwriteOffloadDir(true));
             assertThat(run(m)).containsExactly(expected);
         }
         try (OffloadFolder folder = OffloadFolder.open(offload)) {

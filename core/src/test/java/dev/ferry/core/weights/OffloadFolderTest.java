@@ -102,7 +102,8 @@ class OffloadFolderTest {
                 + "\", \"weight_name\": \"x\", \"dtype\": \"float32\"},"
                 + " \"x\": {\"safetensors_file\": \"../ckpt.safetensors\"}}");
 
-        try (OffloadFolder f = OffloadFolder.open(folder)) {
+        // the checkpoint's folder is where an Accelerate index may point; the caller names it
+        try (OffloadFolder f = OffloadFolder.open(folder, List.of(dir))) {
             assertThat(f.spec("a")).isEqualTo(W);
             assertThat(f.bytes("a").getFloat(20)).isEqualTo(6f);
             assertThat(f.bytes("x").getFloat(0)).isEqualTo(1f);
@@ -119,7 +120,7 @@ class OffloadFolderTest {
         Files.writeString(folder.resolve("index.json"),
                 "{\"x\": {\"safetensors_file\": \"" + st.toAbsolutePath() + "\", \"dtype\": \"float16\"}}");
 
-        try (OffloadFolder f = OffloadFolder.open(folder)) {
+        try (OffloadFolder f = OffloadFolder.open(folder, List.of(dir))) {
             assertThat(f.spec("x")).isEqualTo(TensorSpec.of(DType.FLOAT16, 2));
             assertThat(f.bytes("x").getShort(0)).isEqualTo((short) 0x3C00);
             assertThat(f.bytes("x").getShort(2)).isEqualTo((short) 0xB800);

@@ -264,7 +264,26 @@ class SafetensorsFileTest {
     void hugeHeaderLengthIsAnErrorNotAnAllocation() throws IOException {
         Path file = raw(dir.resolve("huge.safetensors"), -1L, "{}".getBytes(), new byte[0]);
         assertThatThrownBy(() -> SafetensorsFile.open(file)).isInstanceOf(WeightsFormatException.class)
-                .hasMessageContaining("18446744073709551615").hasMessageContaining("limit");
+                .hasMessageContaining("not a safetensors file: header length field out of range")
+                .hasMessageNotContaining("18446744073709551615").hasMessageNotContaining("-1 ");
+    }
+
+    @Test
+    void fileThatIsNotSafetensorsIsNamedWithoutEchoingItsBytes() throws IOException {
+        // the first 8 bytes of a text file, read as a length, are absurd; they must not be printed back
+        Path file = Files.writeString(dir.resolve("passwd.safetensors"), "root:x:0:0:root:/root:/bin/bash\n");
+        long asLength = ByteBuffer.wrap(Files.readAllBytes(file), 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        assertThatThrownBy(() -> SafetensorsFile.open(file)).isInstanceOf(WeightsFormatException.class)
+                .hasMessageContaining(file.toString()).hasMessageContaining("not a safetensors file")
+                .hasMessageNotContaining(Long.toString(asLength)).hasMessageNotContaining(Long.toUnsignedString(asLength))
+                .hasMessageNotContaining("root:x");
+    }
+
+    @Test
+    void headerNotStartingWithABraceIsNamedWithoutEchoingIt() throws IOException {
+        Path file = raw(dir.resolve("text.safetensors"), "secret-token-123", new byte[0]);
+        assertThatThrownBy(() -> SafetensorsFile.open(file)).isInstanceOf(WeightsFormatException.class)
+                .hasMessageContaining("not a safetensors file").hasMessageNotContaining("secret");
     }
 
     @Test

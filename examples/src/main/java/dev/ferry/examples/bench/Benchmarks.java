@@ -9,7 +9,9 @@ import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.TensorSpec;
 import dev.ferry.core.weights.HostMemoryStore;
+import dev.ferry.core.weights.OffloadFolder;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.core.weights.SafetensorsFile;
 import dev.ferry.pytorch.DjlBackend;
@@ -67,7 +69,7 @@ public final class Benchmarks {
 
     public static void main(String[] args) throws Exception {
         if (args.length == 0) {
-            System.err.println("usage: Benchmarks hooks|offload|load|all [key=value ...]");
+            System.err.println("usage: Benchmarks hooks|offload|load|reuse|all [key=value ...]");
             System.exit(2);
         }
         Map<String, String> opts = new LinkedHashMap<>();
@@ -83,6 +85,7 @@ public final class Benchmarks {
                 case "hooks" -> b.hooks();
                 case "offload" -> b.offload();
                 case "load" -> b.load();
+                case "reuse" -> b.reuse();
                 case "all" -> {
                     b.hooks();
                     b.offload();
@@ -373,6 +376,100 @@ public final class Benchmarks {
         }
         if (!keep()) {
             deleteTree(model);
+        }
+    }
+
+    // ---- offload folder reuse check ----------------------------------------------------------------------
+
+    /**
+     * What checking an offload folder before reusing it costs, against the load it belongs to: the 1.0 GB model
+     * stored as bfloat16 (so the disk half is converted to float32 and written as .dat files), the last half of the
+     * layers on disk in an offload folder. "load" is load_checkpoint_and_dispatch with the folder reused, resident
+     * pages brought in; "reuse check" is OffloadFolder.openFor on the same folder (fingerprint of the checkpoint:
+     * size, time and header SHA-256; size and time of every file Ferry wrote; the index against the model), the part
+     * of the load that decides to reuse. Warm page cache. Goal: under 2% of the load. The CRC32C of each .dat,
+     * verified on its first read, is timed apart (against a plain touch of the same mapped bytes), since it is paid
+     * during the first forward, not at load.
+     */
+    void reuse() {
+        SyntheticCheckpoint.Shape shape = bigShape();
+        DType stored = DType.fromTorch(opts.getOrDefault("dtype", "bfloat16"));
+        Path model = SyntheticCheckpoint.write(dir.resolve("reuse-" + stored.torchName()), shape, stored, 4);
+        Path offloadDir = dir.resolve("reuse-offload-" + stored.torchName());
+        ModelConfig config = ModelConfig.read(model);
+        int rounds = opt("loadRounds", 5);
+        int layers = shape.layers();
+        Samples s = new Samples();
+        try (DjlBackend backend = new DjlBackend()) {
+            DeviceMap halfDisk = blockMap(ModelFamilies.build(config, backend), layers, i -> i >= layers / 2 ? DISK : CPU);
+            boolean[] reused = {false};
+            Runnable load = () -> {
+                try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(model)) {
+                    CausalLM m = ModelFamilies.build(config, backend);
+                    DispatchOptions d = DispatchOptions.of(halfDisk).withPreloadClasses(Set.of(LAYER))
+                            .withPrefetchBlocks(0);
+                    CheckpointDispatcher.Result r = new CheckpointDispatcher(backend, new Dispatcher(backend))
+                            .loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(halfDisk).withDispatch(d)
+                                    .withOffloadDir(offloadDir));
+                    reused[0] = r.offloadFolderReused();
+                    dispose(m);
+                    r.close();
+                }
+            };
+            load.run(); // writes the folder
+            List<Path> files;
+            try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(model)) {
+                files = ckpt.files(); // the checkpoint is open anyway during a load: not part of the check
+            }
+            Map<String, TensorSpec> expected = new LinkedHashMap<>();
+            long datBytes;
+            try (OffloadFolder f = OffloadFolder.open(offloadDir)) {
+                f.keys().forEach(k -> expected.put(k, f.spec(k)));
+                datBytes = f.keys().stream().mapToLong(k -> f.spec(k).byteSize()).sum();
+            }
+            System.out.printf(Locale.ROOT, "%n## reuse: %s stored as %s, layers %d-%d on disk, offload folder of %d "
+                    + "tensors (%.0f MB of .dat)%n", shape, stored.torchName(), layers / 2, layers - 1, expected.size(),
+                    datBytes / 1e6);
+            for (int r = -1; r < rounds; r++) {
+                double[] t = Samples.time(1, load);
+                if (!reused[0]) {
+                    throw new IllegalStateException("the offload folder was not reused");
+                }
+                double[] c = Samples.time(1, () -> OffloadFolder.openFor(offloadDir, expected, files, false, w -> {
+                    throw new IllegalStateException("the offload folder was not reused");
+                }).folder().close());
+                double[] crc = Samples.time(1, () -> {
+                    try (OffloadFolder f = OffloadFolder.open(offloadDir)) {
+                        f.keys().forEach(k -> f.bytes(k)); // first read of each: maps and verifies its CRC32C
+                    }
+                });
+                double[] touch = Samples.time(1, () -> {
+                    try (OffloadFolder f = OffloadFolder.open(offloadDir)) {
+                        for (String k : f.keys()) {
+                            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(
+                                    offloadDir.resolve(k + ".dat"))) {
+                                touch(ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size()));
+                            } catch (IOException e) {
+                                throw new UncheckedIOException(e);
+                            }
+                        }
+                    }
+                });
+                if (r >= 0) {
+                    s.add("load, offload folder reused", t);
+                    s.add("reuse check (OffloadFolder.openFor)", c);
+                    s.add("first read of every .dat, CRC32C verified", crc);
+                    s.add("first read of every .dat, pages touched only", touch);
+                }
+            }
+        }
+        System.out.print(s.table("load, offload folder reused"));
+        System.out.printf(Locale.ROOT, "  reuse check: %.2f%% of the load (%.1f ms of %.0f ms)%n",
+                100 * s.median("reuse check (OffloadFolder.openFor)") / s.median("load, offload folder reused"),
+                1e3 * s.median("reuse check (OffloadFolder.openFor)"), 1e3 * s.median("load, offload folder reused"));
+        if (!keep()) {
+            deleteTree(model);
+            deleteTree(offloadDir);
         }
     }
 

@@ -90,7 +90,7 @@ final class DemoCommand implements Callable<Integer> {
             explainTiers(out, lm, plan, djl, total, classes);
 
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
-                    lm, dir, plan.deviceMap(), classes, DispatchOptions.DEFAULT_PREFETCH_BLOCKS, null, "--max-memory",
+                    lm, dir, plan.deviceMap(), classes, DispatchOptions.DEFAULT_PREFETCH_BLOCKS, null, false, "--max-memory",
                     err);
                  Generator generator = new Generator(lm, djl, plan.deviceMap().mainDevice())) {
                 out.println();

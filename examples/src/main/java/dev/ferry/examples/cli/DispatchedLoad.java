@@ -8,6 +8,7 @@ import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.SizeStrings;
+import dev.ferry.core.weights.OffloadFolderRefusedException;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.core.weights.WeightsStore;
 import java.io.PrintWriter;
@@ -57,10 +58,12 @@ final class DispatchedLoad {
      *
      * @param option     the option the map came from, for messages ({@code --device-map map.json})
      * @param offloadDir where disk-offloaded weights are written in Accelerate's offload-folder layout and read
-     *                   from; {@code null} to read them in place from the checkpoint's safetensors files
+     *                   from; {@code null} to read them in place from the checkpoint's safetensors files. A folder
+     *                   Ferry may not write into is bad usage (exit 2), nothing in it touched
+     * @param overwrite  an offload folder Ferry did not make may be rewritten
      */
     static Loaded load(CheckpointDispatcher loader, Module root, Path modelDir, DeviceMap map, Set<String> preload,
-                       int prefetchBlocks, Path offloadDir, String option, PrintWriter err) {
+                       int prefetchBlocks, Path offloadDir, boolean overwrite, String option, PrintWriter err) {
         try {
             Dispatcher.plan(root, map, new PreloadRule(preload));
         } catch (IllegalArgumentException e) {
@@ -74,9 +77,14 @@ final class DispatchedLoad {
                     .withPrefetchBlocks(prefetchBlocks);
             try (Progress progress = Progress.start(err, "loading", total, "KiB", 1024,
                     SizeStrings.format(total) + " from " + modelDir.getFileName())) {
-                CheckpointDispatcher.Result result = loader.loadAndDispatch(root, checkpoint,
-                        CheckpointDispatcher.Options.of(map).withDispatch(dispatch).withOffloadDir(offloadDir)
-                                .withProgress(progress::step));
+                CheckpointDispatcher.Result result;
+                try {
+                    result = loader.loadAndDispatch(root, checkpoint, CheckpointDispatcher.Options.of(map)
+                            .withDispatch(dispatch).withOffloadDir(offloadDir).withOverwriteOffloadDir(overwrite)
+                            .withProgress(progress::step));
+                } catch (OffloadFolderRefusedException e) {
+                    throw new UsageException("--offload-dir: " + e.getMessage(), e);
+                }
                 double seconds = (System.nanoTime() - start) / 1e9;
                 progress.finish(String.format("done in %.3f s", seconds));
                 if (result.offloadFolder() != null) {

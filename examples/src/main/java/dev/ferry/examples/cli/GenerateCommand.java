@@ -72,6 +72,12 @@ final class GenerateCommand implements Callable<Integer> {
                     + "from it; reused when up to date. Default: stream them from the checkpoint's files in place.")
     Path offloadDir;
 
+    @Option(names = "--overwrite-offload-dir",
+            description = "Let Ferry rewrite an --offload-dir it did not make (an Accelerate offload folder): its "
+                    + "index.json and the .dat files of the same names are replaced, nothing else is removed. Without "
+                    + "it such a folder is refused, untouched. A folder Ferry made is rewritten when stale either way.")
+    boolean overwriteOffloadDir;
+
     @Option(names = "--prefetch", paramLabel = "N", defaultValue = "1",
             description = "Offloaded blocks read and moved ahead of the forward on a background thread "
                     + "(default: ${DEFAULT-VALUE}; 0 turns prefetch off).")
@@ -154,7 +160,8 @@ final class GenerateCommand implements Callable<Integer> {
             DeviceMap map = deviceMap(lm, djl, classes);
             long[] ids = promptIds(tokenizer);
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
-                    lm, model, map, classes, prefetchBlocks(), offloadDir, "--device-map " + deviceMap, err);
+                    lm, model, map, classes, prefetchBlocks(), offloadDir, overwriteOffloadDir, "--device-map " + deviceMap,
+                    err);
                  Generator generator = new Generator(lm, djl, map.mainDevice(), tokenizer)) {
                 TimedGeneration gen = TimedGeneration.run(generator, ids, config, err);
                 String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
