@@ -1,7 +1,5 @@
 package dev.ferry.pytorch.models;
 
-import dev.ferry.core.config.ConfigException;
-import dev.ferry.core.config.ConfigNumbers;
 import dev.ferry.core.config.DecoderShape;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.pytorch.DjlBackend;
@@ -27,29 +25,13 @@ public final class GPT2Family {
         if (c.bool("reorder_and_upcast_attn", false)) {
             throw new IllegalArgumentException("gpt2 with reorder_and_upcast_attn is not supported");
         }
-        ConfigNumbers n = c.numbers();
-        int embed = n.positive("n_embd");
-        int heads = n.positive("n_head");
-        n.requireDivisible("n_embd", embed, "n_head", heads);
-        int inner;
-        if (n.has("n_inner")) {
-            inner = n.positive("n_inner");
-        } else if (4L * embed > Integer.MAX_VALUE) {
-            throw new ConfigException("n_embd", "config.json: n_embd is " + embed + ", so the default n_inner "
-                    + "(4 x n_embd) exceeds " + Integer.MAX_VALUE);
-        } else {
-            inner = 4 * embed;
-        }
-        int vocab = n.positive("vocab_size");
-        int positions = n.positive("n_positions");
-        int layers = n.layers("n_layer");
-        boolean tied = c.bool("tie_word_embeddings", true);
-        new DecoderShape(vocab, embed, layers, heads, heads, embed / heads, inner, 2, positions, tied)
-                .requireSane(n);
-        Dims d = new Dims(embed, heads, inner,
+        // every size checked at the door by core's one rule: positive, no wrapping, divisible, sane in total
+        DecoderShape shape = c.shape();
+        Dims d = new Dims(shape.hiddenSize(), shape.heads(), shape.intermediateSize(),
                 c.number("layer_norm_epsilon", 1e-5), c.string("activation_function", "gelu_new"),
                 c.bool("scale_attn_weights", true), c.bool("scale_attn_by_inverse_layer_idx", false),
                 c.number("attn_pdrop", 0.1), c.number("resid_pdrop", 0.1));
-        return new GPT2LMHeadModel(backend, c, d, vocab, positions, layers, tied, dtype);
+        return new GPT2LMHeadModel(backend, c, d, shape.vocabSize(), shape.maxPositions(), shape.layers(),
+                shape.tiedEmbeddings(), dtype);
     }
 }

@@ -3,7 +3,7 @@ package dev.ferry.pytorch.models;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.core.config.ConfigNumbers;
-import dev.ferry.core.config.TokenLimits;
+import dev.ferry.core.config.DecoderShape;
 import dev.ferry.core.tensor.DType;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -63,9 +63,13 @@ public final class ModelConfig {
         return new ConfigNumbers(json, "config.json");
     }
 
-    /** The vocabulary size and the positions, as both backends check prompts against them. */
-    public TokenLimits tokenLimits() {
-        return TokenLimits.of(json, "config.json");
+    /**
+     * The model's sizes, checked by core's one rule for config numbers ({@link DecoderShape#fromConfig}).
+     *
+     * @throws dev.ferry.core.config.ConfigException naming the field at fault
+     */
+    public DecoderShape shape() {
+        return DecoderShape.fromConfig(json, "config.json");
     }
 
     /**

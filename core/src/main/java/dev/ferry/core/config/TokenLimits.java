@@ -1,7 +1,5 @@
 package dev.ferry.core.config;
 
-import com.fasterxml.jackson.databind.JsonNode;
-
 /**
  * What a causal language model accepts as input, checked before anything is allocated or run: token ids in
  * {@code 0..vocabSize-1}, and a sequence (prompt plus new tokens) of at most {@code maxPositions}.
@@ -13,6 +11,7 @@ import com.fasterxml.jackson.databind.JsonNode;
  * @param vocabSize    the vocabulary size; ids must be below it
  * @param maxPositions the longest sequence the model's positions allow ({@link Integer#MAX_VALUE} when the
  *                     config gives no bound)
+ * @see DecoderShape#tokenLimits()
  */
 public record TokenLimits(int vocabSize, int maxPositions) {
 
@@ -23,20 +22,6 @@ public record TokenLimits(int vocabSize, int maxPositions) {
         if (maxPositions <= 0) {
             throw new IllegalArgumentException("maxPositions must be positive, got " + maxPositions);
         }
-    }
-
-    /**
-     * The limits a Hugging Face {@code config.json} gives: {@code vocab_size}, and {@code max_position_embeddings}
-     * (GPT-2: {@code n_positions}) when present.
-     *
-     * @throws ConfigException when a field is missing, not an integer, or not positive
-     */
-    public static TokenLimits of(JsonNode config, String source) {
-        ConfigNumbers n = new ConfigNumbers(config, source);
-        int vocab = n.positive("vocab_size");
-        int positions = n.has("max_position_embeddings") ? n.positive("max_position_embeddings")
-                : n.positive("n_positions", Integer.MAX_VALUE);
-        return new TokenLimits(vocab, positions);
     }
 
     /**

@@ -3,7 +3,6 @@ package dev.ferry.core.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 
 /** Ids are checked against the vocabulary, prompts against the positions; new tokens are capped. */
@@ -49,24 +48,5 @@ class TokenLimitsTest {
         assertThat(LIMITS.cappedNewTokens(8, 1_000_000_000)).isEqualTo(120);
         assertThat(LIMITS.cappedNewTokens(8, 5)).isEqualTo(5);
         assertThat(LIMITS.cappedNewTokens(128, 5)).isZero();
-    }
-
-    @Test
-    void gpt2PositionsComeFromNPositions() throws Exception {
-        TokenLimits gpt2 = TokenLimits.of(new ObjectMapper().readTree("{\"vocab_size\": 256, \"n_positions\": 64}"),
-                "config.json");
-        assertThat(gpt2).isEqualTo(new TokenLimits(256, 64));
-    }
-
-    @Test
-    void configWithoutPositionsIsUnbounded() throws Exception {
-        TokenLimits t = TokenLimits.of(new ObjectMapper().readTree("{\"vocab_size\": 256}"), "config.json");
-        assertThat(t.maxPositions()).isEqualTo(Integer.MAX_VALUE);
-    }
-
-    @Test
-    void wrappingVocabSizeInConfigIsRefused() throws Exception {
-        assertThatThrownBy(() -> TokenLimits.of(new ObjectMapper().readTree("{\"vocab_size\": 4294967552}"),
-                "config.json")).isInstanceOf(ConfigException.class).hasMessageContaining("vocab_size");
     }
 }
