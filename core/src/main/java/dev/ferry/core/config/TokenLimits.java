@@ -8,7 +8,7 @@ package dev.ferry.core.config;
  * positions is refused; a request for more new tokens than the positions leave is <em>capped</em> (as
  * transformers stops at {@code max_length}), see {@link #cappedNewTokens}.
  *
- * @param vocabSize    the vocabulary size; ids must be below it
+ * @param vocabSize    the vocabulary size; ids must be below it ({@link Integer#MAX_VALUE} when unknown)
  * @param maxPositions the longest sequence the model's positions allow ({@link Integer#MAX_VALUE} when the
  *                     config gives no bound)
  * @see DecoderShape#tokenLimits()
@@ -35,6 +35,11 @@ public record TokenLimits(int vocabSize, int maxPositions) {
             throw new IllegalArgumentException("empty prompt: give at least one token id");
         }
         for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 && vocabSize == Integer.MAX_VALUE) {
+                // vocabulary unknown (no config, no static logits width): a negative id is still never valid
+                throw new IllegalArgumentException("token id " + ids[i] + " (at position " + i + " of the prompt) is "
+                        + "negative; ids index the vocabulary from 0");
+            }
             if (ids[i] < 0 || ids[i] >= vocabSize) {
                 throw new IllegalArgumentException("token id " + ids[i] + " (at position " + i + " of the prompt) is "
                         + "outside the vocabulary: vocab_size is " + vocabSize + ", so ids are 0.." + (vocabSize - 1));

@@ -49,4 +49,11 @@ class TokenLimitsTest {
         assertThat(LIMITS.cappedNewTokens(8, 5)).isEqualTo(5);
         assertThat(LIMITS.cappedNewTokens(128, 5)).isZero();
     }
+
+    @Test
+    void negativeIdIsRefusedEvenWhenTheVocabularyIsUnknown() {
+        assertThatThrownBy(() -> new TokenLimits(Integer.MAX_VALUE, Integer.MAX_VALUE).checkPrompt(new long[] {3, -7}))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id -7")
+                .hasMessageContaining("negative");
+    }
 }
