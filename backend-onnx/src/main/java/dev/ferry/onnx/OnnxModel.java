@@ -161,16 +161,16 @@ public final class OnnxModel {
             }
             ExternalRef ref = externalRef(t);
             if (!Files.isRegularFile(ref.path)) {
-                throw new OnnxModelException.MissingExternalData(what + ": initializer '" + t.getName()
-                        + "' is stored in external file '" + ref.location + "', which is missing (looked for "
-                        + ref.path + ")");
+                throw new OnnxModelException.MissingExternalData(what + ": initializer '" + printable(t.getName())
+                        + "' is stored in external file '" + printable(ref.location) + "', which is missing (looked "
+                        + "for " + ref.path + ")");
             }
             try {
                 long size = Files.size(ref.path);
                 if (size < ref.offset + ref.length) {
-                    throw new OnnxModelException.MissingExternalData(what + ": initializer '" + t.getName()
+                    throw new OnnxModelException.MissingExternalData(what + ": initializer '" + printable(t.getName())
                             + "' needs bytes " + ref.offset + ".." + (ref.offset + ref.length) + " of '"
-                            + ref.location + "', which has only " + size);
+                            + printable(ref.location) + "', which has only " + size);
                 }
             } catch (IOException e) {
                 throw new OnnxModelException.MissingExternalData(what + ": cannot read external file "
@@ -182,6 +182,12 @@ public final class OnnxModel {
     private record ExternalRef(String location, Path path, long offset, long length) {
     }
 
+    /**
+     * Where an initializer's external data lies, confined to the model's folder: the {@code location} must be a
+     * relative path that stays inside {@link #baseDir} once normalised, and once symbolic links are followed
+     * (when the file exists), else {@link OnnxModelException.ExternalDataOutsideModel}. So a model cannot make
+     * Ferry read {@code /etc/passwd} or {@code ../../secret} as weights.
+     */
     private ExternalRef externalRef(TensorProto t) {
         String location = null;
         long offset = 0;
@@ -189,20 +195,80 @@ public final class OnnxModel {
         for (StringStringEntryProto e : t.getExternalDataList()) {
             switch (e.getKey()) {
                 case "location" -> location = e.getValue();
-                case "offset" -> offset = Long.parseLong(e.getValue());
-                case "length" -> length = Long.parseLong(e.getValue());
+                case "offset" -> offset = nonNegative(t, "offset", e.getValue());
+                case "length" -> length = nonNegative(t, "length", e.getValue());
                 default -> { }
             }
         }
         if (location == null) {
-            throw new OnnxModelException.MissingExternalData("initializer '" + t.getName()
+            throw new OnnxModelException.MissingExternalData("initializer '" + printable(t.getName())
                     + "' is marked external but names no location");
         }
         if (length < 0) {
             length = byteSize(t);
         }
-        Path dir = baseDir == null ? Path.of(".") : baseDir;
-        return new ExternalRef(location, dir.resolve(location).normalize(), offset, length);
+        Path dir = (baseDir == null ? Path.of(".") : baseDir).toAbsolutePath().normalize();
+        Path path;
+        try {
+            Path given = Path.of(location);
+            if (given.isAbsolute() || given.getRoot() != null) {
+                throw outside(t, location, dir, "is an absolute path");
+            }
+            path = dir.resolve(given).normalize();
+        } catch (java.nio.file.InvalidPathException e) {
+            throw outside(t, location, dir, "is not a valid path");
+        }
+        if (!path.startsWith(dir) || path.equals(dir)) {
+            throw outside(t, location, dir, "leads out of the folder");
+        }
+        if (Files.exists(path)) {
+            try {
+                Path real = path.toRealPath();
+                if (!real.startsWith(dir.toRealPath())) {
+                    throw outside(t, location, dir, "is a link to a file outside the folder");
+                }
+            } catch (IOException e) {
+                throw new OnnxModelException.MissingExternalData("initializer '" + printable(t.getName())
+                        + "': cannot resolve external file " + path + ": " + e.getMessage());
+            }
+        }
+        return new ExternalRef(location, path, offset, length);
+    }
+
+    private static OnnxModelException.ExternalDataOutsideModel outside(TensorProto t, String location, Path dir,
+                                                                      String why) {
+        return new OnnxModelException.ExternalDataOutsideModel("initializer '" + printable(t.getName())
+                + "' names external data location '" + printable(location) + "', which " + why + "; external "
+                + "data must lie inside the model's folder " + dir);
+    }
+
+    private static long nonNegative(TensorProto t, String key, String value) {
+        try {
+            long v = Long.parseLong(value.strip());
+            if (v >= 0) {
+                return v;
+            }
+        } catch (NumberFormatException e) {
+            // the value is not echoed: it is text from the file, not a number
+        }
+        throw new OnnxModelException("initializer '" + printable(t.getName()) + "': its external data " + key
+                + " is not a non-negative integer");
+    }
+
+    /**
+     * Text from the model file as it may appear in a message: control characters escaped and at most 200
+     * characters, so a hostile name or location cannot rewrite the terminal or flood the log.
+     */
+    static String printable(String text) {
+        StringBuilder sb = new StringBuilder();
+        text.codePoints().limit(200).forEach(c -> {
+            if (Character.isISOControl(c) || !Character.isDefined(c)) {
+                sb.append(String.format("\\u%04x", c));
+            } else {
+                sb.appendCodePoint(c);
+            }
+        });
+        return text.codePointCount(0, text.length()) > 200 ? sb + "..." : sb.toString();
     }
 
     // ---- accessors -----------------------------------------------------------------------------------

@@ -37,6 +37,16 @@ public class OnnxModelException extends RuntimeException {
         }
     }
 
+    /**
+     * An initializer's external data {@code location} is absolute, leads out of the model's folder after
+     * normalisation, or is a link to a file outside it: refused, never read.
+     */
+    public static final class ExternalDataOutsideModel extends OnnxModelException {
+        public ExternalDataOutsideModel(String message) {
+            super(message);
+        }
+    }
+
     /** A device map (or a request) names module scopes that the graph does not have. */
     public static final class UnknownScope extends OnnxModelException {
         public UnknownScope(String message) {

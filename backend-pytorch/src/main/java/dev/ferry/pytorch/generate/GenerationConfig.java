@@ -33,6 +33,10 @@ public record GenerationConfig(int maxNewTokens, boolean doSample, double temper
         return new GenerationConfig(maxNewTokens, true, temperature, topK, topP, seed, true, null);
     }
 
+    public GenerationConfig withMaxNewTokens(int n) {
+        return new GenerationConfig(n, doSample, temperature, topK, topP, seed, useCache, eosTokenIds);
+    }
+
     public GenerationConfig withCache(boolean use) {
         return new GenerationConfig(maxNewTokens, doSample, temperature, topK, topP, seed, use, eosTokenIds);
     }

@@ -3,6 +3,7 @@ package dev.ferry.pytorch.generate;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.ndarray.NDScope;
+import dev.ferry.core.config.TokenLimits;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.DjlTensor;
@@ -62,14 +63,17 @@ public final class Generator implements AutoCloseable {
 
     /**
      * The new token ids after {@code prompt}; {@code onToken} (may be null) is told each id as soon as it is
-     * chosen, for streaming output, progress and time to first token.
+     * chosen, for streaming output, progress and time to first token. At most as many tokens as the model's
+     * positions leave after the prompt are generated ({@link TokenLimits#cappedNewTokens}).
+     *
+     * @throws IllegalArgumentException when the prompt is empty, holds an id outside the vocabulary, or is longer
+     *                                  than the model's positions (checked before any forward)
      */
     public long[] generate(long[] prompt, GenerationConfig config, LongConsumer onToken) {
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("empty prompt");
-        }
+        TokenLimits limits = model.tokenLimits();
+        limits.checkPrompt(prompt);
         Set<Long> eos = new HashSet<>(config.eosTokenIds() != null ? config.eosTokenIds() : model.eosTokenIds());
-        int limit = Math.min(config.maxNewTokens(), Math.max(0, model.maxPositions() - prompt.length));
+        int limit = limits.cappedNewTokens(prompt.length, config.maxNewTokens());
         Sampler sampler = new Sampler(config);
         long[] sequence = Arrays.copyOf(prompt, prompt.length + limit);
         int length = prompt.length;
@@ -93,6 +97,7 @@ public final class Generator implements AutoCloseable {
 
     /** Logits of every position of {@code ids} (one forward without cache), {@code [ids.length][vocab]}. */
     public float[][] logits(long[] ids) {
+        model.tokenLimits().checkPrompt(ids);
         try (DjlTensor input = backend.tokens(ids, inputDevice);
              DjlTensor logits = model.logits(input, null);
              NDScope scope = new NDScope()) {

@@ -1,5 +1,6 @@
 package dev.ferry.pytorch.models;
 
+import dev.ferry.core.config.TokenLimits;
 import dev.ferry.core.tensor.Tensor;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.DjlTensor;
@@ -30,6 +31,11 @@ public abstract class CausalLM extends DjlModule {
 
     /** The longest sequence the position embeddings allow. */
     public abstract int maxPositions();
+
+    /** The ids and sequence lengths this model accepts: {@code 0..vocabSize-1}, at most {@link #maxPositions}. */
+    public final TokenLimits tokenLimits() {
+        return new TokenLimits(vocabSize(), maxPositions());
+    }
 
     public final KVCache newCache() {
         return new KVCache(numLayers());

@@ -1,5 +1,6 @@
 package dev.ferry.pytorch.models;
 
+import dev.ferry.core.config.DecoderShape;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.pytorch.DjlBackend;
 
@@ -24,12 +25,13 @@ public final class GPT2Family {
         if (c.bool("reorder_and_upcast_attn", false)) {
             throw new IllegalArgumentException("gpt2 with reorder_and_upcast_attn is not supported");
         }
-        int embed = c.integer("n_embd");
-        Dims d = new Dims(embed, c.integer("n_head"), c.integer("n_inner", 4 * embed),
+        // every size checked at the door by core's one rule: positive, no wrapping, divisible, sane in total
+        DecoderShape shape = c.shape();
+        Dims d = new Dims(shape.hiddenSize(), shape.heads(), shape.intermediateSize(),
                 c.number("layer_norm_epsilon", 1e-5), c.string("activation_function", "gelu_new"),
                 c.bool("scale_attn_weights", true), c.bool("scale_attn_by_inverse_layer_idx", false),
                 c.number("attn_pdrop", 0.1), c.number("resid_pdrop", 0.1));
-        return new GPT2LMHeadModel(backend, c, d, c.integer("vocab_size"), c.integer("n_positions"),
-                c.integer("n_layer"), c.bool("tie_word_embeddings", true), dtype);
+        return new GPT2LMHeadModel(backend, c, d, shape.vocabSize(), shape.maxPositions(), shape.layers(),
+                shape.tiedEmbeddings(), dtype);
     }
 }

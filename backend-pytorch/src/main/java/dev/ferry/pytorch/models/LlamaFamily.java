@@ -1,6 +1,7 @@
 package dev.ferry.pytorch.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.core.config.DecoderShape;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.nn.RotaryEmbedding;
@@ -26,13 +27,12 @@ public final class LlamaFamily {
         if (prefix == null) {
             throw new IllegalArgumentException("model_type '" + type + "' is not of the Llama family " + PREFIXES.keySet());
         }
-        int hidden = c.integer("hidden_size");
-        int heads = c.integer("num_attention_heads");
-        int kvHeads = c.integer("num_key_value_heads", heads);
-        int headDim = c.integer("head_dim", hidden / heads);
+        // every size checked at the door by core's one rule: positive, no wrapping, divisible, sane in total
+        DecoderShape shape = c.shape();
+        int headDim = shape.headDim();
         boolean qwen = type.equals("qwen2");
         boolean attentionBias = c.bool("attention_bias", false);
-        Dims d = new Dims(hidden, c.integer("intermediate_size"), heads, kvHeads, headDim,
+        Dims d = new Dims(shape.hiddenSize(), shape.intermediateSize(), shape.heads(), shape.kvHeads(), headDim,
                 c.number("rms_norm_eps", 1e-6), qwen || attentionBias, !qwen && attentionBias,
                 c.bool("mlp_bias", false), c.string("hidden_act", "silu"));
         JsonNode rope = c.ropeParameters();
@@ -46,7 +46,7 @@ public final class LlamaFamily {
             default -> throw new IllegalArgumentException("rope_type '" + ropeType + "' of model_type '" + type
                     + "' is not supported; supported: default, llama3");
         }
-        return new LlamaForCausalLM(prefix, backend, c, d, c.integer("vocab_size"), c.integer("num_hidden_layers"),
-                inv, 1f, c.bool("tie_word_embeddings", false), dtype);
+        return new LlamaForCausalLM(prefix, backend, c, d, shape.vocabSize(), shape.layers(), inv, 1f,
+                shape.tiedEmbeddings(), dtype);
     }
 }

@@ -2,6 +2,8 @@ package dev.ferry.pytorch.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.core.config.ConfigNumbers;
+import dev.ferry.core.config.DecoderShape;
 import dev.ferry.core.tensor.DType;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -56,15 +58,33 @@ public final class ModelConfig {
         return n != null && !n.isNull();
     }
 
+    /** The integers of this config, read without wrapping and range-checked (core's one rule for them). */
+    public ConfigNumbers numbers() {
+        return new ConfigNumbers(json, "config.json");
+    }
+
+    /**
+     * The model's sizes, checked by core's one rule for config numbers ({@link DecoderShape#fromConfig}).
+     *
+     * @throws dev.ferry.core.config.ConfigException naming the field at fault
+     */
+    public DecoderShape shape() {
+        return DecoderShape.fromConfig(json, "config.json");
+    }
+
+    /**
+     * {@code key} as an {@code int}; a value that is not an integer or lies outside {@code int} range is a
+     * {@link dev.ferry.core.config.ConfigException} naming the key, never wrapped.
+     */
     public int integer(String key) {
         if (!has(key)) {
             throw new IllegalArgumentException("config.json of model_type '" + modelType() + "' lacks '" + key + "'");
         }
-        return json.get(key).asInt();
+        return numbers().integer(key);
     }
 
     public int integer(String key, int fallback) {
-        return has(key) ? json.get(key).asInt() : fallback;
+        return has(key) ? integer(key) : fallback;
     }
 
     public double number(String key, double fallback) {

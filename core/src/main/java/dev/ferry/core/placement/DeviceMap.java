@@ -1,6 +1,9 @@
 package dev.ferry.core.placement;
 
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -25,9 +28,15 @@ import java.util.Set;
  */
 public record DeviceMap(Map<String, Device> entries) {
 
-    /** Created on first JSON use: an ObjectMapper costs ~250 ms of class loading, which planning never needs. */
+    /**
+     * Created on first JSON use: an ObjectMapper costs ~250 ms of class loading, which planning never needs.
+     * Strict as the weights formats: a duplicate key (which would silently keep the last device) and text after
+     * the map are errors.
+     */
     private static final class Json {
-        static final ObjectMapper MAPPER = new ObjectMapper();
+        static final ObjectMapper MAPPER = new ObjectMapper()
+                .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+                .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     }
 
     public DeviceMap {
@@ -49,7 +58,8 @@ public record DeviceMap(Map<String, Device> entries) {
         try {
             node = Json.MAPPER.readTree(json);
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("device map is not valid JSON: " + e.getOriginalMessage());
+            throw new IllegalArgumentException("device map is not valid JSON: " + e.getOriginalMessage()
+                    + where(e.getLocation()));
         }
         if (node == null || !node.isObject()) {
             throw new IllegalArgumentException("a device map is a JSON object of module name → device, got: " + json);
@@ -69,6 +79,11 @@ public record DeviceMap(Map<String, Device> entries) {
             }
         }
         return new DeviceMap(map);
+    }
+
+    /** {@code " (line 1, column 12)"}: where the parser stopped, so a duplicate or trailing text is easy to find. */
+    private static String where(JsonLocation at) {
+        return at == null || at.getLineNr() < 0 ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
     }
 
     public static DeviceMap readJson(Path file) {

@@ -81,4 +81,23 @@ class DeviceMapTest {
         assertThat(m.deviceOf("model.layers.1.mlp")).isEqualTo(CPU);
         assertThat(m.deviceOf("model.layers.10.mlp")).isEqualTo(GPU0);
     }
+
+    @Test
+    void duplicateKeyInJsonIsRefusedNamingTheKey() {
+        assertThatThrownBy(() -> DeviceMap.parseJson("{\"model.layers.0\": 0, \"model.layers.0\": \"disk\"}"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("Duplicate field 'model.layers.0'").hasMessageContaining("line 1, column");
+    }
+
+    @Test
+    void trailingTextAfterTheJsonMapIsRefusedNamingThePosition() {
+        assertThatThrownBy(() -> DeviceMap.parseJson("{\"\": \"cpu\"}\n{\"lm_head\": 0}"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("Trailing token").hasMessageContaining("line 2, column");
+    }
+
+    @Test
+    void trailingWhitespaceAfterTheJsonMapIsFine() {
+        assertThat(DeviceMap.parseJson("{\"\": \"cpu\"}\n\n").entries()).containsOnlyKeys("");
+    }
 }

@@ -12,8 +12,10 @@ import picocli.CommandLine.Spec;
  * when run without arguments).
  *
  * <p>Exit codes: 0 on success; 2 for bad usage (an unknown or malformed option, a missing model folder, an
- * unreadable device map, a bad size string, an unknown strategy), with one line on stderr naming the option
- * or file; 1 for a failure while running, with its cause.
+ * unreadable device map or one with duplicate keys or trailing text, a bad size string, an unknown strategy, a
+ * {@code config.json} size out of range or not divisible, a token id outside the vocabulary, a prompt longer than
+ * the positions), with one line on stderr naming the option or file, the same on both backends and before any
+ * weight is read; 1 for a failure while running, with its cause.
  */
 @Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = FerryCli.Version.class,
         description = "Runs models larger than one accelerator's memory: plans device maps, explains how a model "

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.inject.Injector;
+import dev.ferry.core.config.TokenLimits;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.module.Module;
@@ -101,7 +102,8 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
-            description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
+            description = "Tokens to generate at most (default ${DEFAULT-VALUE}); capped, with a warning, to what "
+                    + "the model's positions leave after the prompt.")
     int maxNewTokens;
 
     @Option(names = "--temperature", paramLabel = "T", description = "Sampling temperature (> 0; 0 = greedy).")
@@ -155,15 +157,16 @@ final class GenerateCommand implements Callable<Integer> {
         try (DjlBackend djl = injector.getInstance(DjlBackend.class)) {
             HuggingFaceTokenizer tokenizer = tokenizer();
             CausalLM lm = ModelTrees.causalLmOnMeta(model, djl);
+            long[] ids = promptIds(tokenizer);
+            GenerationConfig checked = atTheDoor(lm.tokenLimits(), ids, config);
             Set<String> classes = new LinkedHashSet<>(preload);
             ModelTrees.warnUnknownClasses(lm, classes, "--preload", err);
             DeviceMap map = deviceMap(lm, djl, classes);
-            long[] ids = promptIds(tokenizer);
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
                     lm, model, map, classes, prefetchBlocks(), offloadDir, overwriteOffloadDir, "--device-map " + deviceMap,
                     err);
                  Generator generator = new Generator(lm, djl, map.mainDevice(), tokenizer)) {
-                TimedGeneration gen = TimedGeneration.run(generator, ids, config, err);
+                TimedGeneration gen = TimedGeneration.run(generator, ids, checked, err);
                 String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
                 return new Generation(lm.className(), map, loaded.seconds(), loaded.placement(), loaded.report(),
                         ids, gen, text);
@@ -186,16 +189,29 @@ final class GenerateCommand implements Callable<Integer> {
         OnnxDispatcher dispatcher = injector.getInstance(OnnxDispatcher.class);
         long start = System.nanoTime();
         OnnxModuleTree tree = dispatcher.tree(file);
+        TokenLimits limits;
+        try {
+            limits = OnnxCausalLm.limits(model, tree.model());
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--model " + model + ": " + e.getMessage(), e);
+        }
+        GenerationConfig checked = atTheDoor(limits, ids, config);
         Set<String> classes = new LinkedHashSet<>(preload);
         ModelTrees.warnUnknownClasses(tree.root(), classes, "--preload", err);
         DeviceMap map = deviceMap(tree.root(), injector.getInstance(TensorBackend.class), classes);
+        try {
+            // the map checked against the graph before anything is loaded, as on PyTorch: a bad map is usage
+            OnnxDispatchedModel.plan(tree, map, new PreloadRule(classes));
+        } catch (OnnxModelException.InvalidPlan | OnnxModelException.UnknownScope e) {
+            throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
+        }
         OnnxDispatchedModel dispatched;
         try (Progress progress = Progress.start(err, "loading", 1, " model", 1,
                 "partitioning " + file.getFileName() + " by the device map")) {
             try {
                 dispatched = OnnxDispatchedModel.dispatch(tree, map, new PreloadRule(classes),
                         dispatcher.options().withPrefetchPartitions(prefetchBlocks()));
-            } catch (IllegalArgumentException | OnnxModelException.InvalidPlan e) {
+            } catch (IllegalArgumentException | OnnxModelException.InvalidPlan | OnnxModelException.UnknownScope e) {
                 throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
             }
             progress.step(1);
@@ -205,8 +221,8 @@ final class GenerateCommand implements Callable<Integer> {
         List<Long> eos = java.nio.file.Files.isRegularFile(model.resolve("config.json"))
                 ? ModelConfig.read(model).eosTokenIds() : List.of();
         try (OnnxDispatchedModel d = dispatched) {
-            TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d)::generate, ids,
-                    config.eosTokenIds() == null ? config.withEos(eos) : config, err);
+            TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits)::generate, ids,
+                    checked.eosTokenIds() == null ? checked.withEos(eos) : checked, err);
             OnnxDispatchReport report = d.report();
             String placement = String.format("%d partitions, %d of them resident sessions, %s of initializers",
                     report.sessionCount(), report.residentSessions(),
@@ -215,6 +231,26 @@ final class GenerateCommand implements Callable<Integer> {
             return new Generation(tree.root().className(), map, loadSeconds, placement, report.core(), ids, gen,
                     text);
         }
+    }
+
+    /**
+     * The prompt checked against the model before anything is loaded, the same on both backends: an id outside
+     * the vocabulary or a prompt longer than the positions is bad usage (exit 2, naming the id and the vocabulary
+     * size); {@code --max-new-tokens} beyond what the positions leave is capped, with a warning.
+     */
+    private GenerationConfig atTheDoor(TokenLimits limits, long[] ids, GenerationConfig config) {
+        try {
+            limits.checkPrompt(ids);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException((prompt.text != null ? "--prompt" : "--input-ids") + ": " + e.getMessage(), e);
+        }
+        int n = limits.cappedNewTokens(ids.length, config.maxNewTokens());
+        if (n == config.maxNewTokens()) {
+            return config;
+        }
+        spec.commandLine().getErr().println("warning: --max-new-tokens " + config.maxNewTokens() + " capped to " + n
+                + ": the model has " + limits.maxPositions() + " positions and the prompt " + ids.length + " tokens");
+        return config.withMaxNewTokens(n);
     }
 
     private int prefetchBlocks() {
