@@ -28,16 +28,17 @@ import org.junit.jupiter.api.Test;
 /**
  * A dispatched model called from several threads at once, on the test backend: the hooks of one dispatch share
  * one forward lock, so concurrent calls give the single-threaded numbers, and a forward that throws gives back
- * the weights it loaded and the lock.
+ * what its hooks took (the weights it loaded, a tied tensor's home, the lock), so the next call works.
  */
 class ConcurrentForwardTest {
 
     private static final Device GPU0 = Device.accelerator(0);
+    private static final Device GPU1 = Device.accelerator(1);
     private static final Device CPU = Device.cpu();
     private static final Device DISK = Device.disk();
     private static final int WIDTH = 6;
 
-    private final TestBackend backend = new TestBackend(1);
+    private final TestBackend backend = new TestBackend(2);
     private final Dispatcher dispatcher = new Dispatcher(backend);
 
     private TestTensor input() {
@@ -117,5 +118,29 @@ class ConcurrentForwardTest {
         assertThat(m.find("model.embed").tensor("weight").isMaterialised()).isFalse();
         assertThat(backend.live()).isEqualTo(live);
         assertThat(CompletableFuture.supplyAsync(() -> run(m)).get(30, TimeUnit.SECONDS)).containsExactly(expected);
+    }
+
+    @Test
+    void aFailureInATiedModuleOnAnotherDevicePutsTheHomeTensorBack() {
+        Stack m = new Stack(backend, WIDTH, 4, true, 11);
+        float[] expected = run(m);
+        Map<String, Device> map = new LinkedHashMap<>();
+        map.put("model", GPU0);
+        map.put("head", GPU1); // tied to model.embed: it runs on a copy of the weight
+        dispatcher.dispatch(m, DispatchOptions.of(DeviceMap.of(map)));
+        boolean[] fail = {true};
+        Hooks.add(m.find("head"), new ModelHook() {
+            @Override
+            public Object[] preForward(Module module, Object[] args) {
+                if (fail[0]) {
+                    throw new IllegalStateException("injected");
+                }
+                return args;
+            }
+        }, true);
+        assertThatThrownBy(() -> run(m)).hasMessage("injected");
+        assertThat(m.find("model.embed").tensor("weight").device()).isEqualTo(GPU0);
+        fail[0] = false;
+        assertThat(run(m)).containsExactly(expected);
     }
 }
