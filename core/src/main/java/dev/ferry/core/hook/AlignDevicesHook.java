@@ -36,8 +36,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * when the forward throws), and {@code detach} takes it too. The {@code Dispatcher} gives every hook of one
  * dispatch the same lock: a call of the dispatched model holds it for its whole forward, nested hooks re-enter
  * it, and calls from other threads wait their turn (in arrival order). Weights loaded for one thread's forward
- * are therefore never replaced or freed by another thread's. A hook made without a lock gets one of its own;
- * the model's root hook then still serialises every call through the root.
+ * are therefore never replaced or freed by another thread's. A hook made by hand without a lock gets one of its
+ * own, which serialises only the calls through its module.
  */
 public final class AlignDevicesHook implements ModelHook {
 
