@@ -63,6 +63,14 @@ import java.util.stream.Stream;
  *
  * <p>Owns every session, tensor and result it makes (sessions prepared ahead included), counted in
  * {@link OnnxDispatchReport#ortObjects}; {@link #close} releases them all.
+ *
+ * <p><b>Threads.</b> Safe to call from several threads at once. {@link #run} is serialised on this object:
+ * one run at a time, holding it from the first partition to the last, so an offloaded partition's session and
+ * weights (made for one run, or prepared ahead for the next) serve that run only and are closed by it, the
+ * prefetcher sees the partitions in run order, and device memory holds one running offloaded block plus those
+ * prepared ahead, however many threads call. What a run produces is the caller's: each result owns its outputs
+ * and may be read and closed on any thread, after other runs or after {@link #close}. {@link #report} and
+ * {@link #close} wait for the run in progress.
  */
 public final class OnnxDispatchedModel implements AutoCloseable {
 
@@ -204,7 +212,8 @@ public final class OnnxDispatchedModel implements AutoCloseable {
 
     /**
      * Runs the model. The caller keeps ownership of {@code inputs}; the result owns the outputs. Intermediate
-     * values are released as soon as the last partition reading them has run.
+     * values are released as soon as the last partition reading them has run. Calls from other threads wait
+     * until this one has finished (see the class comment).
      */
     public synchronized OnnxRunResult run(Map<String, ? extends OnnxTensorLike> inputs) {
         if (closed) {

@@ -23,6 +23,15 @@ import java.util.function.LongConsumer;
  * Autoregressive decoding with a {@link CausalLM}, dispatched or not (it goes through {@code call}, so hooks
  * apply): greedy or sampled, with or without the KV cache, stopping at an end-of-sequence id (which is
  * returned) or after {@code maxNewTokens}. Prompts are token ids, or text when a tokenizer is given.
+ *
+ * <p><b>Threads.</b> A generator, and the dispatched model under it, may be called from several threads at
+ * once; one generator can be shared, or each thread can have its own over the same model. Everything a call
+ * changes is its own: the KV cache, the sampler (and its random generator) and the input and output tensors are
+ * made per call and freed when it returns. The model's forwards are serialised: the hooks of one dispatch share
+ * a forward lock ({@link dev.ferry.core.dispatch.Dispatcher#dispatch}), held by each forward (one token's step)
+ * from the root's hook to its end, so calls interleave token by token, in arrival order, and an offloaded
+ * block's weights, loaded for one thread's forward, are freed by that forward only. Concurrent calls therefore
+ * give the tokens each would give alone, and take about as long in total as running them one after the other.
  */
 public final class Generator implements AutoCloseable {
 

@@ -22,6 +22,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -50,6 +51,10 @@ public final class Dispatcher {
      * Attaches the planned hooks. Offloaded tensors are read from {@code options.offloadStore()}; those only
      * materialised in the model are first copied to host memory. If anything fails, every hook attached so
      * far is removed and the model is as it was.
+     *
+     * <p>The dispatched model is safe to call from several threads: all its hooks share one forward lock, which
+     * a call holds for its whole forward (see {@link AlignDevicesHook}), so calls run one at a time, in arrival
+     * order. State a call brings along (a KV cache, its inputs and outputs) stays the caller's.
      */
     public DispatchReport dispatch(Module root, DispatchOptions options) {
         DispatchReport report = plan(root, options.deviceMap(), options.preload());
@@ -79,6 +84,8 @@ public final class Dispatcher {
         boolean streams = report.modules().stream().anyMatch(e -> e.hooked() && e.hook().offload());
         Prefetcher prefetcher = streams && options.prefetchBlocks() > 0 ? new Prefetcher(options.prefetchBlocks())
                 : null;
+        // one lock for the whole model: a call holds it from the first hook it meets to that hook's postForward
+        ReentrantLock forwardLock = new ReentrantLock(true);
         List<Module> attached = new ArrayList<>();
         try {
             for (Entry e : report.modules()) {
@@ -97,7 +104,7 @@ public final class Dispatcher {
                 Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(h.executionDevice(), h.offload(),
                         h.ioSameDevice(), h.placeSubmodules(), options.offloadBuffers(), options.skipKeys(),
                         h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null,
-                        shared)), true);
+                        shared), forwardLock), true);
                 attached.add(m);
             }
             // after the home hooks placed them: each other execution device gets its own copy of a tied tensor

@@ -10,11 +10,13 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Keeps a module's inputs and weights on its execution device, as Accelerate's {@code AlignDevicesHook}.
@@ -27,6 +29,15 @@ import java.util.Set;
  *   <li>{@code ioSameDevice}: the output goes back to the device the input came from.</li>
  * </ul>
  * Tensors the hook creates (moved inputs, loaded weights) are owned and freed by the hook.
+ *
+ * <p><b>Threads.</b> What a forward needs lives in shared places: the module's {@link TensorSlot}s (an offloaded
+ * block's weights are installed there for the forward and freed after it) and this hook's per-call stack. So a
+ * hook holds its <em>forward lock</em> from {@code preForward} to {@code postForward} (or {@code abortForward}
+ * when the forward throws), and {@code detach} takes it too. The {@code Dispatcher} gives every hook of one
+ * dispatch the same lock: a call of the dispatched model holds it for its whole forward, nested hooks re-enter
+ * it, and calls from other threads wait their turn (in arrival order). Weights loaded for one thread's forward
+ * are therefore never replaced or freed by another thread's. A hook made by hand without a lock gets one of its
+ * own, which serialises only the calls through its module.
  */
 public final class AlignDevicesHook implements ModelHook {
 
@@ -80,11 +91,28 @@ public final class AlignDevicesHook implements ModelHook {
     private final Map<TensorSlot, String> originalNames = new IdentityHashMap<>();
     /** Buffers that were on meta and that {@code init} loaded for the block's lifetime. */
     private final List<TensorSlot> loadedAtInit = new ArrayList<>();
+    /** Per-call state of the forwards in progress (nested calls of one module stack up); guarded by {@link #lock}. */
     private final Deque<CallState> calls = new ArrayDeque<>();
+    private final ReentrantLock lock;
     private int prefetchIndex = -1;
 
+    /** A hook with a forward lock of its own. */
     public AlignDevicesHook(Config config) {
+        this(config, new ReentrantLock(true));
+    }
+
+    /**
+     * A hook that holds {@code forwardLock} (shared with the other hooks of its model) from each
+     * {@code preForward} to the matching {@code postForward} or {@code abortForward}.
+     */
+    public AlignDevicesHook(Config config, ReentrantLock forwardLock) {
         this.config = config;
+        this.lock = Objects.requireNonNull(forwardLock, "forwardLock");
+    }
+
+    /** The lock this hook holds around each forward. */
+    public ReentrantLock forwardLock() {
+        return lock;
     }
 
     public Config config() {
@@ -141,32 +169,56 @@ public final class AlignDevicesHook implements ModelHook {
         }
     }
 
+    /** Takes the forward lock (released by {@code postForward} or {@code abortForward}), then prepares the call. */
     @Override
     public Object[] preForward(Module module, Object[] args) {
+        lock.lock();
+        try {
+            return prepare(args);
+        } catch (RuntimeException | Error e) {
+            lock.unlock();
+            throw e;
+        }
+    }
+
+    private Object[] prepare(Object[] args) {
         Device exec = config.executionDevice();
-        List<TensorSlot> loaded = List.of();
+        List<TensorSlot> loaded = new ArrayList<>(0);
         if (!streamed.isEmpty()) {
             Map<TensorSlot, Tensor> block = prefetchIndex >= 0 ? config.prefetcher().take(prefetchIndex) : null;
             if (block == null) {
                 block = materialiseBlock(false);
             }
-            loaded = new ArrayList<>(block.size());
-            for (Map.Entry<TensorSlot, Tensor> e : block.entrySet()) {
-                TensorSlot slot = e.getKey();
-                if (slot.isMaterialised() && exec.equals(slot.device())) {
-                    e.getValue().close(); // tied: already brought here by another active hook, which frees it
-                    continue;
+            Iterator<Map.Entry<TensorSlot, Tensor>> it = block.entrySet().iterator();
+            try {
+                while (it.hasNext()) {
+                    Map.Entry<TensorSlot, Tensor> e = it.next();
+                    TensorSlot slot = e.getKey();
+                    if (slot.isMaterialised() && exec.equals(slot.device())) {
+                        e.getValue().close(); // tied: already brought here by another active hook, which frees it
+                        continue;
+                    }
+                    slot.set(e.getValue());
+                    loaded.add(slot);
                 }
-                slot.set(e.getValue());
-                loaded.add(slot);
+            } catch (RuntimeException | Error e) {
+                it.forEachRemaining(left -> left.getValue().close());
+                loaded.forEach(TensorSlot::release);
+                throw e;
             }
         }
-        Device inputDevice = config.ioSameDevice() ? DeviceTransfers.find(args) : null;
         List<Tensor> temporaries = new ArrayList<>(0);
-        Object[] moved = exec == null ? args
-                : (Object[]) DeviceTransfers.send(args, exec, config.skipKeys(), temporaries);
-        calls.push(new CallState(inputDevice, temporaries, loaded));
-        return moved;
+        try {
+            Device inputDevice = config.ioSameDevice() ? DeviceTransfers.find(args) : null;
+            Object[] moved = exec == null ? args
+                    : (Object[]) DeviceTransfers.send(args, exec, config.skipKeys(), temporaries);
+            calls.push(new CallState(inputDevice, temporaries, loaded));
+            return moved;
+        } catch (RuntimeException | Error e) {
+            temporaries.forEach(Tensor::close);
+            loaded.forEach(TensorSlot::release);
+            throw e;
+        }
     }
 
     /**
@@ -217,13 +269,34 @@ public final class AlignDevicesHook implements ModelHook {
         }
     }
 
+    /** Frees what the call loaded and moved, sends the output back if asked, and releases the forward lock. */
     @Override
     public Object postForward(Module module, Object output) {
-        CallState call = calls.pop();
-        for (TensorSlot slot : call.loaded()) {
-            slot.release();
+        try {
+            CallState call = calls.pop();
+            for (TensorSlot slot : call.loaded()) {
+                slot.release();
+            }
+            DeviceTransfers.closeExcept(call.temporaries(), output);
+            return outputBack(call, output);
+        } finally {
+            lock.unlock();
         }
-        DeviceTransfers.closeExcept(call.temporaries(), output);
+    }
+
+    /** The forward threw: frees what {@code preForward} loaded and moved for it, and releases the forward lock. */
+    @Override
+    public void abortForward(Module module) {
+        try {
+            CallState call = calls.pop();
+            call.loaded().forEach(TensorSlot::release);
+            call.temporaries().forEach(Tensor::close);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Object outputBack(CallState call, Object output) {
         if (call.inputDevice() == null) {
             return output;
         }
@@ -241,9 +314,21 @@ public final class AlignDevicesHook implements ModelHook {
         return back;
     }
 
-    /** Puts every tensor back where it was before {@code init}: reloads offloaded ones from the store. */
+    /**
+     * Puts every tensor back where it was before {@code init}: reloads offloaded ones from the store. Waits for
+     * the forwards in progress on other threads (it takes the forward lock).
+     */
     @Override
     public void detach(Module module) {
+        lock.lock();
+        try {
+            restore();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void restore() {
         originalDevices.forEach((slot, device) -> {
             String name = originalNames.get(slot);
             if (name != null && !slot.isMaterialised()) {

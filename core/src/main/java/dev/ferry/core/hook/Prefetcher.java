@@ -17,7 +17,9 @@ import java.util.concurrent.Future;
  * blocks (in execution order, wrapping round to the first for the next forward) are read from their store
  * and materialised on their execution device on a background thread. At most {@code blocksAhead} blocks are
  * in flight, so device memory holds the running block plus those. Shared by the offload hooks of one
- * dispatch; closing it frees whatever was fetched and not used.
+ * dispatch; closing it frees whatever was fetched and not used. The hooks take blocks under their dispatch's
+ * forward lock, so blocks are taken in execution order however many threads call the model; a block fetched ahead
+ * belongs to whichever forward takes it, and only that forward installs and frees it.
  */
 public final class Prefetcher implements AutoCloseable {
 

@@ -38,8 +38,13 @@ public final class SequentialHook implements ModelHook {
     @Override
     public Object[] preForward(Module module, Object[] args) {
         Object[] a = args;
-        for (ModelHook h : hooks) {
-            a = h.preForward(module, a);
+        for (int i = 0; i < hooks.size(); i++) {
+            try {
+                a = hooks.get(i).preForward(module, a);
+            } catch (RuntimeException | Error e) {
+                abort(module, i, e); // the hooks before it did their part: they undo it
+                throw e;
+            }
         }
         return a;
     }
@@ -47,10 +52,53 @@ public final class SequentialHook implements ModelHook {
     @Override
     public Object postForward(Module module, Object output) {
         Object o = output;
-        for (ModelHook h : hooks) {
-            o = h.postForward(module, o);
+        for (int i = 0; i < hooks.size(); i++) {
+            try {
+                o = hooks.get(i).postForward(module, o);
+            } catch (RuntimeException | Error e) {
+                // the hooks after it still hold what their preForward took
+                for (int j = i + 1; j < hooks.size(); j++) {
+                    try {
+                        hooks.get(j).abortForward(module);
+                    } catch (RuntimeException | Error cleanup) {
+                        e.addSuppressed(cleanup);
+                    }
+                }
+                throw e;
+            }
         }
         return o;
+    }
+
+    /** Aborts every hook, last first; the first failure is thrown once all have run. */
+    @Override
+    public void abortForward(Module module) {
+        RuntimeException failed = null;
+        for (int j = hooks.size() - 1; j >= 0; j--) {
+            try {
+                hooks.get(j).abortForward(module);
+            } catch (RuntimeException e) {
+                if (failed == null) {
+                    failed = e;
+                } else {
+                    failed.addSuppressed(e);
+                }
+            }
+        }
+        if (failed != null) {
+            throw failed;
+        }
+    }
+
+    /** Aborts the first {@code count} hooks, last first, adding their failures to {@code failure}. */
+    private void abort(Module module, int count, Throwable failure) {
+        for (int j = count - 1; j >= 0; j--) {
+            try {
+                hooks.get(j).abortForward(module);
+            } catch (RuntimeException | Error cleanup) {
+                failure.addSuppressed(cleanup);
+            }
+        }
     }
 
     @Override

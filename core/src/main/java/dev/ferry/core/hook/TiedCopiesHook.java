@@ -60,12 +60,22 @@ public final class TiedCopiesHook implements ModelHook {
 
     @Override
     public Object postForward(Module module, Object output) {
+        putHomesBack();
+        return output;
+    }
+
+    /** The forward threw: the home tensors go back all the same, or the next forward would take a copy for one. */
+    @Override
+    public void abortForward(Module module) {
+        putHomesBack();
+    }
+
+    private void putHomesBack() {
         Map<TensorSlot, Tensor> home = homes.pop();
         home.forEach((slot, value) -> {
             slot.take(); // the copy stays owned by this hook
             slot.set(value);
         });
-        return output;
     }
 
     @Override

@@ -249,14 +249,27 @@ public class Module {
         this.hook = hook;
     }
 
-    /** Runs the forward surrounded by this module's hook, if any. */
+    /**
+     * Runs the forward surrounded by this module's hook, if any; when the forward throws, the hook's
+     * {@code abortForward} runs instead of its {@code postForward} and the exception goes on.
+     */
     public final Object call(Object... args) {
         ModelHook h = hook;
         if (h == null) {
             return forward(args);
         }
         Object[] in = h.preForward(this, args);
-        Object out = forward(in);
+        Object out;
+        try {
+            out = forward(in);
+        } catch (Throwable failure) {
+            try {
+                h.abortForward(this);
+            } catch (RuntimeException | Error cleanup) {
+                failure.addSuppressed(cleanup);
+            }
+            throw failure;
+        }
         return h.postForward(this, out);
     }
 

@@ -1,6 +1,7 @@
 package dev.ferry.core.hook;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
@@ -63,6 +64,11 @@ class HooksTest {
         }
 
         @Override
+        public void abortForward(Module module) {
+            log.add(tag + ".abort");
+        }
+
+        @Override
         public void detach(Module module) {
             log.add(tag + ".detach");
         }
@@ -91,6 +97,16 @@ class HooksTest {
         Hooks.add(model, new ShiftInput(log, "c"));
         assertThat(log).containsExactly("a.init", "b.init", "a.pre", "b.pre", "a.post", "b.post",
                 "a.detach", "b.detach", "c.init");
+    }
+
+    @Test
+    void aFailedForwardAbortsEveryAppendedHookInsteadOfPostForward() {
+        ModelForTest model = new ModelForTest(backend, 1);
+        List<String> log = new ArrayList<>();
+        Hooks.add(model, new ShiftInput(log, "a"));
+        Hooks.add(model, new ShiftInput(log, "b"), true);
+        assertThatThrownBy(() -> model.call("not a tensor")).isInstanceOf(ClassCastException.class);
+        assertThat(log).containsExactly("a.init", "b.init", "a.pre", "b.pre", "b.abort", "a.abort");
     }
 
     @Test
