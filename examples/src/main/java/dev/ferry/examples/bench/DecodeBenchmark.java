@@ -83,26 +83,36 @@ public final class DecodeBenchmark {
             }
             Generator gen = new Generator(model, backend, gpu);
             GenerationConfig greedy = GenerationConfig.greedy(newTokens).withEos(List.of());
+            java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+            List<Double> cpuShare = new ArrayList<>();
             List<Double> prefillMs = new ArrayList<>();
             List<Double> decodeTps = new ArrayList<>();
             long[] tokens = null;
             for (int r = 0; r <= reps; r++) {
                 long[] times = new long[newTokens];
+                long[] cpu = new long[newTokens];
                 int[] n = {0};
                 long start = System.nanoTime();
-                tokens = gen.generate(prompt, greedy, t -> times[n[0]++] = System.nanoTime());
+                tokens = gen.generate(prompt, greedy, t -> {
+                    cpu[n[0]] = mx.getCurrentThreadCpuTime();
+                    times[n[0]++] = System.nanoTime();
+                });
                 if (r == 0) {
                     continue; // warm-up: kernels, allocator, page cache
                 }
                 prefillMs.add((times[0] - start) / 1e6);
                 decodeTps.add((n[0] - 1) / ((times[n[0] - 1] - times[0]) / 1e9));
+                // the forward thread's CPU time over the decode's wall time: near 1, decoding waits on the host
+                // (JNI calls, kernel launches, hooks), not on the GPU
+                cpuShare.add((cpu[n[0] - 1] - cpu[0]) / (double) (times[n[0] - 1] - times[0]));
             }
             System.out.printf(Locale.ROOT, "{\"name\": \"%s\", \"map\": \"%s\", \"preload\": \"%s\", \"load_s\": %.2f, "
                             + "\"prefill_ms\": %.2f, \"decode_tokens_per_s\": %.3f, \"decode_runs\": %s, "
                             + "\"streamed_bytes_per_token\": %d, \"pinned_fraction\": %.3f, \"locked_bytes\": %d, "
-                            + "\"tokens_head\": %s}%n",
+                            + "\"forward_thread_cpu_share\": %.3f, \"tokens_head\": %s}%n",
                     o.getOrDefault("name", mapArg), mapArg, String.join(",", preload), loadSeconds, median(prefillMs),
                     median(decodeTps), decodeTps, streamed, pinned, backend.pageLocking(gpu).lockedBytes(),
+                    median(cpuShare),
                     Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))));
             if (result != null) {
                 Dispatcher.remove(model);
