@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DJL_GIT=${DJL_GIT:?a git dir of deepjavalibrary/djl with tag v0.36.0}
-FIX=${FERRY_FIXTURES:-../shared/fixtures}
+FIX=${FERRY_FIXTURES:-testdata}
 mvn -q -B package -DskipTests
 mvn -q -B test-compile
 S=ship/gpu

@@ -9,7 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
-/** Test models: the shared fixtures and all-MiniLM-L6-v2 from the langchain4j jar. */
+/** Test models: the project's fixtures (testdata/) and all-MiniLM-L6-v2 from the langchain4j jar. */
 final class TestModels {
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -19,12 +19,7 @@ final class TestModels {
     }
 
     static Path fixtures() {
-        String p = System.getProperty("ferry.fixtures");
-        Path dir = p != null ? Path.of(p) : Path.of("../../shared/fixtures");
-        if (!Files.isDirectory(dir)) {
-            dir = Path.of("/work/shared/fixtures");
-        }
-        return dir;
+        return dev.ferry.core.testing.Fixtures.dir();
     }
 
     static Path fixture(String name, String file) {

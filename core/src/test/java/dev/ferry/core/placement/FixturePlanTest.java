@@ -11,7 +11,7 @@ import dev.ferry.core.module.Module;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** Plans of the fixture trees built from ../shared/fixtures/{tiny-llama,tiny-gpt2}/module_tree.json. */
+/** Plans of the fixture trees built from testdata/{tiny-llama,tiny-gpt2}/module_tree.json. */
 class FixturePlanTest {
 
     private final DevicePlanner planner = new DevicePlanner();

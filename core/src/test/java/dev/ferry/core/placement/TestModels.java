@@ -108,8 +108,7 @@ final class TestModels {
     }
 
     static Path fixture(String name) {
-        String dir = System.getProperty("ferry.fixtures", "../../shared/fixtures");
-        return Path.of(dir, name, "module_tree.json");
+        return dev.ferry.core.testing.Fixtures.model(name).resolve("module_tree.json");
     }
 
     static Module tinyLlama() {

@@ -14,11 +14,7 @@ final class TestFiles {
     }
 
     static Path fixtures() {
-        String dir = System.getProperty("ferry.fixtures");
-        if (dir == null) {
-            throw new IllegalStateException("system property ferry.fixtures is not set (surefire sets it)");
-        }
-        return Path.of(dir);
+        return dev.ferry.core.testing.Fixtures.dir();
     }
 
     /** An 8-byte little-endian length, then {@code header} as UTF-8, then {@code data}. */

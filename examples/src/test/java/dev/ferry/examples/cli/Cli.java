@@ -19,8 +19,7 @@ record Cli(int exitCode, String out, String err) {
     }
 
     static Path fixtures() {
-        String prop = System.getProperty("ferry.fixtures");
-        return prop != null ? Path.of(prop) : Path.of("..", "..", "shared", "fixtures");
+        return dev.ferry.core.testing.Fixtures.dir();
     }
 
     static String model(String name) {
