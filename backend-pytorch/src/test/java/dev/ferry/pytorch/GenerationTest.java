@@ -78,10 +78,42 @@ class GenerationTest {
     }
 
     @Test
-    void textNeedsATokenizerAndTheFixturesHaveNone() {
-        assertThat(Generator.tokenizer(Fixtures.model("tiny-llama"))).isEmpty();
+    void textNeedsATokenizer(@org.junit.jupiter.api.io.TempDir java.nio.file.Path empty) {
+        assertThat(Generator.tokenizer(empty)).isEmpty();
         assertThatThrownBy(() -> gen.generate("hello", GenerationConfig.greedy(2)))
                 .hasMessageContaining("tokenizer.json");
+    }
+
+    /** testdata/tiny-llama/tokenizer.json: byte-level BPE, token id = byte value, no merges, no special tokens. */
+    @Test
+    void theTinyLlamaTokenizerEncodesEachUtf8ByteAsItsValueAndDecodesBackUnchanged() {
+        try (var tokenizer = Generator.tokenizer(Fixtures.model("tiny-llama")).orElseThrow()) {
+            String text = "Ferry carries große models ⛴";
+            long[] ids = tokenizer.encode(text).getIds();
+            byte[] utf8 = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            assertThat(ids).hasSize(utf8.length);
+            for (int i = 0; i < utf8.length; i++) {
+                assertThat(ids[i]).as("id of byte %d", i).isEqualTo(utf8[i] & 0xff);
+            }
+            assertThat(tokenizer.decode(ids, true)).isEqualTo(text);
+        }
+    }
+
+    @Test
+    void aFoldersTokenizerNeverTruncatesALongPrompt() {
+        try (var tokenizer = Generator.tokenizer(Fixtures.model("tiny-llama")).orElseThrow()) {
+            assertThat(tokenizer.encode("x".repeat(600)).getIds()).hasSize(600);
+        }
+    }
+
+    @Test
+    void theTinyLlamaTokenizerDecodesEveryAsciiIdToItsCharacter() {
+        try (var tokenizer = Generator.tokenizer(Fixtures.model("tiny-llama")).orElseThrow()) {
+            for (int id = 0; id < 128; id++) {
+                assertThat(tokenizer.decode(new long[] {id}, true)).as("id %d", id)
+                        .isEqualTo(String.valueOf((char) id));
+            }
+        }
     }
 
     /**

@@ -52,14 +52,19 @@ public final class Generator implements AutoCloseable {
         this(model, backend, inputDevice, null);
     }
 
-    /** DJL's Hugging Face tokenizer of a model folder, when it has {@code tokenizer.json}. */
+    /**
+     * DJL's Hugging Face tokenizer of a model folder, when it has {@code tokenizer.json}. It never truncates nor
+     * pads: DJL's default would silently cut a prompt at 512 tokens (and log a warning saying so); a prompt too long
+     * for the model is refused by {@link TokenLimits} instead, naming both lengths.
+     */
     public static Optional<HuggingFaceTokenizer> tokenizer(Path modelDir) {
         Path file = modelDir.resolve("tokenizer.json");
         if (!Files.isRegularFile(file)) {
             return Optional.empty();
         }
         try {
-            return Optional.of(HuggingFaceTokenizer.newInstance(file));
+            return Optional.of(HuggingFaceTokenizer.newInstance(file, java.util.Map.of("truncation", "false",
+                    "padding", "false")));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read tokenizer " + file + ": " + e.getMessage(), e);
         }

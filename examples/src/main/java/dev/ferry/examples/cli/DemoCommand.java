@@ -1,5 +1,6 @@
 package dev.ferry.examples.cli;
 
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.inject.Injector;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchOptions;
@@ -57,6 +58,11 @@ final class DemoCommand implements Callable<Integer> {
             description = "Tokens to generate (default ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
+    @Option(names = "--prompt", paramLabel = "TEXT",
+            description = "Prompt text, encoded by the model's byte-level tokenizer (one token per UTF-8 byte). "
+                    + "Default: the fixture's golden prompt, ids 1,17,42,99,3,250,7,128.")
+    String prompt;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -92,19 +98,29 @@ final class DemoCommand implements Callable<Integer> {
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
                     lm, dir, plan.deviceMap(), classes, DispatchOptions.DEFAULT_PREFETCH_BLOCKS, null, false, "--max-memory",
                     err);
+                 HuggingFaceTokenizer tokenizer = Generator.tokenizer(dir).orElseThrow();
                  Generator generator = new Generator(lm, djl, plan.deviceMap().mainDevice())) {
+                long[] ids = prompt == null ? EmbeddedModel.PROMPT : tokenizer.encode(prompt).getIds();
+                GenerationConfig greedy;
+                try {
+                    lm.tokenLimits().checkPrompt(ids);
+                    greedy = GenerationConfig.greedy(lm.tokenLimits().cappedNewTokens(ids.length, maxNewTokens));
+                } catch (IllegalArgumentException e) {
+                    throw new UsageException("--prompt: " + e.getMessage(), e);
+                }
                 out.println();
                 out.printf("== dispatch report (loaded in %.3f s: %s)%n", loaded.seconds(), loaded.placement());
                 out.print(loaded.report().toTable());
 
-                GenerationConfig greedy = GenerationConfig.greedy(maxNewTokens);
                 out.println();
-                out.println("== generate: greedy, " + maxNewTokens + " new tokens after prompt "
-                        + Arrays.toString(EmbeddedModel.PROMPT));
-                TimedGeneration gen = TimedGeneration.run(generator, EmbeddedModel.PROMPT, greedy, err);
+                out.println("== generate: greedy, " + greedy.maxNewTokens() + " new tokens after prompt "
+                        + Arrays.toString(ids) + " (text " + Texts.quoted(tokenizer.decode(ids, true)) + ")");
+                TimedGeneration gen = TimedGeneration.run(generator, ids, greedy, err);
                 out.printf("dispatched:   %s  (time to first token %.1f ms, %.1f tokens/s)%n",
                         Arrays.toString(gen.tokens()), gen.secondsToFirstToken() * 1e3, gen.tokensPerSecond());
-                long[] reference = undispatched(dir, djl, plan.deviceMap().mainDevice(), greedy);
+                out.println("as text:      " + Texts.quoted(tokenizer.decode(gen.tokens(), true))
+                        + "  (random weights: the bytes mean nothing)");
+                long[] reference = undispatched(dir, djl, plan.deviceMap().mainDevice(), ids, greedy);
                 out.printf("undispatched: %s  (the same model loaded whole on %s, no hooks)%n",
                         Arrays.toString(reference), plan.deviceMap().mainDevice());
                 boolean match = Arrays.equals(gen.tokens(), reference);
@@ -156,12 +172,13 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /** The reference: the same checkpoint loaded whole on {@code device}, no device map, no hooks. */
-    private static long[] undispatched(Path dir, DjlBackend djl, Device device, GenerationConfig config) {
+    private static long[] undispatched(Path dir, DjlBackend djl, Device device, long[] prompt,
+                                       GenerationConfig config) {
         CausalLM ref = ModelFamilies.build(dir, djl);
         try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir);
              Generator generator = new Generator(ref, djl, device)) {
             ModelFamilies.load(ref, ckpt, djl, device);
-            return generator.generate(EmbeddedModel.PROMPT, config);
+            return generator.generate(prompt, config);
         }
     }
 }

@@ -339,7 +339,7 @@ final class GenerateCommand implements Callable<Integer> {
         out.println("prompt ids: " + Arrays.toString(g.promptIds()));
         out.println("new tokens: " + Arrays.toString(g.timed().tokens()));
         if (g.text() != null) {
-            out.println("text: " + g.text());
+            out.println("text: " + Texts.quoted(g.text()));
         }
         TimedGeneration t = g.timed();
         out.printf("time to first token: %.1f ms; %d tokens in %.1f ms: %.1f tokens/s%n",

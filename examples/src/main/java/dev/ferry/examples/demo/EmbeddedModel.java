@@ -8,8 +8,9 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * The small model that ships in the jar: a copy of the {@code tiny-llama} fixture (LlamaForCausalLM, 4 decoder
- * layers, random float32 weights in 4 safetensors shards), extracted to a folder at run time.
+ * The small model that ships in the jar: the {@code tiny-llama} fixture of {@code testdata/} (LlamaForCausalLM, 4
+ * decoder layers, random float32 weights in 4 safetensors shards, a byte-level {@code tokenizer.json} whose 256 tokens
+ * are the 256 bytes), extracted to a folder at run time.
  */
 public final class EmbeddedModel {
 
@@ -18,7 +19,8 @@ public final class EmbeddedModel {
     /** The files of the model, under {@code /models/tiny-llama/} in the class path. */
     public static final List<String> FILES = List.of("config.json", "generation_config.json",
             "model.safetensors.index.json", "model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
-            "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors");
+            "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
+            "tokenizer.json");
 
     /** A prompt of 8 token ids (the fixture's golden prompt). */
     public static final long[] PROMPT = {1, 17, 42, 99, 3, 250, 7, 128};

@@ -35,4 +35,19 @@ class DemoCommandTest {
         assertThat(r.exitCode()).as(r.toString()).isZero();
         assertThat(r.out()).contains("tokens match: yes");
     }
+
+    @Test
+    void theDemoShowsThePromptAndTheNewTokensAsTextThroughTheShippedTokenizer() {
+        Cli r = Cli.run("demo", "--max-new-tokens", "4");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.out()).contains("after prompt [1, 17, 42, 99, 3, 250, 7, 128] (text \"\\x01\\x11*c\\x03",
+                "dispatched:   [4, 4, 4, 6]", "as text:      \"\\x04\\x04\\x04\\x06\"");
+    }
+
+    @Test
+    void aTextPromptIsEncodedOneTokenPerByteAndStillMatchesTheUndispatchedRun() {
+        Cli r = Cli.run("demo", "--prompt", "Hi!", "--max-new-tokens", "3");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.out()).contains("after prompt [72, 105, 33] (text \"Hi!\")", "tokens match: yes");
+    }
 }

@@ -134,4 +134,15 @@ class GenerateCommandTest {
         assertThat(r.exitCode()).as(r.toString()).isEqualTo(2);
         assertThat(r.err()).contains("--temperature");
     }
+
+    @Test
+    void aTextPromptGoesThroughTheFoldersTokenizerOnBothBackends() {
+        for (String backend : new String[] {"pytorch", "onnx"}) {
+            Cli r = Cli.run("generate", "--model", Cli.model("tiny-llama"), "--backend", backend, "--prompt", "Hi!",
+                    "--max-new-tokens", "2", "--format", "json");
+            assertThat(r.exitCode()).as(r.toString()).isZero();
+            assertThat(Cli.longs(r.json().get("prompt_ids"))).as(backend).containsExactly(72, 105, 33);
+            assertThat(r.json().get("text").asText()).as(backend).hasSize(2);
+        }
+    }
 }
