@@ -408,8 +408,10 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             OrtSession s = null;
             try (OrtSession.SessionOptions so = new OrtSession.SessionOptions()) {
                 provider.configure(so);
-                // supplied initializers are graph inputs on purpose; ORT warns about each one at WARNING
-                so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
+                // quiet below FATAL: supplied initializers are graph inputs on purpose (ORT warns about each one
+                // at WARNING), and a failed run's cause comes back in the OrtException, so the ERROR line ORT would
+                // also print on the process's stderr (a raw native log line) only repeats it
+                so.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL);
                 if (options.intraOpThreads() > 0) {
                     so.setIntraOpNumThreads(options.intraOpThreads());
                 }
