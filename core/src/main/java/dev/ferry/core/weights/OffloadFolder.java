@@ -169,7 +169,7 @@ public final class OffloadFolder implements WeightsStore {
         try {
             return folder.toRealPath();
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot resolve offload folder " + folder, e);
+            throw new UncheckedIOException("cannot resolve offload folder " + folder + ": " + IoErrors.reason(e), e);
         }
     }
 
@@ -677,7 +677,7 @@ public final class OffloadFolder implements WeightsStore {
                     .filter(n -> !n.equals(FolderLock.NAME) && !n.equals(OffloadMarker.PARTIAL))
                     .sorted().toList();
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot list offload folder " + folder, e);
+            throw new UncheckedIOException("cannot list offload folder " + folder + ": " + IoErrors.reason(e), e);
         }
         if (names.isEmpty()) {
             return new Contents(folder, Kind.EMPTY, names, null);
@@ -785,7 +785,7 @@ public final class OffloadFolder implements WeightsStore {
             Files.createDirectories(dir);
             return dir.toRealPath();
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create offload folder " + dir, e);
+            throw new UncheckedIOException("cannot create offload folder " + dir + ": " + IoErrors.reason(e), e);
         }
     }
 

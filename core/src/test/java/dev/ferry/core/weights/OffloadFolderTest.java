@@ -271,4 +271,13 @@ class OffloadFolderTest {
         assertThatThrownBy(() -> w.put("a", W, le(floats(1)))).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("'a'").hasMessageContaining("needs 24 bytes, got 4");
     }
+
+    @Test
+    void aFolderThatCannotBeCreatedSaysWhy() throws IOException {
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        assertThatThrownBy(() -> OffloadFolder.writer(file.resolve("sub")))
+                .isInstanceOf(java.io.UncheckedIOException.class)
+                .hasMessage("cannot create offload folder " + file.resolve("sub") + ": Not a directory ("
+                        + file.resolve("sub") + ")");
+    }
 }

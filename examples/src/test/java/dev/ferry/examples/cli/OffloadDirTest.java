@@ -129,4 +129,13 @@ class OffloadDirTest {
         }
         return out;
     }
+
+    @Test
+    void anOffloadDirThatCannotBeCreatedFailsWithTheReason() throws IOException {
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        Cli r = Cli.run(args(file.resolve("offload")));
+        assertThat(r.exitCode()).as(r.toString()).isEqualTo(FerryCli.FAILURE);
+        assertThat(r.err()).contains("ferry generate: error: cannot create offload folder "
+                + file.resolve("offload") + ": Not a directory");
+    }
 }
