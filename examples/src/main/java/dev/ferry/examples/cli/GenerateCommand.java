@@ -125,6 +125,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        onePrompt();
         GenerationConfig config = generationConfig();
         Injector injector = Backends.injector(backend);
         Generation g = switch (backend) {
@@ -152,6 +153,19 @@ final class GenerateCommand implements Callable<Integer> {
                 : prompt.ids.stream().mapToLong(Long::longValue).toArray();
     }
 
+    /**
+     * {@code --input-ids} given more than once: picocli would join the lists into one prompt. Several prompts would be
+     * a batch, which {@code generate} does not run yet, so they are refused rather than silently concatenated.
+     */
+    private void onePrompt() {
+        var option = spec.commandLine().getParseResult().matchedOption("--input-ids");
+        if (option != null && option.originalStringValues().size() > 1) {
+            throw new UsageException("--input-ids: given " + option.originalStringValues().size() + " times ("
+                    + String.join(" and ", option.originalStringValues()) + "); generate runs one prompt at a time "
+                    + "(no batches yet): pass one comma-separated list");
+        }
+    }
+
     private Generation runPyTorch(Injector injector, GenerationConfig config) {
         PrintWriter err = spec.commandLine().getErr();
         try (DjlBackend djl = injector.getInstance(DjlBackend.class)) {
@@ -169,7 +183,8 @@ final class GenerateCommand implements Callable<Integer> {
                 TimedGeneration gen = TimedGeneration.run(generator, ids, checked, err);
                 String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
                 return new Generation(lm.className(), map, loaded.seconds(), loaded.placement(), loaded.report(),
-                        ids, gen, text);
+                        ids, gen, text, StopReason.of(gen.tokens(), lm.eosTokenIds(), maxNewTokens,
+                        checked.maxNewTokens()), lm.tokenLimits().maxPositions());
             }
         }
     }
@@ -221,15 +236,16 @@ final class GenerateCommand implements Callable<Integer> {
         List<Long> eos = java.nio.file.Files.isRegularFile(model.resolve("config.json"))
                 ? ModelConfig.read(model).eosTokenIds() : List.of();
         try (OnnxDispatchedModel d = dispatched) {
-            TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits)::generate, ids,
-                    checked.eosTokenIds() == null ? checked.withEos(eos) : checked, err);
+            GenerationConfig withEos = checked.eosTokenIds() == null ? checked.withEos(eos) : checked;
+            TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits)::generate, ids, withEos, err);
             OnnxDispatchReport report = d.report();
             String placement = String.format("%d partitions, %d of them resident sessions, %s of initializers",
                     report.sessionCount(), report.residentSessions(),
                     dev.ferry.core.placement.SizeStrings.format(report.initializerBytes()));
             String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
             return new Generation(tree.root().className(), map, loadSeconds, placement, report.core(), ids, gen,
-                    text);
+                    text, StopReason.of(gen.tokens(), withEos.eosTokenIds(), maxNewTokens, checked.maxNewTokens()),
+                    limits.maxPositions());
         }
     }
 
@@ -315,6 +331,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (g.text() != null) {
             o.put("text", g.text());
         }
+        o.put("stopped", g.stopped().json());
         o.put("load_seconds", round(g.loadSeconds()));
         o.put("time_to_first_token_seconds", round(g.timed().secondsToFirstToken()));
         o.put("generation_seconds", round(g.timed().seconds()));
@@ -341,6 +358,13 @@ final class GenerateCommand implements Callable<Integer> {
         if (g.text() != null) {
             out.println("text: " + Texts.quoted(g.text()));
         }
+        out.println("stopped: " + g.stopped().json() + switch (g.stopped()) {
+            case EOS -> " (end-of-sequence token " + g.timed().tokens()[g.timed().tokens().length - 1] + ")";
+            case MAX_NEW_TOKENS -> " (" + maxNewTokens + " new tokens)";
+            case MAX_POSITIONS -> " (the model has " + g.maxPositions() + " positions: " + g.promptIds().length
+                    + " prompt + " + g.timed().tokens().length + " new tokens; --max-new-tokens " + maxNewTokens
+                    + " not reached)";
+        });
         TimedGeneration t = g.timed();
         out.printf("time to first token: %.1f ms; %d tokens in %.1f ms: %.1f tokens/s%n",
                 t.secondsToFirstToken() * 1e3, t.tokens().length, t.seconds() * 1e3, t.tokensPerSecond());

@@ -94,6 +94,37 @@ class BadInputAtTheDoorTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"pytorch", "onnx"})
+    void generationStoppedByThePositionsSaysSoInJson(String backend) {
+        Cli r = generate(backend, Cli.model("tiny-gpt2"), ids(126), "--max-new-tokens", "5", "--format", "json");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.json().get("stopped").asText()).isEqualTo("max_positions");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pytorch", "onnx"})
+    void generationStoppedByThePositionsSaysSoInText(String backend) {
+        Cli r = generate(backend, Cli.model("tiny-gpt2"), ids(126), "--max-new-tokens", "5");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.out()).contains("stopped: max_positions (the model has 128 positions: 126 prompt + 2 new "
+                + "tokens; --max-new-tokens 5 not reached)");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pytorch", "onnx"})
+    void generationThatMadeAllItsTokensSaysMaxNewTokens(String backend) {
+        Cli r = generate(backend, Cli.model("tiny-gpt2"), "1,2,3", "--max-new-tokens", "2", "--format", "json");
+        assertThat(r.json().get("stopped").asText()).as(r.toString()).isEqualTo("max_new_tokens");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pytorch", "onnx"})
+    void inputIdsGivenTwiceAreRefusedNotJoined(String backend) {
+        assertUsage(generate(backend, Cli.model("tiny-llama"), "1,2,3", "--input-ids", "4,5"),
+                "--input-ids: given 2 times (1,2,3 and 4,5)", "one prompt at a time");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pytorch", "onnx"})
     void unknownModuleInTheDeviceMapExits2(String backend) throws IOException {
         Path map = Files.writeString(tmp.resolve("map.json"), "{\"\": \"cpu\", \"model.layers.9\": \"cpu\"}");
         assertUsage(Cli.run("generate", "--backend", backend, "--model", Cli.model("tiny-llama"), "--input-ids",
