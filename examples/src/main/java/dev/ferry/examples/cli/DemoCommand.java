@@ -92,7 +92,7 @@ final class DemoCommand implements Callable<Integer> {
                     + ModelTrees.defaultNoSplit(lm) + ", preload " + classes);
             out.println(plan.deviceMap().toJson());
             out.print(PlanCommand.totals(plan));
-            plan.warnings().forEach(w -> out.println("warning: " + w));
+            Planning.newWarnings(plan).forEach(w -> out.println("warning: " + w));
             explainTiers(out, lm, plan, djl, total, classes);
 
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),

@@ -46,8 +46,8 @@ public final class FerryCli implements Callable<Integer> {
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setParameterExceptionHandler((ex, args) -> {
             CommandLine bad = ex.getCommandLine();
-            bad.getErr().println(prefix(bad) + ex.getMessage() + " (see '" + bad.getCommandSpec().qualifiedName()
-                    + " --help')");
+            bad.getErr().println(prefix(bad) + Suggestions.message(ex) + " (see '"
+                    + bad.getCommandSpec().qualifiedName() + " --help')");
             bad.getErr().flush();
             return USAGE;
         });

@@ -19,6 +19,7 @@ record MaxMemoryArg(Map<Device, Long> budgets) {
         @Override
         public MaxMemoryArg convert(String value) {
             Map<Device, Long> out = new LinkedHashMap<>();
+            Map<Device, String> spelled = new LinkedHashMap<>();
             for (String part : value.split(",")) {
                 String p = part.trim();
                 if (p.isEmpty()) {
@@ -35,11 +36,19 @@ record MaxMemoryArg(Map<Device, Long> budgets) {
                 } catch (IllegalArgumentException e) {
                     throw new TypeConversionException(e.getMessage());
                 }
+                if (out.containsKey(d)) {
+                    // Accelerate's max_memory is a dict: one budget per device; keeping the last would hide a typo
+                    String first = spelled.get(d);
+                    throw new TypeConversionException("device " + d + " has two budgets ("
+                            + (first.equals(key) ? key + " given twice" : first + " and " + key + " are the same device")
+                            + "); give each device one budget");
+                }
                 try {
                     out.put(d, SizeStrings.parse(p.substring(eq + 1).trim()));
                 } catch (IllegalArgumentException e) {
                     throw new TypeConversionException("budget of " + key + ": " + e.getMessage());
                 }
+                spelled.put(d, key);
             }
             if (out.isEmpty()) {
                 throw new TypeConversionException("no budget given (e.g. 0=2GiB,cpu=8GiB)");

@@ -79,7 +79,7 @@ final class PlanCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new UsageException("--max-memory " + Planning.describeBudgets(budgets) + ": " + e.getMessage(), e);
             }
-            plan.warnings().forEach(w -> err.println("warning: " + w));
+            Planning.newWarnings(plan).forEach(w -> err.println("warning: " + w));
             if (format == ReportFormat.json) {
                 out.println(plan.deviceMap().toJson());
                 err.print(totals(plan));

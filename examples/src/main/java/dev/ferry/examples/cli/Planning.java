@@ -29,6 +29,17 @@ final class Planning {
         return new DevicePlanner().plan(root, request);
     }
 
+    /**
+     * The plan's warnings the command line has not already given: every class named by {@code --no-split} or
+     * {@code --preload} is checked against the tree before planning ({@link ModelTrees#warnUnknownClasses}, which
+     * names the option and lists the classes), so the planner's own "matches no module" warning would say it twice.
+     */
+    static java.util.List<String> newWarnings(DevicePlan plan) {
+        return plan.warnings().stream()
+                .filter(w -> !(w.startsWith("no-split class '") && w.endsWith("' matches no module of the model")))
+                .toList();
+    }
+
     /** {@code --max-memory} as one line: {@code cpu=400.00 KiB, disk unbounded}. */
     static String describeBudgets(Map<Device, Long> budgets) {
         StringBuilder sb = new StringBuilder();

@@ -119,7 +119,7 @@ class UsageErrorsTest {
 
     @Test
     void textPromptWithoutTokenizerIsUsage() {
-        assertUsage(Cli.run("generate", "--model", Cli.model("tiny-llama"), "--prompt", "hello"),
+        assertUsage(Cli.run("generate", "--model", Cli.model("tiny-gpt2"), "--prompt", "hello"),
                 "--prompt", "tokenizer.json", "--input-ids");
     }
 
@@ -137,5 +137,45 @@ class UsageErrorsTest {
                 "--max-memory", "cpu=1GiB");
         assertThat(r.exitCode()).as(r.toString()).isEqualTo(1);
         assertThat(r.err()).contains("ferry generate: error:", "model.safetensors");
+    }
+
+    @Test
+    void aDeviceGivenTwoBudgetsIsRefusedNamingIt() {
+        assertUsage(Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=1GiB,cpu=2GiB"),
+                "--max-memory", "device cpu has two budgets (cpu given twice)");
+    }
+
+    @Test
+    void twoSpellingsOfOneAcceleratorAreRefusedNamingBoth() {
+        assertUsage(Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "0=1GiB,gpu0=2GiB"),
+                "device gpu0 has two budgets (0 and gpu0 are the same device)");
+    }
+
+    @Test
+    void aMistypedOptionGetsTheNearestName() {
+        assertUsage(Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memroy", "cpu=1GiB"),
+                "ferry plan: unknown option '--max-memroy'; did you mean --max-memory?");
+    }
+
+    @Test
+    void aMistypedCommandGetsTheNearestName() {
+        assertUsage(Cli.run("plam", "--model", Cli.model("tiny-llama")),
+                "ferry: unknown command 'plam'; did you mean plan?");
+    }
+
+    @Test
+    void anOptionResemblingNothingGetsNoSuggestion() {
+        Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--zzzzzzzz");
+        assertUsage(r, "unknown option '--zzzzzzzz'");
+        assertThat(r.err()).doesNotContain("did you mean");
+    }
+
+    @Test
+    void anUnknownNoSplitClassIsWarnedAboutOnce() {
+        Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--no-split", "LlamaDecoderLyer",
+                "--max-memory", "cpu=1GiB");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.err().lines().filter(l -> l.contains("LlamaDecoderLyer"))).singleElement().asString()
+                .startsWith("warning: --no-split LlamaDecoderLyer: no module of the model has this class");
     }
 }
