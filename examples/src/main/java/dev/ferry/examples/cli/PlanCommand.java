@@ -138,6 +138,10 @@ final class PlanCommand implements Callable<Integer> {
         return key.isEmpty() ? "(whole model)" : key;
     }
 
+    /** What the {@code reserved} column means, printed under the totals whenever a device has a reserve. */
+    static final String RESERVED_NOTE = "reserved: room kept free on a main device for the largest block that may be "
+            + "offloaded after it, which is brought there for its forward; planned + reserved stays within the budget";
+
     /** One line per device: bytes placed, budget, room kept free for offloaded blocks. */
     static String totals(DevicePlan plan) {
         StringBuilder sb = new StringBuilder(String.format("%-6s  %12s  %12s  %12s%n", "device", "planned", "budget",
@@ -153,6 +157,9 @@ final class PlanCommand implements Callable<Integer> {
                     reserved == null || reserved == 0 ? "-" : SizeStrings.format(reserved)));
         });
         sb.append(String.format("%-6s  %12s%n", "total", SizeStrings.format(plan.totalBytes())));
+        if (plan.reservedBytes().values().stream().anyMatch(r -> r > 0)) {
+            sb.append(RESERVED_NOTE).append(System.lineSeparator());
+        }
         return sb.toString();
     }
 }

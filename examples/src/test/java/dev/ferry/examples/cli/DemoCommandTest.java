@@ -50,4 +50,14 @@ class DemoCommandTest {
         assertThat(r.exitCode()).as(r.toString()).isZero();
         assertThat(r.out()).contains("after prompt [72, 105, 33] (text \"Hi!\")", "tokens match: yes");
     }
+
+    @Test
+    void theLoadLineCountsTheSameBytesAsThePlanAndTheReport() {
+        Cli r = Cli.run("demo", "--max-new-tokens", "1");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        // 497.81 KiB on disk: layers 1-3, norm, lm_head and the rotary frequencies computed from config.json
+        assertThat(r.out()).contains("disk      497.81 KiB     unbounded",
+                "cpu 208.50 KiB resident, 0 B offloaded to host memory, 497.81 KiB offloaded to disk",
+                "offloaded, streamed per forward disk 497.81 KiB");
+    }
 }

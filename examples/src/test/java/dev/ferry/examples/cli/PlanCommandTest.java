@@ -116,4 +116,16 @@ class PlanCommandTest {
         Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=1GiB");
         assertThat(r.out()).contains("checkpoint: 39 tensors in 4 safetensors file(s) match the model (headers only)");
     }
+
+    @Test
+    void theReservedColumnIsExplainedUnderTheTotals() {
+        Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=400KiB");
+        assertThat(r.out()).endsWith("total     706.31 KiB\n" + PlanCommand.RESERVED_NOTE + "\n");
+    }
+
+    @Test
+    void aPlanWithoutReserveHasNoNote() {
+        Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=1GiB");
+        assertThat(r.out()).endsWith("total     706.31 KiB\n").doesNotContain("reserved:");
+    }
 }
