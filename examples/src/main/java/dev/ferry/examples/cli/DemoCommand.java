@@ -17,15 +17,13 @@ import dev.ferry.pytorch.models.CausalLM;
 import dev.ferry.pytorch.models.ModelFamilies;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -50,9 +48,8 @@ final class DemoCommand implements Callable<Integer> {
                     + "an accelerator, disk for what is left).")
     MaxMemoryArg maxMemory;
 
-    @Option(names = "--preload", split = ",", paramLabel = "CLASS", defaultValue = "LlamaDecoderLayer",
-            description = "Preload classes (default ${DEFAULT-VALUE}).")
-    List<String> preload = new ArrayList<>();
+    @Mixin
+    PreloadOption preload;
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
             description = "Tokens to generate (default ${DEFAULT-VALUE}).")
@@ -72,8 +69,7 @@ final class DemoCommand implements Callable<Integer> {
         try (DjlBackend djl = injector.getInstance(DjlBackend.class)) {
             CausalLM lm = ModelTrees.causalLmOnMeta(dir, djl);
             long total = ModelTrees.bytes(lm);
-            Set<String> classes = new LinkedHashSet<>(preload);
-            ModelTrees.warnUnknownClasses(lm, classes, "--preload", err);
+            Set<String> classes = preload.classes(lm, err);
             out.printf("Ferry demo: %s (%s, %d decoder layers, %s of %s weights), extracted to %s%n",
                     EmbeddedModel.NAME, lm.className(), lm.numLayers(), SizeStrings.format(total),
                     lm.config().dtype().torchName(), dir);

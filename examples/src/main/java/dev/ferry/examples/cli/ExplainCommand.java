@@ -5,18 +5,14 @@ import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.module.Module;
-import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
-import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.pytorch.DjlBackend;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -37,17 +33,15 @@ final class ExplainCommand implements Callable<Integer> {
 
     @Option(names = "--device-map", required = true, paramLabel = "FILE.json|auto",
             converter = DeviceMapArg.Converter.class,
-            description = "A device map in Accelerate's JSON form, or 'auto' to plan one from --max-memory.")
+            description = "A device map in Accelerate's JSON form, or 'auto' to plan one with the planning options "
+                    + "below (as 'ferry plan' does).")
     DeviceMapArg deviceMap;
 
-    @Option(names = "--preload", split = ",", paramLabel = "CLASS",
-            description = "Preload classes: each module of such a class is one unit, loaded whole, with no hook "
-                    + "below it (e.g. LlamaDecoderLayer).")
-    List<String> preload = new ArrayList<>();
+    @Mixin
+    PreloadOption preload;
 
-    @Option(names = "--max-memory", paramLabel = "DEV=SIZE,...", converter = MaxMemoryArg.Converter.class,
-            description = "Budgets for --device-map auto, e.g. 0=2GiB,cpu=8GiB (default: free memory of each device).")
-    MaxMemoryArg maxMemory;
+    @Mixin
+    PlanningOptions planning;
 
     @Option(names = "--format", paramLabel = "table|json", defaultValue = "table",
             description = "table (default) or json: {\"modules\": [{name, class, device, storage, hooked, reason}]}.")
@@ -60,12 +54,8 @@ final class ExplainCommand implements Callable<Integer> {
         Injector injector = Backends.injector(Backends.Name.pytorch);
         try (DjlBackend backend = injector.getInstance(DjlBackend.class)) {
             Module root = ModelTrees.onMeta(model, backend);
-            Set<String> classes = new LinkedHashSet<>(preload);
-            ModelTrees.warnUnknownClasses(root, classes, "--preload", err);
-            DeviceMap map = deviceMap.isAuto()
-                    ? Planning.plan(root, maxMemory != null ? maxMemory.budgets() : AvailableMemory.of(backend),
-                            null, classes, PlanRequest.Strategy.AUTO, null).deviceMap()
-                    : deviceMap.map();
+            Set<String> classes = preload.classes(root, err);
+            DeviceMap map = planning.deviceMap(deviceMap, root, backend, classes, false, err);
             DispatchReport report;
             try {
                 report = Dispatcher.plan(root, map, new PreloadRule(classes));

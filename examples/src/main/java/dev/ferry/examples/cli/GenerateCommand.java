@@ -8,11 +8,7 @@ import com.google.inject.Injector;
 import dev.ferry.core.config.TokenLimits;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
-import dev.ferry.core.module.Module;
-import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
-import dev.ferry.core.placement.PlanRequest;
-import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.onnx.OnnxDispatchReport;
 import dev.ferry.onnx.OnnxDispatchedModel;
@@ -28,15 +24,13 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -61,14 +55,17 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--device-map", paramLabel = "FILE.json|auto", defaultValue = "auto",
             converter = DeviceMapArg.Converter.class,
-            description = "A device map in Accelerate's JSON form, or 'auto' (default) to plan one from --max-memory.")
+            description = "A device map in Accelerate's JSON form, or 'auto' (default) to plan one with the planning "
+                    + "options below (as 'ferry plan' does).")
     DeviceMapArg deviceMap;
 
-    @Option(names = "--max-memory", paramLabel = "DEV=SIZE,...", converter = MaxMemoryArg.Converter.class,
-            description = "Budgets for --device-map auto, e.g. 0=2GiB,cpu=8GiB (default: free memory of each device).")
-    MaxMemoryArg maxMemory;
+    @Mixin
+    PlanningOptions planning;
 
-    @Option(names = "--offload-dir", paramLabel = "DIR",
+    @Mixin
+    PreloadOption preload;
+
+    @Option(names = {"--offload-dir", "--offload-folder"}, paramLabel = "DIR",
             description = "Write disk-offloaded weights here (Accelerate's offload folder layout) and stream them "
                     + "from it; reused when up to date. Default: stream them from the checkpoint's files in place.")
     Path offloadDir;
@@ -83,10 +80,6 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Offloaded blocks read and moved ahead of the forward on a background thread "
                     + "(default: ${DEFAULT-VALUE}; 0 turns prefetch off).")
     int prefetch;
-
-    @Option(names = "--preload", split = ",", paramLabel = "CLASS",
-            description = "Preload classes: each module of such a class is loaded whole, with no hook below it.")
-    List<String> preload = new ArrayList<>();
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Prompt prompt;
@@ -170,12 +163,11 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         try (DjlBackend djl = injector.getInstance(DjlBackend.class)) {
             HuggingFaceTokenizer tokenizer = tokenizer();
-            CausalLM lm = ModelTrees.causalLmOnMeta(model, djl);
+            CausalLM lm = inDType(ModelTrees.causalLmOnMeta(model, djl), djl, err);
             long[] ids = promptIds(tokenizer);
             GenerationConfig checked = atTheDoor(lm.tokenLimits(), ids, config);
-            Set<String> classes = new LinkedHashSet<>(preload);
-            ModelTrees.warnUnknownClasses(lm, classes, "--preload", err);
-            DeviceMap map = deviceMap(lm, djl, classes);
+            Set<String> classes = preload.classes(lm, err);
+            DeviceMap map = planning.deviceMap(deviceMap, lm, djl, classes, true, err);
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
                     lm, model, map, classes, prefetchBlocks(), offloadDir, overwriteOffloadDir, "--device-map " + deviceMap,
                     err);
@@ -195,6 +187,9 @@ final class GenerateCommand implements Callable<Integer> {
             throw new UsageException("--offload-dir: not supported with --backend onnx (its offloaded blocks read "
                     + "their initializers from the memory-mapped model.onnx)");
         }
+        if (planning.dtype != null) {
+            throw new UsageException("--dtype: not supported with --backend onnx (the exported graph fixes its types)");
+        }
         Path file = model.resolve("model.onnx");
         if (!java.nio.file.Files.isRegularFile(file)) {
             throw new UsageException("--backend onnx: " + model + " has no model.onnx");
@@ -211,9 +206,9 @@ final class GenerateCommand implements Callable<Integer> {
             throw new UsageException("--model " + model + ": " + e.getMessage(), e);
         }
         GenerationConfig checked = atTheDoor(limits, ids, config);
-        Set<String> classes = new LinkedHashSet<>(preload);
-        ModelTrees.warnUnknownClasses(tree.root(), classes, "--preload", err);
-        DeviceMap map = deviceMap(tree.root(), injector.getInstance(TensorBackend.class), classes);
+        Set<String> classes = preload.classes(tree.root(), err);
+        DeviceMap map = planning.deviceMap(deviceMap, tree.root(), injector.getInstance(TensorBackend.class), classes,
+                true, err);
         try {
             // the map checked against the graph before anything is loaded, as on PyTorch: a bad map is usage
             OnnxDispatchedModel.plan(tree, map, new PreloadRule(classes));
@@ -293,20 +288,20 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    private DeviceMap deviceMap(Module root, TensorBackend tensors, Set<String> preloadClasses) {
-        if (!deviceMap.isAuto()) {
-            if (maxMemory != null) {
-                spec.commandLine().getErr().println("warning: --max-memory is ignored with --device-map "
-                        + deviceMap);
-            }
-            return deviceMap.map();
+    /**
+     * The model rebuilt with its weights in {@code --dtype} (the loader converts each tensor as it reads it); the
+     * model as declared without it. DJL holds no bfloat16 arrays, so bfloat16 weights run as float32, with a warning.
+     */
+    private CausalLM inDType(CausalLM declared, DjlBackend djl, PrintWriter err) {
+        if (planning.dtype == null) {
+            return declared;
         }
-        Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : AvailableMemory.of(tensors);
-        try {
-            return Planning.plan(root, budgets, null, preloadClasses, PlanRequest.Strategy.AUTO, null).deviceMap();
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--max-memory " + Planning.describeBudgets(budgets) + ": " + e.getMessage(), e);
+        dev.ferry.core.tensor.DType resident = dev.ferry.pytorch.DjlDTypes.residentDType(planning.dtype);
+        if (resident != planning.dtype) {
+            err.println("warning: --dtype " + planning.dtype.torchName() + ": the PyTorch backend cannot hold it, "
+                    + "weights run as " + resident.torchName());
         }
+        return dev.ferry.pytorch.models.ModelFamilies.build(declared.config(), djl, resident);
     }
 
     private String json(Generation g) {

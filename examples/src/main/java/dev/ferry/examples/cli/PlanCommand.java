@@ -3,23 +3,18 @@ package dev.ferry.examples.cli;
 import com.google.inject.Injector;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.module.Module;
-import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DevicePlan;
-import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
-import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.pytorch.DjlBackend;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashSet;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -39,24 +34,11 @@ final class PlanCommand implements Callable<Integer> {
             description = "Model folder (config.json, or model.onnx).")
     Path model;
 
-    @Option(names = "--max-memory", paramLabel = "DEV=SIZE,...", converter = MaxMemoryArg.Converter.class,
-            description = "Budgets, e.g. 0=2GiB,cpu=8GiB,disk=100GiB (sizes like 10GiB, 500MB, 1024). Only the "
-                    + "devices named are used; disk is unbounded unless named. Default: each accelerator's free "
-                    + "memory and the host's available memory.")
-    MaxMemoryArg maxMemory;
+    @Mixin
+    PlanningOptions planning;
 
-    @Option(names = "--no-split", split = ",", paramLabel = "CLASS",
-            description = "Classes never split across devices (default: the model's repeated block, e.g. "
-                    + "LlamaDecoderLayer).")
-    List<String> noSplit;
-
-    @Option(names = "--strategy", paramLabel = "NAME", defaultValue = "auto", converter = StrategyConverter.class,
-            description = "auto (default), balanced, balanced_low_0 or sequential.")
-    PlanRequest.Strategy strategy;
-
-    @Option(names = "--dtype", paramLabel = "TYPE", converter = DTypeConverter.class,
-            description = "Plan for weights loaded as float16, bfloat16 or float32 (default: as declared).")
-    DType dtype;
+    @Mixin
+    PreloadOption preload;
 
     @Option(names = "--format", paramLabel = "table|json", defaultValue = "table",
             description = "table (default) or json (Accelerate's device map form).")
@@ -70,16 +52,9 @@ final class PlanCommand implements Callable<Integer> {
         try (DjlBackend backend = injector.getInstance(DjlBackend.class)) {
             Module root = ModelTrees.onMeta(model, backend);
             String checkpoint = checkHeaders(root);
-            Set<String> classes = noSplit == null ? ModelTrees.defaultNoSplit(root) : new LinkedHashSet<>(noSplit);
-            ModelTrees.warnUnknownClasses(root, classes, "--no-split", err);
-            Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : AvailableMemory.of(backend);
-            DevicePlan plan;
-            try {
-                plan = Planning.plan(root, budgets, classes, Set.of(), strategy, dtype);
-            } catch (IllegalArgumentException e) {
-                throw new UsageException("--max-memory " + Planning.describeBudgets(budgets) + ": " + e.getMessage(), e);
-            }
-            Planning.newWarnings(plan).forEach(w -> err.println("warning: " + w));
+            Set<String> classes = planning.noSplitClasses(root, err);
+            Set<String> preloadClasses = preload.classes(root, err);
+            DevicePlan plan = planning.plan(root, backend, classes, preloadClasses, false, err);
             if (format == ReportFormat.json) {
                 out.println(plan.deviceMap().toJson());
                 err.print(totals(plan));
@@ -87,9 +62,9 @@ final class PlanCommand implements Callable<Integer> {
                     err.println(checkpoint);
                 }
             } else {
-                out.printf("device map of %s (%s, %s), strategy %s, no-split %s%n", model.getFileName(),
-                        root.className(), SizeStrings.format(plan.totalBytes()), strategy.name().toLowerCase(),
-                        classes);
+                out.printf("device map of %s (%s, %s), strategy %s, no-split %s, preload %s%n", model.getFileName(),
+                        root.className(), SizeStrings.format(plan.totalBytes()), planning.strategy.name().toLowerCase(),
+                        classes, preloadClasses);
                 if (checkpoint != null) {
                     out.println(checkpoint);
                 }

@@ -47,9 +47,9 @@ class ExplainCommandTest {
     }
 
     @Test
-    void withoutPreloadClassesFiftyThreeModulesAreHooked() throws IOException {
+    void preloadNoneHooksFiftyThreeModules() throws IOException {
         Cli r = Cli.run("explain", "--model", Cli.model("tiny-llama"), "--device-map", designMap().toString(),
-                "--format", "json");
+                "--preload", "none", "--format", "json");
         assertThat(hooked(r.json())).hasSize(53);
     }
 
@@ -147,5 +147,54 @@ class ExplainCommandTest {
                 "--preload", "LlamaDecoderLayer");
         assertThat(r.exitCode()).as(r.toString()).isEqualTo(2);
         assertThat(r.err()).contains("--device-map", "split.json", "preload unit 'model.layers.0'");
+    }
+
+    @Test
+    void theDefaultPreloadIsTheFamilysBlockClassSoNineModulesAreHooked() throws IOException {
+        Cli r = Cli.run("explain", "--model", Cli.model("tiny-llama"), "--device-map", designMap().toString(),
+                "--format", "json");
+        assertThat(hooked(r.json())).hasSize(9);
+    }
+
+    @Test
+    void acceleratesPreloadModuleClassesNameIsAnAlias() throws IOException {
+        Cli r = Cli.run("explain", "--model", Cli.model("tiny-llama"), "--device-map", designMap().toString(),
+                "--preload-module-classes", "none", "--format", "json");
+        assertThat(hooked(r.json())).hasSize(53);
+    }
+
+    @Test
+    void preloadNoneWithAClassIsUsage() throws IOException {
+        Cli r = Cli.run("explain", "--model", Cli.model("tiny-llama"), "--device-map", designMap().toString(),
+                "--preload", "none,LlamaMLP");
+        assertThat(r.exitCode()).isEqualTo(2);
+        assertThat(r.err()).contains("--preload: 'none' turns preload off and cannot be combined with classes");
+    }
+
+    @Test
+    void autoMapUnderTheSamePlanningOptionsIsTheMapPlanPrints() throws IOException {
+        String[] planning = {"--max-memory", "0=367KiB,cpu=297KiB", "--strategy", "sequential", "--dtype", "float16",
+                "--no-split-module-classes", "LlamaDecoderLayer"};
+        Cli plan = Cli.run(concat(new String[] {"plan", "--model", Cli.model("tiny-llama"), "--format", "json"},
+                planning));
+        Cli explain = Cli.run(concat(new String[] {"explain", "--model", Cli.model("tiny-llama"), "--device-map",
+                "auto", "--format", "json"}, planning));
+        assertThat(explain.exitCode()).as(explain.toString()).isZero();
+        java.util.Map<String, String> explained = new java.util.LinkedHashMap<>();
+        for (JsonNode m : explain.json().get("modules")) {
+            if (plan.json().has(m.get("name").asText())) {
+                explained.put(m.get("name").asText(), (m.get("storage").isNull() ? m.get("device")
+                        : m.get("storage")).asText());
+            }
+        }
+        java.util.Map<String, String> planned = new java.util.LinkedHashMap<>();
+        plan.json().fields().forEachRemaining(e -> planned.put(e.getKey(), e.getValue().asText()));
+        assertThat(explained).isEqualTo(planned);
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 }

@@ -145,4 +145,42 @@ class GenerateCommandTest {
             assertThat(r.json().get("text").asText()).as(backend).hasSize(2);
         }
     }
+
+    @Test
+    void generateTakesThePlanningOptionsAndTheOffloadFolderAlias(@org.junit.jupiter.api.io.TempDir Path tmp) {
+        Cli r = Cli.run("generate", "--model", Cli.model("tiny-llama"), "--input-ids", Cli.goldenPrompt("tiny-llama"),
+                "--max-memory", "cpu=300KiB", "--strategy", "sequential", "--no-split-module-classes",
+                "LlamaDecoderLayer", "--offload-folder", tmp.resolve("offload").toString(), "--format", "json");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(Cli.longs(r.json().get("new_tokens"))).containsExactly(Cli.goldenTokens("tiny-llama"));
+        assertThat(tmp.resolve("offload").resolve("index.json")).exists();
+    }
+
+    @Test
+    void generatePreloadsTheFamilysBlockClassByDefault() {
+        String[] args = {"generate", "--model", Cli.model("tiny-llama"), "--input-ids", "1,2,3", "--max-memory",
+                "cpu=1GiB", "--max-new-tokens", "1", "--format", "json"};
+        assertThat(Cli.run(args).json().get("hooked_modules").asInt()).isEqualTo(11);
+        String[] off = java.util.Arrays.copyOf(args, args.length + 2);
+        off[args.length] = "--preload";
+        off[args.length + 1] = "none";
+        assertThat(Cli.run(off).json().get("hooked_modules").asInt()).isEqualTo(55);
+    }
+
+    @Test
+    void dtypeFloat16LoadsHalfTheWeightBytes() {
+        Cli r = Cli.run("generate", "--model", Cli.model("tiny-llama"), "--input-ids", "1,2,3", "--max-memory",
+                "cpu=1GiB", "--dtype", "float16", "--max-new-tokens", "2");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        // 706.25 KiB of float32 weights halved, plus the float32 rotary frequencies (64 B) computed from config.json
+        assertThat(r.out()).contains("cpu 353.19 KiB resident, 0 B offloaded to host memory, 0 B offloaded to disk");
+    }
+
+    @Test
+    void dtypeWithTheOnnxBackendIsUsage() {
+        Cli r = Cli.run("generate", "--backend", "onnx", "--model", Cli.model("tiny-llama"), "--input-ids", "1,2",
+                "--dtype", "float16");
+        assertThat(r.exitCode()).isEqualTo(2);
+        assertThat(r.err()).contains("--dtype: not supported with --backend onnx");
+    }
 }

@@ -22,4 +22,20 @@ class HelpTest {
         assertThat(r.exitCode()).isZero();
         assertThat(r.out()).contains("plan", "explain", "generate", "demo");
     }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"plan", "explain", "generate", "demo"})
+    void helpStatesThePreloadDefaultAndHowToTurnItOff(String command) {
+        assertThat(Cli.run(command, "--help").out().replaceAll("\\s+", " "))
+                .contains("--preload, --preload-module-classes=CLASS|none")
+                .contains("Default: the model's repeated block class (LlamaDecoderLayer, GPT2Block, ...); 'none' "
+                        + "turns preload off.");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"plan", "explain", "generate"})
+    void thePlanningOptionsAndAcceleratesNamesAreOnEveryPlanningCommand(String command) {
+        assertThat(Cli.run(command, "--help").out()).contains("--max-memory=", "--no-split, --no-split-module-classes=",
+                "--strategy=", "--dtype=");
+    }
 }

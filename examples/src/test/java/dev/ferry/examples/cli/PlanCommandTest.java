@@ -51,7 +51,7 @@ class PlanCommandTest {
         Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=400KiB");
         assertThat(r.exitCode()).as(r.toString()).isZero();
         assertThat(r.out()).startsWith("device map of tiny-llama (LlamaForCausalLM, 706.31 KiB), strategy auto, "
-                + "no-split [LlamaDecoderLayer]\n").contains(
+                + "no-split [LlamaDecoderLayer], preload [LlamaDecoderLayer]\n").contains(
                 "model.embed_tokens  cpu\n",
                 "model.layers.1      disk\n",
                 "cpu       208.50 KiB    400.00 KiB    144.50 KiB\n",
@@ -72,9 +72,9 @@ class PlanCommandTest {
     }
 
     @Test
-    void noSplitOverridesTheFamilyDefault() {
+    void noSplitWithPreloadOffOverridesTheFamilyDefault() {
         Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=400KiB",
-                "--no-split", "LlamaAttention,LlamaMLP");
+                "--no-split", "LlamaAttention,LlamaMLP", "--preload", "none");
         assertThat(r.exitCode()).as(r.toString()).isZero();
         assertThat(r.out()).contains("no-split [LlamaAttention, LlamaMLP]", "model.layers.1.self_attn");
     }
@@ -127,5 +127,13 @@ class PlanCommandTest {
     void aPlanWithoutReserveHasNoNote() {
         Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=1GiB");
         assertThat(r.out()).endsWith("total     706.31 KiB\n").doesNotContain("reserved:");
+    }
+
+    @Test
+    void aPreloadClassIsNeverSplitWhateverNoSplitSays() {
+        Cli r = Cli.run("plan", "--model", Cli.model("tiny-llama"), "--max-memory", "cpu=400KiB",
+                "--no-split", "LlamaAttention,LlamaMLP");
+        assertThat(r.out()).contains("preload [LlamaDecoderLayer]", "model.layers.1      disk\n")
+                .doesNotContain("model.layers.1.self_attn");
     }
 }
