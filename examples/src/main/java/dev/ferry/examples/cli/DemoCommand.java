@@ -3,6 +3,7 @@ package dev.ferry.examples.cli;
 import com.google.inject.Injector;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchOptions;
+import dev.ferry.core.placement.NoSplitModules;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
@@ -83,7 +84,7 @@ final class DemoCommand implements Callable<Integer> {
             }
             out.println();
             out.println("== plan: budgets " + Planning.describeBudgets(budgets) + ", no-split "
-                    + ModelTrees.defaultNoSplit(lm) + ", preload " + classes);
+                    + NoSplitModules.of(lm) + ", preload " + classes);
             out.println(plan.deviceMap().toJson());
             out.print(PlanCommand.totals(plan));
             plan.warnings().forEach(w -> out.println("warning: " + w));

@@ -68,7 +68,7 @@ final class ExplainCommand implements Callable<Integer> {
                     : deviceMap.map();
             DispatchReport report;
             try {
-                report = Dispatcher.plan(root, map, new PreloadRule(classes));
+                report = Dispatcher.plan(root, map, new PreloadRule(classes)).report();
             } catch (IllegalArgumentException e) {
                 throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
             }

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.inject.Injector;
 import dev.ferry.core.config.TokenLimits;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
+import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.AvailableMemory;
@@ -199,9 +200,10 @@ final class GenerateCommand implements Callable<Integer> {
         Set<String> classes = new LinkedHashSet<>(preload);
         ModelTrees.warnUnknownClasses(tree.root(), classes, "--preload", err);
         DeviceMap map = deviceMap(tree.root(), injector.getInstance(TensorBackend.class), classes);
+        DispatchPlan plan;
         try {
             // the map checked against the graph before anything is loaded, as on PyTorch: a bad map is usage
-            OnnxDispatchedModel.plan(tree, map, new PreloadRule(classes));
+            plan = OnnxDispatchedModel.plan(tree, map, new PreloadRule(classes));
         } catch (OnnxModelException.InvalidPlan | OnnxModelException.UnknownScope e) {
             throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
         }
@@ -209,7 +211,7 @@ final class GenerateCommand implements Callable<Integer> {
         try (Progress progress = Progress.start(err, "loading", 1, " model", 1,
                 "partitioning " + file.getFileName() + " by the device map")) {
             try {
-                dispatched = OnnxDispatchedModel.dispatch(tree, map, new PreloadRule(classes),
+                dispatched = OnnxDispatchedModel.dispatch(tree, plan,
                         dispatcher.options().withPrefetchPartitions(prefetchBlocks()));
             } catch (IllegalArgumentException | OnnxModelException.InvalidPlan | OnnxModelException.UnknownScope e) {
                 throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);

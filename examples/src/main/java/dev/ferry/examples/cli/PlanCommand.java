@@ -3,6 +3,7 @@ package dev.ferry.examples.cli;
 import com.google.inject.Injector;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.module.Module;
+import dev.ferry.core.placement.NoSplitModules;
 import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.PlanRequest;
@@ -70,7 +71,7 @@ final class PlanCommand implements Callable<Integer> {
         try (DjlBackend backend = injector.getInstance(DjlBackend.class)) {
             Module root = ModelTrees.onMeta(model, backend);
             String checkpoint = checkHeaders(root);
-            Set<String> classes = noSplit == null ? ModelTrees.defaultNoSplit(root) : new LinkedHashSet<>(noSplit);
+            Set<String> classes = noSplit == null ? NoSplitModules.of(root) : new LinkedHashSet<>(noSplit);
             ModelTrees.warnUnknownClasses(root, classes, "--no-split", err);
             Map<Device, Long> budgets = maxMemory != null ? maxMemory.budgets() : AvailableMemory.of(backend);
             DevicePlan plan;
