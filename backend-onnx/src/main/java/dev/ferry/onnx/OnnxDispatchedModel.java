@@ -461,7 +461,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                     so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
                     s = ledger.made(env.createSession(optimized.toString(), so));
                 } else {
-                    so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.EXTENDED_OPT);
+                    so.setOptimizationLevel(options.optimizationLevel());
                     if (partition.offloaded()) {
                         so.setOptimizedModelFilePath(optimized.toString());
                     }
