@@ -91,6 +91,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     private final Path cacheDir;
     private final boolean ownsCacheDir;
     private final OrtLedger ledger = new OrtLedger();
+    private final OnnxWeights weights;
     private Prefetcher<SessionWithWeights> prefetcher;
     private boolean closed;
 
@@ -100,6 +101,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         this.plan = plan;
         this.options = options;
         this.graphOutputs = new LinkedHashSet<>(model.outputNames());
+        this.weights = new OnnxWeights(tree, options.diskStore());
         this.partitions = GraphPartitioner.partition(tree, plan);
         // probe every provider before any session exists: a missing one is a named error, not a native crash
         for (Partition p : partitions) {
@@ -487,26 +489,25 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             }
         }
 
-        /** The initializer's bytes from where this partition stores them; direct, native order, zero copy. */
+        /**
+         * The initializer's bytes from where this partition stores them, through the core's {@link WeightsStore}
+         * ({@link OnnxWeights}: the offload store, else the mapped model file); direct, native order, zero copy.
+         */
         private ByteBuffer bytesOf(String init) {
             Device storage = partition.storage();
             if (partition.offloaded() && storage.kind() == Device.Kind.DISK) {
-                WeightsStore store = options.diskStore();
-                if (store != null && store.contains(init)) {
-                    return paged(direct(store.bytes(init)));
-                }
-                return paged(direct(model.data(init)));
+                return paged(direct(weights.bytes(init)));
             }
             if (partition.execution().kind() == Device.Kind.CPU || storage.kind() == Device.Kind.CPU) {
                 // held in this process's memory: copied once, shared by every partition reading it
                 return hostCopies.computeIfAbsent(init, n -> {
-                    ByteBuffer src = model.data(n);
+                    ByteBuffer src = weights.bytes(n);
                     ByteBuffer copy = ByteBuffer.allocateDirect(src.remaining()).order(ByteOrder.nativeOrder());
-                    copy.put(src).flip();
+                    copy.put(src.duplicate()).flip();
                     return copy;
                 }).duplicate().order(ByteOrder.nativeOrder());
             }
-            return direct(model.data(init)); // the provider uploads it to its device
+            return direct(weights.bytes(init)); // the provider uploads it to its device
         }
 
         /** Brings a memory-mapped buffer's pages into memory now, not when ORT first reads them. */

@@ -9,8 +9,10 @@ import java.nio.file.Path;
  * Settings of a dispatched ONNX model.
  *
  * @param devices             which execution provider each device stands for
- * @param diskStore           where disk-offloaded initializers are read from (keyed by initializer name); {@code null}:
- *                            the model file itself, memory-mapped (its initializers already are on disk)
+ * @param diskStore           where offloaded initializers are read from first (see {@link OnnxWeights}): keyed by
+ *                            initializer name, or by module tensor name (an Accelerate offload folder); what it
+ *                            lacks, and everything when {@code null}, comes from the memory-mapped model file and
+ *                            its external data
  * @param cacheDir            where optimised partition graphs are cached; {@code null}: a temporary folder
  *                            removed on close
  * @param intraOpThreads      ORT intra-op threads per session; 0 for ORT's default

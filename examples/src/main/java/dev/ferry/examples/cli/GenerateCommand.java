@@ -9,6 +9,8 @@ import dev.ferry.core.config.TokenLimits;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.weights.OffloadFolder;
+import dev.ferry.onnx.OnnxOptions;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
@@ -177,10 +179,6 @@ final class GenerateCommand implements Callable<Integer> {
 
     private Generation runOnnx(Injector injector, GenerationConfig config) {
         PrintWriter err = spec.commandLine().getErr();
-        if (offloadDir != null) {
-            throw new UsageException("--offload-dir: not supported with --backend onnx (its offloaded blocks read "
-                    + "their initializers from the memory-mapped model.onnx)");
-        }
         Path file = model.resolve("model.onnx");
         if (!java.nio.file.Files.isRegularFile(file)) {
             throw new UsageException("--backend onnx: " + model + " has no model.onnx");
@@ -207,12 +205,17 @@ final class GenerateCommand implements Callable<Integer> {
         } catch (OnnxModelException.InvalidPlan | OnnxModelException.UnknownScope e) {
             throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
         }
+        OnnxOptions onnxOptions = dispatcher.options().withPrefetchPartitions(prefetchBlocks());
+        OffloadFolder folder = null;
+        if (offloadDir != null) {
+            folder = OnnxOffload.folder(tree, plan, offloadDir, overwriteOffloadDir, err);
+            onnxOptions = onnxOptions.withDiskStore(folder);
+        }
         OnnxDispatchedModel dispatched;
         try (Progress progress = Progress.start(err, "loading", 1, " model", 1,
                 "partitioning " + file.getFileName() + " by the device map")) {
             try {
-                dispatched = OnnxDispatchedModel.dispatch(tree, plan,
-                        dispatcher.options().withPrefetchPartitions(prefetchBlocks()));
+                dispatched = OnnxDispatchedModel.dispatch(tree, plan, onnxOptions);
             } catch (IllegalArgumentException | OnnxModelException.InvalidPlan | OnnxModelException.UnknownScope e) {
                 throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
             }
@@ -222,7 +225,7 @@ final class GenerateCommand implements Callable<Integer> {
         double loadSeconds = (System.nanoTime() - start) / 1e9;
         List<Long> eos = java.nio.file.Files.isRegularFile(model.resolve("config.json"))
                 ? ModelConfig.read(model).eosTokenIds() : List.of();
-        try (OnnxDispatchedModel d = dispatched) {
+        try (OnnxDispatchedModel d = dispatched; OffloadFolder closeFolder = folder) {
             TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits)::generate, ids,
                     checked.eosTokenIds() == null ? checked.withEos(eos) : checked, err);
             OnnxDispatchReport report = d.report();
