@@ -1,16 +1,14 @@
 package dev.ferry.onnx;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
-import dev.ferry.core.dispatch.DispatchReport;
-import dev.ferry.core.dispatch.DispatchReport.HookSpec;
-import dev.ferry.core.dispatch.DispatchReport.Reason;
+import dev.ferry.core.dispatch.DispatchPlan;
+import dev.ferry.core.dispatch.DispatchPlan.Unit;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -42,46 +40,33 @@ public final class GraphPartitioner {
     private GraphPartitioner() {
     }
 
-    /** A module the plan loads (or places) as one: its ops run in its own partition(s). */
-    private record Unit(String path, String block, Device storage, Device execution, boolean offloaded) {
-    }
-
     /**
-     * Partitions the graph of {@code tree} by {@code plan}, the core's dispatch report of the same tree.
+     * Partitions the graph of {@code tree} by {@code plan}, the core's dispatch plan of the same tree: one
+     * partition per unit that carries weights (more pieces when the dataflow interleaves), never cutting a unit
+     * the preload rule makes atomic.
      *
      * @throws OnnxModelException.InvalidPlan when the dataflow would cut a preload-class scope, or the plan's
      *                                        units cover no op
      */
-    public static List<Partition> partition(OnnxModuleTree tree, DispatchReport plan) {
+    public static List<Partition> partition(OnnxModuleTree tree, DispatchPlan plan) {
         OnnxModel model = tree.model();
         DeviceMap blocks = plan.deviceMap(); // resolved: keys never nest
 
-        // ---- units and never-cut scopes, read off the plan ----
-        LinkedHashMap<String, Unit> units = new LinkedHashMap<>();
+        // ---- units and never-cut scopes, as the plan has them ----
+        List<Unit> unitList = plan.weightUnits();
         Map<String, String> preloadScopeOf = new HashMap<>();
-        for (DispatchReport.Entry e : plan.modules()) {
-            HookSpec h = e.hook();
-            if (h != null && (h.offload() || h.placeSubmodules())) {
-                units.put(e.name(), new Unit(e.name(), blocks.keyOf(e.name()), e.storage(), e.executionDevice(),
-                        h.offload()));
-            }
-            if (e.reason() == Reason.BELOW_PRELOAD_CLASS) {
-                String parent = parentOf(e.name());
-                String unit = preloadScopeOf.getOrDefault(parent, parent);
-                preloadScopeOf.put(parent, unit);
-                preloadScopeOf.put(e.name(), unit);
-            } else if (e.reason() == Reason.PRELOAD_UNIT) {
-                preloadScopeOf.put(e.name(), e.name());
+        for (Unit u : plan.units()) {
+            if (u.atomic() && u.block() != null) {
+                tree.module(u.path()).visit(m -> preloadScopeOf.putIfAbsent(m.name(), u.path()));
             }
         }
 
         // ---- node → unit (deepest unit path covering its scope), node → block, node → never-cut scope ----
         int n = model.nodes().size();
         int[] order = topologicalOrder(model);
-        List<Unit> unitList = new ArrayList<>(units.values());
         Map<String, Integer> unitIndex = new HashMap<>();
         for (int i = 0; i < unitList.size(); i++) {
-            unitIndex.put(unitList.get(i).path, i);
+            unitIndex.put(unitList.get(i).path(), i);
         }
         int[] unitOf = new int[n];
         String[] blockOf = new String[n];
@@ -172,7 +157,7 @@ public final class GraphPartitioner {
             int chosen = late;
             if (blockOf[i] != null) {
                 for (int s = late; s >= early[i]; s--) {
-                    if (unitList.get(pieceUnit.get(s)).block.equals(blockOf[i])) {
+                    if (blockOf[i].equals(unitList.get(pieceUnit.get(s)).block())) {
                         chosen = s;
                         break;
                     }
@@ -198,7 +183,7 @@ public final class GraphPartitioner {
             int u = pieceUnit.get(s);
             Unit unit = unitList.get(u);
             int nth = seen.merge(u, 1, Integer::sum);
-            String label = piecesPerUnit.get(u) > 1 ? unit.path + "#" + nth : unit.path;
+            String label = piecesPerUnit.get(u) > 1 ? unit.path() + "#" + nth : unit.path();
             if (label.isEmpty()) {
                 label = "<root>";
             }
@@ -247,15 +232,11 @@ public final class GraphPartitioner {
                     outputs.add(p);
                 }
             }
-            out.add(new Partition(s, label, unit.block, unit.storage, unit.execution, unit.offloaded, nodesOf.get(s),
+            out.add(new Partition(s, label, unit.block(), unit.storage(), unit.executionDevice(), unit.offloaded(),
+                    nodesOf.get(s),
                     inputs, outputs, inits, bytes));
         }
         return out;
-    }
-
-    private static String parentOf(String name) {
-        int dot = name.lastIndexOf('.');
-        return dot < 0 ? "" : name.substring(0, dot);
     }
 
     private static Integer deepestCovering(String scope, Map<String, Integer> unitIndex) {

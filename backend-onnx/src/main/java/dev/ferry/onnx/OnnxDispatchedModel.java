@@ -12,9 +12,10 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtSession;
-import dev.ferry.core.dispatch.DispatchReport;
+import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.hook.Prefetcher;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
@@ -80,7 +81,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
     private final OnnxModuleTree tree;
     private final OnnxModel model;
-    private final DispatchReport plan;
+    private final DispatchPlan plan;
     private final OnnxOptions options;
     private final List<Partition> partitions;
     private final List<Runner> runners = new ArrayList<>();
@@ -90,15 +91,17 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     private final Path cacheDir;
     private final boolean ownsCacheDir;
     private final OrtLedger ledger = new OrtLedger();
-    private PartitionPrefetcher<SessionWithWeights> prefetcher;
+    private final OnnxWeights weights;
+    private Prefetcher<SessionWithWeights> prefetcher;
     private boolean closed;
 
-    private OnnxDispatchedModel(OnnxModuleTree tree, DispatchReport plan, OnnxOptions options) {
+    private OnnxDispatchedModel(OnnxModuleTree tree, DispatchPlan plan, OnnxOptions options) {
         this.tree = tree;
         this.model = tree.model();
         this.plan = plan;
         this.options = options;
         this.graphOutputs = new LinkedHashSet<>(model.outputNames());
+        this.weights = new OnnxWeights(tree, options.diskStore());
         this.partitions = GraphPartitioner.partition(tree, plan);
         // probe every provider before any session exists: a missing one is a named error, not a native crash
         for (Partition p : partitions) {
@@ -134,7 +137,12 @@ public final class OnnxDispatchedModel implements AutoCloseable {
      */
     public static OnnxDispatchedModel dispatch(OnnxModuleTree tree, DeviceMap map, PreloadRule preload,
                                                OnnxOptions options) {
-        OnnxDispatchedModel m = new OnnxDispatchedModel(tree, plan(tree, map, preload), options);
+        return dispatch(tree, plan(tree, map, preload), options);
+    }
+
+    /** Carries out {@code plan}, made by {@link #plan} for {@code tree} (so a caller that checked it plans once). */
+    public static OnnxDispatchedModel dispatch(OnnxModuleTree tree, DispatchPlan plan, OnnxOptions options) {
+        OnnxDispatchedModel m = new OnnxDispatchedModel(tree, plan, options);
         try {
             m.prepare();
             return m;
@@ -157,7 +165,9 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             }
         }
         if (options.prefetchPartitions() > 0 && !offloaded.isEmpty()) {
-            prefetcher = new PartitionPrefetcher<>(offloaded, options.prefetchPartitions());
+            // the core's block prefetcher, as the PyTorch backend's offload hooks use it
+            prefetcher = new Prefetcher<>(options.prefetchPartitions(), SessionWithWeights::close);
+            offloaded.forEach(prefetcher::register);
         }
     }
 
@@ -169,8 +179,8 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         return tree;
     }
 
-    /** The core's dispatch plan this model carries out. */
-    public DispatchReport plan() {
+    /** The core's dispatch plan this model carries out ({@code plan().report()} for people). */
+    public DispatchPlan plan() {
         return plan;
     }
 
@@ -178,24 +188,50 @@ public final class OnnxDispatchedModel implements AutoCloseable {
      * The core's plan ({@link Dispatcher#plan}) of the graph's module tree under {@code map} and {@code preload}:
      * the blocks, which are offloaded, where each executes and which modules are preload units; the partitions
      * are cut from it. Ops need no key of their own (ops without tensors are placed by dataflow), tensors do.
+     * A key naming a module the export has no op of (Dropout, {@code transformer.drop}: its parent is in the
+     * graph, it is not) is accepted: nothing to place, and the plan lists it in
+     * {@link DispatchPlan#keysWithoutModules}.
      *
-     * @throws OnnxModelException.UnknownScope when the map names scopes the graph lacks
+     * @throws OnnxModelException.UnknownScope when the map names scopes the graph lacks (whose parent it lacks too,
+     *                                         or a block index beyond the graph's)
      * @throws OnnxModelException.InvalidPlan  when the core rejects the map (it splits a preload unit, or leaves
      *                                         tensors without a device)
      */
-    public static DispatchReport plan(OnnxModuleTree tree, DeviceMap map, PreloadRule preload) {
-        checkScopes(tree, map);
+    public static DispatchPlan plan(OnnxModuleTree tree, DeviceMap map, PreloadRule preload) {
+        List<String> withoutOps = keysWithoutOps(tree, map);
+        DeviceMap kept = map;
+        if (!withoutOps.isEmpty()) {
+            Map<String, Device> entries = new LinkedHashMap<>(map.entries());
+            withoutOps.forEach(entries::remove);
+            kept = DeviceMap.of(entries);
+        }
         try {
-            return Dispatcher.plan(tree.root(), map, preload);
+            return Dispatcher.plan(tree.root(), kept, preload).withKeysWithoutModules(withoutOps);
         } catch (IllegalArgumentException e) {
             throw new OnnxModelException.InvalidPlan(e.getMessage(), e);
         }
     }
 
-    private static void checkScopes(OnnxModuleTree tree, DeviceMap map) {
+    /**
+     * Keys of modules the export has no op of: the parent is a module of the graph, the key is not, and it is no
+     * index of a list (an index beyond the graph's blocks is a mistake, not a module without ops).
+     */
+    private static List<String> keysWithoutOps(OnnxModuleTree tree, DeviceMap map) {
         List<String> unknown = map.entries().keySet().stream().filter(k -> tree.module(k) == null).toList();
         if (unknown.isEmpty()) {
-            return;
+            return List.of();
+        }
+        List<String> withoutOps = new ArrayList<>();
+        List<String> refused = new ArrayList<>();
+        for (String k : unknown) {
+            int dot = k.lastIndexOf('.');
+            String parent = dot < 0 ? "" : k.substring(0, dot);
+            String local = k.substring(dot + 1);
+            boolean index = !local.isEmpty() && local.chars().allMatch(Character::isDigit);
+            (tree.module(parent) != null && !index && !local.isEmpty() ? withoutOps : refused).add(k);
+        }
+        if (refused.isEmpty()) {
+            return withoutOps;
         }
         List<String> examples = new ArrayList<>();
         for (Module c : tree.root().children().values()) {
@@ -205,9 +241,9 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 break;
             }
         }
-        throw new OnnxModelException.UnknownScope("the device map names scopes the graph lacks: " + unknown
+        throw new OnnxModelException.UnknownScope("the device map names scopes the graph lacks: " + refused
                 + " (the graph's scopes look like " + examples + "; modules without ops in the export, "
-                + "such as Dropout, have no scope)");
+                + "such as Dropout, are accepted only where their parent has ops)");
     }
 
     /**
@@ -296,7 +332,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         OnnxDispatchReport.Prefetch prefetch = prefetcher == null ? new OnnxDispatchReport.Prefetch(0, 0, 0, 0)
                 : new OnnxDispatchReport.Prefetch(options.prefetchPartitions(), prefetcher.prepared(),
                         prefetcher.hits(), prefetcher.misses());
-        return new OnnxDispatchReport(plan, rows, partitions.size(), resident, created, prefetch, ledger.counts());
+        return new OnnxDispatchReport(plan.report(), rows, partitions.size(), resident, created, prefetch, ledger.counts());
     }
 
     @Override
@@ -324,7 +360,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
     // ---- one partition ----------------------------------------------------------------------------------
 
     /** A session and the weight tensors supplied to it (which must outlive it); closing releases both. */
-    private final class SessionWithWeights implements PartitionPrefetcher.Prepared {
+    private final class SessionWithWeights implements AutoCloseable {
         final OrtSession session;
         final List<OnnxTensor> tensors;
 
@@ -429,7 +465,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                     so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
                     s = ledger.made(env.createSession(optimized.toString(), so));
                 } else {
-                    so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.EXTENDED_OPT);
+                    so.setOptimizationLevel(options.optimizationLevel());
                     if (partition.offloaded()) {
                         so.setOptimizedModelFilePath(optimized.toString());
                     }
@@ -455,26 +491,25 @@ public final class OnnxDispatchedModel implements AutoCloseable {
             }
         }
 
-        /** The initializer's bytes from where this partition stores them; direct, native order, zero copy. */
+        /**
+         * The initializer's bytes from where this partition stores them, through the core's {@link WeightsStore}
+         * ({@link OnnxWeights}: the offload store, else the mapped model file); direct, native order, zero copy.
+         */
         private ByteBuffer bytesOf(String init) {
             Device storage = partition.storage();
             if (partition.offloaded() && storage.kind() == Device.Kind.DISK) {
-                WeightsStore store = options.diskStore();
-                if (store != null && store.contains(init)) {
-                    return paged(direct(store.bytes(init)));
-                }
-                return paged(direct(model.data(init)));
+                return paged(direct(weights.bytes(init)));
             }
             if (partition.execution().kind() == Device.Kind.CPU || storage.kind() == Device.Kind.CPU) {
                 // held in this process's memory: copied once, shared by every partition reading it
                 return hostCopies.computeIfAbsent(init, n -> {
-                    ByteBuffer src = model.data(n);
+                    ByteBuffer src = weights.bytes(n);
                     ByteBuffer copy = ByteBuffer.allocateDirect(src.remaining()).order(ByteOrder.nativeOrder());
-                    copy.put(src).flip();
+                    copy.put(src.duplicate()).flip();
                     return copy;
                 }).duplicate().order(ByteOrder.nativeOrder());
             }
-            return direct(model.data(init)); // the provider uploads it to its device
+            return direct(weights.bytes(init)); // the provider uploads it to its device
         }
 
         /** Brings a memory-mapped buffer's pages into memory now, not when ORT first reads them. */

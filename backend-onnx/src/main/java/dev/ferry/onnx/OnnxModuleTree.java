@@ -89,6 +89,7 @@ public final class OnnxModuleTree {
         if (!meta) {
             collectAnonymousMatMulWeights();
         }
+        collectByConsumer();
     }
 
     /** Builds the tree of {@code model}. */
@@ -463,7 +464,7 @@ public final class OnnxModuleTree {
                 continue;
             }
             String local = init.substring(owner.length() + 1);
-            boolean parameter = t.dtype().isFloatingPoint();
+            boolean parameter = t.dtype().isFloatingPoint() || isQuantizationTensor(init);
             register(owner, local, model.spec(init), parameter, init, new TensorSource(init, false));
         }
     }
@@ -496,6 +497,88 @@ public final class OnnxModuleTree {
             String full = nodeScope[i] + ".weight";
             register(nodeScope[i], "weight", specOf(src), true, full, src);
         }
+    }
+
+    /** Ops of quantised graphs whose initializer inputs are a module's weights, scales and zero points. */
+    private static boolean isQuantizationOp(String opType) {
+        return opType.equals("MatMulInteger") || opType.equals("ConvInteger") || opType.startsWith("QLinear")
+                || opType.equals("DequantizeLinear") || opType.equals("QuantizeLinear")
+                || opType.equals("DynamicQuantizeLinear") || opType.equals("QGemm") || opType.equals("QAttention")
+                || opType.equals("MatMulIntegerToFloat") || opType.equals("DynamicQuantizeMatMul");
+    }
+
+    private static final List<String> QUANT_SUFFIXES = List.of("_quantized", "_scale", "_zero_point");
+
+    private static boolean isQuantizationTensor(String init) {
+        return QUANT_SUFFIXES.stream().anyMatch(init::endsWith);
+    }
+
+    /**
+     * Initializers nothing claimed yet, owned by the module that consumes them: the deepest scope holding every op
+     * that reads them. This is how a quantised graph's weights, scales and zero points
+     * ({@code onnx::MatMul_787_quantized}, read by a {@code MatMulInteger} and a {@code Mul} in
+     * {@code encoder.layer.0.attention.self.query}) belong to their Linear, so that sizes count them and
+     * offloading a layer takes them along. Exports with scope metadata only hand over quantisation tensors this
+     * way (their other constants are the exporter's, see {@link #collectNamedInitializers}); older exports hand
+     * over any initializer whose consumers share a module below the root.
+     */
+    private void collectByConsumer() {
+        Set<String> claimed = new LinkedHashSet<>();
+        sources.values().forEach(src -> claimed.add(src.initializer()));
+        Map<String, String> scopeOfUse = new LinkedHashMap<>();
+        Map<String, Boolean> quantized = new LinkedHashMap<>();
+        for (int i = 0; i < model.nodes().size(); i++) {
+            NodeProto node = model.node(i);
+            boolean quantOp = isQuantizationOp(node.getOpType());
+            for (String in : OnnxModel.consumedValues(node)) {
+                if (!model.isInitializer(in) || claimed.contains(in)) {
+                    continue;
+                }
+                scopeOfUse.merge(in, nodeScope[i], OnnxModuleTree::commonScope);
+                quantized.merge(in, quantOp, Boolean::logicalOr);
+            }
+        }
+        for (Map.Entry<String, String> e : scopeOfUse.entrySet()) {
+            String init = e.getKey();
+            String owner = e.getValue();
+            boolean quant = quantized.get(init) || isQuantizationTensor(init);
+            OnnxDataType t = model.dataType(init);
+            if (owner.isEmpty() || t.dtype() == null || (fromMetadata && !quant)) {
+                continue;
+            }
+            boolean parameter = t.dtype().isFloatingPoint() || quant;
+            for (String local : localNames(init, owner)) {
+                if (register(owner, local, model.spec(init), parameter, owner + "." + local,
+                        new TensorSource(init, false)) != null) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /** {@code weight_quantized} for {@code onnx::MatMul_787_quantized} (an anonymous weight), then the name itself. */
+    private static List<String> localNames(String init, String owner) {
+        List<String> out = new ArrayList<>();
+        if (init.startsWith(owner + ".")) {
+            out.add(init.substring(owner.length() + 1).replace('.', '_'));
+        }
+        for (String suffix : QUANT_SUFFIXES) {
+            if (init.endsWith(suffix) && init.startsWith("onnx::")) {
+                out.add("weight" + suffix);
+            }
+        }
+        out.add(init.replaceAll("[^A-Za-z0-9_]", "_"));
+        return out;
+    }
+
+    /** The deepest module path containing both scopes. */
+    private static String commonScope(String a, String b) {
+        String s = a;
+        while (!s.isEmpty() && !(b.equals(s) || b.startsWith(s + "."))) {
+            int dot = s.lastIndexOf('.');
+            s = dot < 0 ? "" : s.substring(0, dot);
+        }
+        return s;
     }
 
     /** Module paths that {@code DType} cannot describe are skipped; this lists the tree for debugging. */

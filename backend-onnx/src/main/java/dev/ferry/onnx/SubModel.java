@@ -56,10 +56,7 @@ final class SubModel {
                     TypeProto.Tensor.newBuilder().setElemType(t.getDataType()).setShape(shape))));
         }
         for (String in : p.inputs()) {
-            ValueInfoProto v = model.valueInfo(in);
-            if (v == null || !v.hasType()) {
-                v = knownTypes.get(in);
-            }
+            ValueInfoProto v = boundaryType(model.valueInfo(in), knownTypes.get(in));
             if (v == null) {
                 throw new OnnxModelException("partition " + p.label() + ": no type known for input '" + in + "'");
             }
@@ -92,19 +89,51 @@ final class SubModel {
         return StringStringEntryProto.newBuilder().setKey(k).setValue(v).build();
     }
 
-    /** A graph input declaration from what ONNX Runtime reported for a producer's output. */
+    /**
+     * The declaration of a value crossing a cut, keeping whatever shape information exists and inventing none: the
+     * export's own {@code value_info} when it has a shape, else what ONNX Runtime reported for the producing
+     * partition when that has one, else a type without a shape (unknown rank, as the export said).
+     */
+    static ValueInfoProto boundaryType(ValueInfoProto declared, ValueInfoProto fromOrt) {
+        boolean declaredTyped = declared != null && declared.hasType();
+        if (declaredTyped && declared.getType().getTensorType().hasShape()) {
+            return declared;
+        }
+        if (fromOrt != null && fromOrt.getType().getTensorType().hasShape()) {
+            return fromOrt;
+        }
+        return declaredTyped ? declared : fromOrt;
+    }
+
+    /**
+     * A graph input declaration from what ONNX Runtime reported for a producer's output: known sizes as values,
+     * symbolic ones by name, unknown ones empty. ORT reports an unknown rank as an empty shape, the same as a
+     * scalar's; that is written without a shape (a scalar stays valid, a tensor is never declared rank 0). The
+     * export's own {@code value_info}, where it has a shape, is preferred by {@link #boundaryType}.
+     */
     static ValueInfoProto fromOrt(String name, NodeInfo info) {
         if (!(info.getInfo() instanceof TensorInfo t)) {
             throw new OnnxModelException("value '" + name + "' crossing partitions is " + info.getInfo()
                     + "; only tensors can cross");
         }
-        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
-        for (long d : t.getShape()) {
-            shape.addDim(d >= 0 ? TensorShapeProto.Dimension.newBuilder().setDimValue(d)
-                    : TensorShapeProto.Dimension.newBuilder());
+        TypeProto.Tensor.Builder tensor = TypeProto.Tensor.newBuilder().setElemType(onnxCode(t.onnxType));
+        long[] dims = t.getShape();
+        if (dims.length > 0) {
+            String[] names = t.getDimensionNames();
+            TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+            for (int i = 0; i < dims.length; i++) {
+                TensorShapeProto.Dimension.Builder d = TensorShapeProto.Dimension.newBuilder();
+                if (dims[i] >= 0) {
+                    d.setDimValue(dims[i]);
+                } else if (names != null && i < names.length && names[i] != null && !names[i].isEmpty()) {
+                    d.setDimParam(names[i]);
+                }
+                shape.addDim(d);
+            }
+            tensor.setShape(shape);
         }
-        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(onnxCode(t.onnxType)).setShape(shape))).build();
+        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(tensor))
+                .build();
     }
 
     /** ORT Java numbers its element types its own way ({@code FLOAT} is 10 there, 1 in ONNX): map by name. */

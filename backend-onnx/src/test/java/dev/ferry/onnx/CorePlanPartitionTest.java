@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.onnxruntime.OnnxTensor;
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.placement.DeviceMap;
@@ -38,11 +39,11 @@ class CorePlanPartitionTest {
     @Test
     void offloadedPartitionsAreTheModulesTheCoreGivesOffloadHooks() {
         Map<String, Device> map = CausalLmFidelityTest.llamaMap();
-        DispatchReport plan = OnnxDispatchedModel.plan(TREE, DeviceMap.of(map), PreloadRule.none());
+        DispatchPlan plan = OnnxDispatchedModel.plan(TREE, DeviceMap.of(map), PreloadRule.none());
 
         List<Partition> partitions = GraphPartitioner.partition(TREE, plan);
 
-        assertThat(offloadedLabels(partitions)).containsExactlyElementsOf(offloadHooked(plan)).contains(
+        assertThat(offloadedLabels(partitions)).containsExactlyElementsOf(offloadHooked(plan.report())).contains(
                 "model.layers.1.self_attn.q_proj", "model.layers.2.mlp.down_proj", "model.norm").hasSize(19);
     }
 
@@ -54,7 +55,7 @@ class CorePlanPartitionTest {
         map.put("model.layers", Device.disk());
         map.put("model.norm", GPU0);
         map.put("lm_head", GPU0);
-        DispatchReport plan = OnnxDispatchedModel.plan(TREE, DeviceMap.of(map), LAYER_UNITS);
+        DispatchPlan plan = OnnxDispatchedModel.plan(TREE, DeviceMap.of(map), LAYER_UNITS);
 
         List<Partition> partitions = GraphPartitioner.partition(TREE, plan);
 
@@ -70,7 +71,7 @@ class CorePlanPartitionTest {
         map.put("model", GPU0);
         map.put("model.layers.2", Device.disk());
         map.put("lm_head", Device.cpu());
-        DispatchReport plan = OnnxDispatchedModel.plan(TREE, DeviceMap.of(map), LAYER_UNITS);
+        DispatchPlan plan = OnnxDispatchedModel.plan(TREE, DeviceMap.of(map), LAYER_UNITS);
 
         List<Partition> partitions = GraphPartitioner.partition(TREE, plan);
 
@@ -82,6 +83,19 @@ class CorePlanPartitionTest {
     }
 
     @Test
+    void eachPartitionIsOneWeightUnitOfThePlan() {
+        Map<String, Device> map = CausalLmFidelityTest.llamaMap();
+        DispatchPlan plan = OnnxDispatchedModel.plan(TREE, DeviceMap.of(map), LAYER_UNITS);
+
+        List<Partition> partitions = GraphPartitioner.partition(TREE, plan);
+
+        assertThat(partitions).extracting(Partition::label).containsExactlyElementsOf(
+                plan.weightUnits().stream().map(DispatchPlan.Unit::path).toList());
+        assertThat(partitions).extracting(Partition::offloaded).containsExactlyElementsOf(
+                plan.weightUnits().stream().map(DispatchPlan.Unit::offloaded).toList());
+    }
+
+    @Test
     void opsWithoutTensorsNeedNoKeyAndTheReportKeepsTheCorePlan() {
         Map<String, Device> map = CausalLmFidelityTest.llamaMap();
         map.remove("model.rotary_emb"); // ops (cos/sin tables), no tensor: the core needs no key for it
@@ -90,8 +104,8 @@ class CorePlanPartitionTest {
              OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(TREE, DeviceMap.of(map), LAYER_UNITS,
                      CausalLmFidelityTest.OPTIONS);
              OnnxRunResult r = d.run(Map.of("input_ids", in))) {
-            assertThat(d.report().core()).isSameAs(d.plan());
-            assertThat(d.plan().entry("model.rotary_emb").hooked()).isFalse();
+            assertThat(d.report().core()).isSameAs(d.plan().report());
+            assertThat(d.plan().report().entry("model.rotary_emb").hooked()).isFalse();
             assertThat(d.partitions()).extracting(Partition::label).doesNotContain("model.rotary_emb");
             assertThat(Ort.maxAbsDiff(r.floats("logits"), Ort.whole(LLAMA, Map.of("input_ids", in), "logits")))
                     .isLessThanOrEqualTo(1e-5);

@@ -27,8 +27,23 @@ final class Ort {
 
     /** Runs the whole model in one session and returns output {@code output} as floats. */
     static float[] whole(Path model, Map<String, OnnxTensor> inputs, String output) {
-        try (OrtSession.SessionOptions o = new OrtSession.SessionOptions();
-             OrtSession s = ENV.createSession(model.toString(), o);
+        return whole(model, inputs, output, OrtSession.SessionOptions.OptLevel.ALL_OPT);
+    }
+
+    /** {@link #whole} at optimisation level {@code level} (ORT's default is {@code ALL_OPT}). */
+    static float[] whole(Path model, Map<String, OnnxTensor> inputs, String output,
+                         OrtSession.SessionOptions.OptLevel level) {
+        try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
+            o.setOptimizationLevel(level);
+            return whole(model, inputs, output, o);
+        } catch (OrtException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static float[] whole(Path model, Map<String, OnnxTensor> inputs, String output,
+                                 OrtSession.SessionOptions o) {
+        try (OrtSession s = ENV.createSession(model.toString(), o);
              OrtSession.Result r = s.run(inputs)) {
             FloatBuffer b = ((OnnxTensor) r.get(output).orElseThrow()).getFloatBuffer();
             float[] out = new float[b.remaining()];
@@ -37,6 +52,19 @@ final class Ort {
         } catch (OrtException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Cosine similarity of two vectors. */
+    static double cosine(float[] a, float[] b) {
+        double dot = 0;
+        double na = 0;
+        double nb = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += (double) a[i] * b[i];
+            na += (double) a[i] * a[i];
+            nb += (double) b[i] * b[i];
+        }
+        return dot / Math.sqrt(na * nb);
     }
 
     static double maxAbsDiff(float[] a, float[] b) {

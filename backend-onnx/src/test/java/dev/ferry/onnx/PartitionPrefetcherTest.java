@@ -3,17 +3,18 @@ package dev.ferry.onnx;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ferry.core.hook.Prefetcher;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 
-/** Offloaded partitions prepared ahead: which, how many, who closes them. */
+/** Offloaded partitions prepared ahead by the core's block prefetcher: which, how many, who closes them. */
 class PartitionPrefetcherTest {
 
     /** A prepared partition that records its closing. */
-    static final class Made implements PartitionPrefetcher.Prepared {
+    static final class Made implements AutoCloseable {
         final int position;
         boolean closed;
 
@@ -42,9 +43,16 @@ class PartitionPrefetcherTest {
         return order;
     }
 
+    /** The core's prefetcher as {@link OnnxDispatchedModel} makes it: partitions registered in run order. */
+    static Prefetcher<Made> prefetcher(List<Supplier<Made>> order, int ahead) {
+        Prefetcher<Made> p = new Prefetcher<>(ahead, Made::close);
+        order.forEach(p::register);
+        return p;
+    }
+
     @Test
     void takingAPartitionPreparesTheNextOneAndServesItWhenItsTurnComes() {
-        try (PartitionPrefetcher<Made> p = new PartitionPrefetcher<>(partitions(4), 1)) {
+        try (Prefetcher<Made> p = prefetcher(partitions(4), 1)) {
             assertThat(p.take(0)).isNull(); // nothing ahead of the first run's first partition: the run makes it
             p.settle();
             assertThat(made).extracting(m -> m.position).containsExactly(1);
@@ -59,7 +67,7 @@ class PartitionPrefetcherTest {
 
     @Test
     void theLastPartitionPreparesTheFirstForTheNextRun() {
-        try (PartitionPrefetcher<Made> p = new PartitionPrefetcher<>(partitions(3), 1)) {
+        try (Prefetcher<Made> p = prefetcher(partitions(3), 1)) {
             p.take(2);
             p.settle();
             assertThat(made).extracting(m -> m.position).containsExactly(0);
@@ -68,7 +76,7 @@ class PartitionPrefetcherTest {
 
     @Test
     void neverMorePreparedAndUntakenThanTheOptionSays() {
-        try (PartitionPrefetcher<Made> p = new PartitionPrefetcher<>(partitions(5), 2)) {
+        try (Prefetcher<Made> p = prefetcher(partitions(5), 2)) {
             for (int run = 0; run < 3; run++) {
                 for (int i = 0; i < 5; i++) {
                     Made m = p.take(i);
@@ -88,7 +96,7 @@ class PartitionPrefetcherTest {
 
     @Test
     void closingClosesWhatWasPreparedAndNeverTaken() {
-        PartitionPrefetcher<Made> p = new PartitionPrefetcher<>(partitions(3), 2);
+        Prefetcher<Made> p = prefetcher(partitions(3), 2);
         p.take(0);
 
         p.close();
@@ -99,7 +107,7 @@ class PartitionPrefetcherTest {
 
     @Test
     void aSinglePartitionIsNeverPreparedAhead() {
-        try (PartitionPrefetcher<Made> p = new PartitionPrefetcher<>(partitions(1), 1)) {
+        try (Prefetcher<Made> p = prefetcher(partitions(1), 1)) {
             assertThat(p.take(0)).isNull();
             assertThat(p.take(0)).isNull();
             assertThat(p.prepared()).isZero();
@@ -113,7 +121,7 @@ class PartitionPrefetcherTest {
         order.set(1, () -> {
             throw new OnnxModelException.RuntimeFailure("ONNX Runtime refused partition #1", null);
         });
-        try (PartitionPrefetcher<Made> p = new PartitionPrefetcher<>(order, 1)) {
+        try (Prefetcher<Made> p = prefetcher(order, 1)) {
             p.take(0);
             assertThatThrownBy(() -> p.take(1)).isInstanceOf(OnnxModelException.RuntimeFailure.class)
                     .hasMessage("ONNX Runtime refused partition #1");
@@ -122,7 +130,7 @@ class PartitionPrefetcherTest {
 
     @Test
     void zeroPartitionsAheadIsNoPrefetcher() {
-        assertThatThrownBy(() -> new PartitionPrefetcher<>(partitions(2), 0))
+        assertThatThrownBy(() -> prefetcher(partitions(2), 0))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 1");
     }
 

@@ -14,6 +14,7 @@ final class TestModels {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static Path minilm;
+    private static Path minilmQ;
 
     private TestModels() {
     }
@@ -37,21 +38,36 @@ final class TestModels {
     /** all-MiniLM-L6-v2, copied once out of the langchain4j jar (resource {@code /all-minilm-l6-v2.onnx}). */
     static synchronized Path minilm() {
         if (minilm == null) {
-            try (InputStream in = TestModels.class.getResourceAsStream("/all-minilm-l6-v2.onnx")) {
-                if (in == null) {
-                    throw new IllegalStateException("all-minilm-l6-v2.onnx not on the test classpath");
-                }
-                Path dir = Path.of("target", "test-models");
-                Files.createDirectories(dir);
-                Path f = dir.resolve("all-minilm-l6-v2.onnx");
-                if (!Files.exists(f) || Files.size(f) != 90387606L) {
-                    Files.copy(in, f, StandardCopyOption.REPLACE_EXISTING);
-                }
-                minilm = f;
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
+            minilm = copied("all-minilm-l6-v2.onnx", 90387606L);
         }
         return minilm;
+    }
+
+    /**
+     * The int8 all-MiniLM-L6-v2 of the {@code -q} langchain4j jar (onnxruntime's dynamic quantisation: MatMulInteger,
+     * DynamicQuantizeLinear; value_info with types and no shapes).
+     */
+    static synchronized Path minilmQuantized() {
+        if (minilmQ == null) {
+            minilmQ = copied("all-minilm-l6-v2-q.onnx", 22972370L);
+        }
+        return minilmQ;
+    }
+
+    private static Path copied(String resource, long size) {
+        try (InputStream in = TestModels.class.getResourceAsStream("/" + resource)) {
+            if (in == null) {
+                throw new IllegalStateException(resource + " not on the test classpath");
+            }
+            Path dir = Path.of("target", "test-models");
+            Files.createDirectories(dir);
+            Path f = dir.resolve(resource);
+            if (!Files.exists(f) || Files.size(f) != size) {
+                Files.copy(in, f, StandardCopyOption.REPLACE_EXISTING);
+            }
+            return f;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 }

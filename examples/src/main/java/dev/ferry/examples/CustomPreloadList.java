@@ -48,8 +48,8 @@ public final class CustomPreloadList {
                  "model.layers.1": "disk", "model.layers.2": "disk", "model.layers.3": "disk",
                  "model.norm": "cpu", "lm_head": "cpu"}""");
 
-        DispatchReport without = Dispatcher.plan(model, map, PreloadRule.none());
-        DispatchReport with = Dispatcher.plan(model, map, new PreloadRule(PRELOAD));
+        DispatchReport without = Dispatcher.plan(model, map, PreloadRule.none()).report();
+        DispatchReport with = Dispatcher.plan(model, map, new PreloadRule(PRELOAD)).report();
         System.out.printf("without preload classes: %d hooks%n", without.hookedCount());
         System.out.printf("with %s: %d hooks on %s%n%n", PRELOAD, with.hookedCount(), with.hookedModules());
         System.out.print(with.toTable());

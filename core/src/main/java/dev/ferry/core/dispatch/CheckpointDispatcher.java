@@ -152,9 +152,19 @@ public final class CheckpointDispatcher {
     }
 
     public Result loadAndDispatch(Module root, WeightsStore checkpoint, Options options) {
+        return loadAndDispatch(root, checkpoint,
+                Dispatcher.plan(root, options.dispatch().deviceMap(), options.dispatch().preload()), options);
+    }
+
+    /**
+     * Loads and dispatches by {@code plan}, made by {@link Dispatcher#plan} for {@code root} under the options'
+     * map and preload rule (planned once: the resolved map decides where each tensor is loaded, and the same plan
+     * is hooked).
+     */
+    public Result loadAndDispatch(Module root, WeightsStore checkpoint, DispatchPlan plan, Options options) {
         DeviceMap map = options.dispatch().deviceMap();
-        DeviceMap resolved = map.resolve(root);
-        Device main = map.mainDevice();
+        DeviceMap resolved = plan.deviceMap();
+        Device main = plan.mainDevice();
         Match match = match(root, checkpoint);
         Map<TensorSlot, List<String>> namesOf = match.namesOf();
         Map<TensorSlot, String> keyOf = match.keyOf();
@@ -224,7 +234,8 @@ public final class CheckpointDispatcher {
             }
             stores.add(host);
             stores.add(disk);
-            report = dispatcher.dispatch(root, options.dispatch().withOffloadStore(new DispatchStore(stores, List.of())));
+            report = dispatcher.dispatch(root, plan,
+                    options.dispatch().withOffloadStore(new DispatchStore(stores, List.of())));
             Hooks.add(root, new CloseOnDetach(host), true); // unlocks the host memory when the model is removed
         } catch (RuntimeException ex) {
             placed.forEach(TensorSlot::release);

@@ -16,7 +16,12 @@ import java.util.stream.Collectors;
  * The plan of a dispatch, module by module, in tree order (root first): where each module executes, where
  * its weights are stored, whether it carries a hook and why. Computed without touching any device.
  */
-public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry> modules, Memory memory) {
+public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry> modules, Memory memory,
+                             List<String> keysWithoutModules) {
+
+    public DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry> modules, Memory memory) {
+        this(mainDevice, deviceMap, modules, memory, List.of());
+    }
 
     /**
      * Where the bytes go: kept resident per device, offloaded per storage (streamed to the execution device at
@@ -100,6 +105,12 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
 
     public DispatchReport {
         modules = List.copyOf(modules);
+        keysWithoutModules = keysWithoutModules == null ? List.of() : List.copyOf(keysWithoutModules);
+    }
+
+    /** The same report noting device-map keys that name modules the model has no trace of. */
+    public DispatchReport withKeysWithoutModules(List<String> keys) {
+        return new DispatchReport(mainDevice, deviceMap, modules, memory, keys);
     }
 
     public long hookedCount() {
@@ -134,6 +145,10 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
             putDevice(o, "storage", e.storage());
             o.put("hooked", e.hooked());
             o.put("reason", e.reasonText());
+        }
+        if (!keysWithoutModules.isEmpty()) {
+            ArrayNode keys = root.putArray("map_keys_without_ops");
+            keysWithoutModules.forEach(keys::add);
         }
         try {
             return json.writerWithDefaultPrettyPrinter().writeValueAsString(root);
@@ -170,6 +185,10 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
         sb.append(String.format("%d of %d modules hooked; main device %s%n", hookedCount(), modules.size(),
                 mainDevice));
         sb.append(memory.describe()).append(System.lineSeparator());
+        if (!keysWithoutModules.isEmpty()) {
+            sb.append("device map keys without ops in the model (accepted, nothing to place): ")
+                    .append(keysWithoutModules).append(System.lineSeparator());
+        }
         return sb.toString();
     }
 

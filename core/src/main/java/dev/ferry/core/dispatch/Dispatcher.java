@@ -12,6 +12,7 @@ import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
+import dev.ferry.core.tensor.Tensor;
 import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.core.weights.HostMemoryStore;
 import dev.ferry.core.weights.WeightsStore;
@@ -42,8 +43,11 @@ public final class Dispatcher {
         this.backend = backend;
     }
 
-    /** Plans the hooks of {@code root} under {@code map}; reads no weights and needs no device. */
-    public static DispatchReport plan(Module root, DeviceMap map, PreloadRule preload) {
+    /**
+     * Plans the dispatch of {@code root} under {@code map}: resolves the map once and applies the preload rule
+     * once, giving the units every backend carries out; reads no weights and needs no device.
+     */
+    public static DispatchPlan plan(Module root, DeviceMap map, PreloadRule preload) {
         return new Walk(root, map, preload).run();
     }
 
@@ -57,7 +61,15 @@ public final class Dispatcher {
      * order. State a call brings along (a KV cache, its inputs and outputs) stays the caller's.
      */
     public DispatchReport dispatch(Module root, DispatchOptions options) {
-        DispatchReport report = plan(root, options.deviceMap(), options.preload());
+        return dispatch(root, plan(root, options.deviceMap(), options.preload()), options);
+    }
+
+    /**
+     * Carries out {@code plan} (made by {@link #plan} for this {@code root} under {@code options}' map and preload
+     * rule): one hook per unit. {@code options.deviceMap()} and {@code options.preload()} are not read again.
+     */
+    public DispatchReport dispatch(Module root, DispatchPlan plan, DispatchOptions options) {
+        DispatchReport report = plan.report();
         List<String> alreadyHooked = root.modules().stream().filter(m -> m.hook() != null).map(Module::name)
                 .toList();
         if (!alreadyHooked.isEmpty()) {
@@ -76,31 +88,27 @@ public final class Dispatcher {
         HostMemoryStore host = new HostMemoryStore(backend.pageLocking(report.mainDevice()));
         WeightsStore store;
         try {
-            store = offloadStore(root, report, options, sharedResident, host);
+            store = offloadStore(root, plan, options, sharedResident, host);
         } catch (RuntimeException ex) {
             host.close();
             throw ex;
         }
-        boolean streams = report.modules().stream().anyMatch(e -> e.hooked() && e.hook().offload());
-        Prefetcher prefetcher = streams && options.prefetchBlocks() > 0 ? new Prefetcher(options.prefetchBlocks())
-                : null;
+        Prefetcher<Map<TensorSlot, Tensor>> prefetcher = plan.streams() && options.prefetchBlocks() > 0
+                ? AlignDevicesHook.blockPrefetcher(options.prefetchBlocks()) : null;
         // one lock for the whole model: a call holds it from the first hook it meets to that hook's postForward
         ReentrantLock forwardLock = new ReentrantLock(true);
         List<Module> attached = new ArrayList<>();
         try {
-            for (Entry e : report.modules()) {
-                if (!e.hooked()) {
-                    continue;
-                }
-                Module m = root.find(e.name());
-                HookSpec h = e.hook();
+            for (DispatchPlan.Unit u : plan.units()) {
+                Module m = root.find(u.path());
+                HookSpec h = u.hook();
                 // tied tensors this hook leaves alone: for an offload hook, those kept resident by another module;
                 // for any hook, those whose copy a TiedCopiesHook stands in on this module's device
                 Set<TensorSlot> shared = Collections.newSetFromMap(new IdentityHashMap<>());
                 if (h.offload()) {
                     shared.addAll(sharedResident);
                 }
-                shared.addAll(tiedCopies.getOrDefault(e.name(), List.of()));
+                shared.addAll(tiedCopies.getOrDefault(u.path(), List.of()));
                 Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(h.executionDevice(), h.offload(),
                         h.ioSameDevice(), h.placeSubmodules(), options.offloadBuffers(), options.skipKeys(),
                         h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null,
@@ -199,7 +207,7 @@ public final class Dispatcher {
         Hooks.remove(root, true);
     }
 
-    private static WeightsStore offloadStore(Module root, DispatchReport report, DispatchOptions options,
+    private static WeightsStore offloadStore(Module root, DispatchPlan plan, DispatchOptions options,
                                              Set<TensorSlot> sharedResident, HostMemoryStore host) {
         List<List<String>> tied = root.tiedTensorGroups();
         List<WeightsStore> stores = new ArrayList<>();
@@ -208,13 +216,13 @@ public final class Dispatcher {
         }
         DispatchStore given = new DispatchStore(stores, tied);
         List<String> missing = new ArrayList<>();
-        for (Entry e : report.modules()) {
-            if (!e.hooked() || !e.hook().offload()) {
+        for (DispatchPlan.Unit u : plan.units()) {
+            if (!u.offloaded()) {
                 continue;
             }
-            Module m = root.find(e.name());
+            Module m = root.find(u.path());
             String prefix = m.name().isEmpty() ? "" : m.name() + ".";
-            m.namedTensors(true, e.hook().placeSubmodules(), false).forEach((rel, slot) -> {
+            m.namedTensors(true, u.hook().placeSubmodules(), false).forEach((rel, slot) -> {
                 String full = prefix + rel;
                 boolean streamed = (slot.isParameter() || options.offloadBuffers()) && !sharedResident.contains(slot);
                 if (!streamed || given.contains(full)) {
@@ -266,13 +274,31 @@ public final class Dispatcher {
             return any;
         }
 
-        DispatchReport run() {
+        DispatchPlan run() {
             checkUnitsAreWhole();
             checkTiedTensors();
             walk(root);
             List<Entry> entries = new ArrayList<>();
             describe(root, null, entries);
-            return new DispatchReport(main, resolved, entries, memory());
+            DispatchReport report = new DispatchReport(main, resolved, entries, memory());
+            List<DispatchPlan.Unit> units = new ArrayList<>();
+            for (Entry e : entries) {
+                if (!e.hooked()) {
+                    continue;
+                }
+                Module m = root.find(e.name());
+                HookSpec h = e.hook();
+                List<String> members = new ArrayList<>();
+                if (h.placeSubmodules()) {
+                    m.visit(x -> members.add(x.name()));
+                } else {
+                    members.add(m.name());
+                }
+                String block = resolved.keyOf(e.name());
+                units.add(new DispatchPlan.Unit(e.name(), block, e.storage(), h.executionDevice(), h.offload(),
+                        preload.isUnit(m), members, e.reason(), h));
+            }
+            return new DispatchPlan(main, resolved, units, report, List.of());
         }
 
         /** Bytes kept resident per device, bytes streamed per forward per storage, and the largest unit streamed. */

@@ -44,7 +44,8 @@ public final class AlignDevicesHook implements ModelHook {
     /** How the hook behaves; {@code weights} and {@code backend} are needed only with {@code offload}. */
     public record Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                          boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights,
-                         TensorBackend backend, Prefetcher prefetcher, Set<TensorSlot> sharedResident) {
+                         TensorBackend backend, Prefetcher<Map<TensorSlot, Tensor>> prefetcher,
+                         Set<TensorSlot> sharedResident) {
 
         public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                       boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend) {
@@ -54,7 +55,7 @@ public final class AlignDevicesHook implements ModelHook {
 
         public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                       boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend,
-                      Prefetcher prefetcher) {
+                      Prefetcher<Map<TensorSlot, Tensor>> prefetcher) {
             this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
                     prefetcher, Set.of());
         }
@@ -148,7 +149,7 @@ public final class AlignDevicesHook implements ModelHook {
                 slot.release();
                 streamed.put(full, slot);
                 if (prefetchIndex < 0 && config.prefetcher() != null) {
-                    prefetchIndex = config.prefetcher().register(this);
+                    prefetchIndex = config.prefetcher().register(() -> materialiseBlock(true));
                 }
             } else if (slot.isMaterialised()) {
                 // buffers stay on the execution device for the block's lifetime, as Accelerate keeps them
@@ -345,6 +346,11 @@ public final class AlignDevicesHook implements ModelHook {
         if (config.prefetcher() != null) {
             config.prefetcher().close();
         }
+    }
+
+    /** A prefetcher for offload hooks: blocks of tensors on their execution device, freed if never taken. */
+    public static Prefetcher<Map<TensorSlot, Tensor>> blockPrefetcher(int blocksAhead) {
+        return new Prefetcher<>(blocksAhead, block -> block.values().forEach(Tensor::close));
     }
 
     @Override

@@ -1,41 +1,53 @@
 package dev.ferry.core.hook;
 
-import dev.ferry.core.module.TensorSlot;
-import dev.ferry.core.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
- * Streams offloaded blocks ahead of the forward: while block {@code i} runs, the next {@code blocksAhead}
- * blocks (in execution order, wrapping round to the first for the next forward) are read from their store
- * and materialised on their execution device on a background thread. At most {@code blocksAhead} blocks are
- * in flight, so device memory holds the running block plus those. Shared by the offload hooks of one
- * dispatch; closing it frees whatever was fetched and not used. The hooks take blocks under their dispatch's
- * forward lock, so blocks are taken in execution order however many threads call the model; a block fetched ahead
- * belongs to whichever forward takes it, and only that forward installs and frees it.
+ * The one block prefetcher of both backends: fetches offloaded blocks ahead of the forward. Blocks are
+ * registered in execution order, each with how to prepare it (the PyTorch backend: read the block's tensors from
+ * their store and materialise them on the execution device; the ONNX backend: read an offloaded partition's
+ * initializers and make its session). When block {@code i} is taken, the next {@code blocksAhead} blocks
+ * (wrapping round to the first, for the next forward) are prepared on one background thread, so at most
+ * {@code blocksAhead} prepared blocks wait and device memory holds the running block plus those.
+ *
+ * <p>A prepared block is owned here until taken, then by the caller; {@link #close} releases (with the
+ * {@code release} function given) whatever was prepared and never taken. Callers take blocks under their
+ * dispatch's forward lock, so blocks are taken in execution order however many threads call the model.
+ *
+ * @param <T> what preparing a block gives
  */
-public final class Prefetcher implements AutoCloseable {
+public final class Prefetcher<T> implements AutoCloseable {
 
     private final int blocksAhead;
-    private final List<AlignDevicesHook> order = new ArrayList<>();
-    private final Map<Integer, Future<Map<TensorSlot, Tensor>>> pending = new HashMap<>();
+    private final Consumer<? super T> release;
+    private final List<Supplier<? extends T>> order = new ArrayList<>();
+    private final Map<Integer, Future<? extends T>> pending = new HashMap<>();
     private final ExecutorService worker;
     private long hits;
     private long misses;
     private boolean closed;
 
-    public Prefetcher(int blocksAhead) {
+    /**
+     * @param blocksAhead blocks prepared ahead, at least 1
+     * @param release     frees a prepared block nobody took
+     */
+    public Prefetcher(int blocksAhead, Consumer<? super T> release) {
         if (blocksAhead < 1) {
             throw new IllegalArgumentException("blocks ahead must be at least 1, got " + blocksAhead);
         }
         this.blocksAhead = blocksAhead;
+        this.release = Objects.requireNonNull(release, "release");
         this.worker = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "ferry-prefetch");
             t.setDaemon(true);
@@ -47,18 +59,19 @@ public final class Prefetcher implements AutoCloseable {
         return blocksAhead;
     }
 
-    /** Adds a block in execution order; returns its position. */
-    synchronized int register(AlignDevicesHook hook) {
-        order.add(hook);
+    /** Adds a block in execution order, with how to prepare it; returns its position. */
+    public synchronized int register(Supplier<? extends T> prepare) {
+        order.add(Objects.requireNonNull(prepare, "prepare"));
         return order.size() - 1;
     }
 
     /**
-     * The tensors of block {@code index} if they were fetched ahead (waiting for them if still in flight),
-     * else {@code null}; then schedules the blocks after it.
+     * Block {@code index} if it was prepared ahead (waiting for it if still in flight), else {@code null} (also
+     * once closed): the caller prepares it itself. Then schedules the blocks after it. The caller owns what it
+     * gets. A preparation that failed with a runtime exception rethrows it as it was.
      */
-    Map<TensorSlot, Tensor> take(int index) {
-        Future<Map<TensorSlot, Tensor>> f;
+    public T take(int index) {
+        Future<? extends T> f;
         synchronized (this) {
             if (closed) {
                 return null;
@@ -67,43 +80,45 @@ public final class Prefetcher implements AutoCloseable {
             for (int k = 1; k <= blocksAhead && k < order.size(); k++) {
                 int next = (index + k) % order.size();
                 if (!pending.containsKey(next)) {
-                    AlignDevicesHook hook = order.get(next);
-                    pending.put(next, worker.submit(() -> hook.materialiseBlock(true)));
+                    pending.put(next, worker.submit(order.get(next)::get));
                 }
             }
-        }
-        if (f == null) {
-            synchronized (this) {
+            if (f == null) {
                 misses++;
+                return null;
             }
-            return null;
         }
         try {
-            Map<TensorSlot, Tensor> block = f.get();
+            T block = f.get();
             synchronized (this) {
                 hits++;
             }
             return block;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while prefetching " + order.get(index), e);
+            throw new IllegalStateException("interrupted while prefetching block " + index, e);
         } catch (ExecutionException e) {
-            throw new IllegalStateException("prefetching " + order.get(index) + " failed: " + e.getCause(), e.getCause());
+            if (e.getCause() instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IllegalStateException("prefetching block " + index + " failed: " + e.getCause(), e.getCause());
         }
     }
 
     /**
-     * Starts fetching the first block now, so that the first forward finds it ready (its read overlaps the
+     * Starts preparing the first block now, so that the first forward finds it ready (its read overlaps the
      * resident blocks that run before it) instead of reading it on the forward's thread.
      */
-    public void start() {
-        synchronized (this) {
-            if (closed || order.isEmpty() || pending.containsKey(0)) {
-                return;
-            }
-            AlignDevicesHook first = order.get(0);
-            pending.put(0, worker.submit(() -> first.materialiseBlock(true)));
+    public synchronized void start() {
+        if (closed || order.isEmpty() || pending.containsKey(0)) {
+            return;
         }
+        pending.put(0, worker.submit(order.get(0)::get));
+    }
+
+    /** Blocks prepared and not yet taken (ready or in flight); never more than {@code blocksAhead}. */
+    public synchronized int prepared() {
+        return pending.size();
     }
 
     /** Blocks served from a prefetch. */
@@ -111,15 +126,33 @@ public final class Prefetcher implements AutoCloseable {
         return hits;
     }
 
-    /** Blocks loaded on the forward's thread because nothing was fetched ahead. */
+    /** Blocks prepared on the forward's thread because nothing was fetched ahead. */
     public synchronized long misses() {
         return misses;
     }
 
-    /** Waits for in-flight fetches and frees their tensors; the worker stops. Idempotent. */
+    /** Waits until no preparation is in flight (a failed one surfaces when taken). */
+    public void settle() {
+        List<Future<? extends T>> inFlight;
+        synchronized (this) {
+            inFlight = new ArrayList<>(pending.values());
+        }
+        for (Future<? extends T> f : inFlight) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (ExecutionException | CancellationException ignored) {
+                // reported by take
+            }
+        }
+    }
+
+    /** Waits for preparations in flight and releases what nobody took; the worker stops. Idempotent. */
     @Override
     public void close() {
-        List<Future<Map<TensorSlot, Tensor>>> left;
+        List<Future<? extends T>> left;
         synchronized (this) {
             if (closed) {
                 return;
@@ -128,15 +161,15 @@ public final class Prefetcher implements AutoCloseable {
             left = new ArrayList<>(pending.values());
             pending.clear();
         }
-        for (Future<Map<TensorSlot, Tensor>> f : left) {
+        worker.shutdown();
+        for (Future<? extends T> f : left) {
             try {
-                f.get().values().forEach(Tensor::close);
+                release.accept(f.get());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } catch (ExecutionException | CancellationException ignored) {
-                // nothing was materialised
+                // nothing was made: a failed preparation frees what it had made itself
             }
         }
-        worker.shutdown();
     }
 }

@@ -52,7 +52,8 @@ public final class DevicePlanner {
     public DevicePlan plan(Module root, PlanRequest request) {
         IndexedTree t = IndexedTree.of(root, request.dtype(), request.specialDtypes());
         List<String> warnings = new ArrayList<>();
-        boolean[] noSplit = t.classMask(request.noSplitModuleClasses());
+        // preload units are placed whole by the dispatcher, so the planner keeps them whole too
+        boolean[] noSplit = t.classMask(request.atomicClasses());
         warnUnknownClasses(t, request.noSplitModuleClasses(), noSplit, warnings);
 
         Map<Device, Long> budgets = switch (request.strategy()) {
@@ -73,7 +74,7 @@ public final class DevicePlanner {
      */
     public static Map<Device, Long> balancedMemory(Module root, PlanRequest request, boolean lowZero) {
         IndexedTree t = IndexedTree.of(root, request.dtype(), request.specialDtypes());
-        return balancedBudgets(t, t.classMask(request.noSplitModuleClasses()), request.maxMemory(), lowZero);
+        return balancedBudgets(t, t.classMask(request.atomicClasses()), request.maxMemory(), lowZero);
     }
 
     static Map<Device, Long> balancedBudgets(IndexedTree t, boolean[] noSplit, Map<Device, Long> maxMemory,

@@ -29,9 +29,18 @@ import java.util.TreeMap;
  * @param allowDisk            whether blocks that fit no budget may be stored on disk (default {@code true}, as in
  *                             Accelerate, which always appends disk); when {@code false}, a block that fits nowhere
  *                             is an error
+ * @param preloadClasses       the preload classes the map will be dispatched with: a preload unit is placed whole
+ *                             (the dispatcher refuses a map that splits one), so the planner never splits these
+ *                             either, as if they were no-split classes
  */
 public record PlanRequest(Map<Device, Long> maxMemory, Set<String> noSplitModuleClasses, Strategy strategy,
-                          DType dtype, Map<String, DType> specialDtypes, boolean offloadBuffers, boolean allowDisk) {
+                          DType dtype, Map<String, DType> specialDtypes, boolean offloadBuffers, boolean allowDisk,
+                          Set<String> preloadClasses) {
+
+    public PlanRequest(Map<Device, Long> maxMemory, Set<String> noSplitModuleClasses, Strategy strategy, DType dtype,
+                       Map<String, DType> specialDtypes, boolean offloadBuffers, boolean allowDisk) {
+        this(maxMemory, noSplitModuleClasses, strategy, dtype, specialDtypes, offloadBuffers, allowDisk, Set.of());
+    }
 
     /** How budgets are turned into a map. */
     public enum Strategy {
@@ -76,6 +85,21 @@ public record PlanRequest(Map<Device, Long> maxMemory, Set<String> noSplitModule
         noSplitModuleClasses = noSplitModuleClasses == null ? Set.of()
                 : Collections.unmodifiableSet(new LinkedHashSet<>(noSplitModuleClasses));
         specialDtypes = specialDtypes == null ? Map.of() : Map.copyOf(specialDtypes);
+        preloadClasses = preloadClasses == null ? Set.of()
+                : Collections.unmodifiableSet(new LinkedHashSet<>(preloadClasses));
+    }
+
+    /** The classes the planner keeps whole: the no-split classes and the preload classes. */
+    public Set<String> atomicClasses() {
+        Set<String> out = new LinkedHashSet<>(noSplitModuleClasses);
+        out.addAll(preloadClasses);
+        return Collections.unmodifiableSet(out);
+    }
+
+    /** The same request for a dispatch with these preload classes (each placed whole). */
+    public PlanRequest withPreload(Set<String> classes) {
+        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, dtype, specialDtypes, offloadBuffers,
+                allowDisk, classes);
     }
 
     /** {@link Strategy#AUTO} over {@code maxMemory}, no no-split classes, declared dtypes, disk allowed. */
@@ -106,26 +130,26 @@ public record PlanRequest(Map<Device, Long> maxMemory, Set<String> noSplitModule
     }
 
     public PlanRequest withStrategy(Strategy s) {
-        return new PlanRequest(maxMemory, noSplitModuleClasses, s, dtype, specialDtypes, offloadBuffers, allowDisk);
+        return new PlanRequest(maxMemory, noSplitModuleClasses, s, dtype, specialDtypes, offloadBuffers, allowDisk, preloadClasses);
     }
 
     public PlanRequest withNoSplit(String... classNames) {
-        return new PlanRequest(maxMemory, Set.of(classNames), strategy, dtype, specialDtypes, offloadBuffers, allowDisk);
+        return new PlanRequest(maxMemory, Set.of(classNames), strategy, dtype, specialDtypes, offloadBuffers, allowDisk, preloadClasses);
     }
 
     public PlanRequest withDtype(DType t) {
-        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, t, specialDtypes, offloadBuffers, allowDisk);
+        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, t, specialDtypes, offloadBuffers, allowDisk, preloadClasses);
     }
 
     public PlanRequest withSpecialDtypes(Map<String, DType> special) {
-        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, dtype, special, offloadBuffers, allowDisk);
+        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, dtype, special, offloadBuffers, allowDisk, preloadClasses);
     }
 
     public PlanRequest withOffloadBuffers(boolean offload) {
-        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, dtype, specialDtypes, offload, allowDisk);
+        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, dtype, specialDtypes, offload, allowDisk, preloadClasses);
     }
 
     public PlanRequest withDisk(boolean allowed) {
-        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, dtype, specialDtypes, offloadBuffers, allowed);
+        return new PlanRequest(maxMemory, noSplitModuleClasses, strategy, dtype, specialDtypes, offloadBuffers, allowed, preloadClasses);
     }
 }

@@ -46,13 +46,18 @@ class AttachAlgorithmTest {
         return DeviceMap.of(m);
     }
 
+    /** The plan for people: what most of these tests read. */
+    static DispatchReport report(Module root, DeviceMap map, PreloadRule preload) {
+        return Dispatcher.plan(root, map, preload).report();
+    }
+
     static Set<String> hooked(Module root, DeviceMap map, String... preload) {
-        return Set.copyOf(Dispatcher.plan(root, map, new PreloadRule(Set.of(preload))).hookedModules());
+        return Set.copyOf(report(root, map, new PreloadRule(Set.of(preload))).hookedModules());
     }
 
     @Test
     void preloadDecoderLayerHooksNineModulesWhenLayerThreeIsOffloaded() {
-        DispatchReport r = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
+        DispatchReport r = report(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
                 new PreloadRule(Set.of("LlamaDecoderLayer")));
         assertThat(r.hookedModules()).containsExactly("", "model.embed_tokens", "model.layers.0", "model.layers.1",
                 "model.layers.2", "model.layers.3", "model.norm", "model.rotary_emb", "lm_head");
@@ -80,7 +85,7 @@ class AttachAlgorithmTest {
 
     @Test
     void everyBlockOffloadedWithPreloadHooksOnlyTheUnits() {
-        DispatchReport r = Dispatcher.plan(llama(), llamaMap(CPU, CPU, DISK, DISK),
+        DispatchReport r = report(llama(), llamaMap(CPU, CPU, DISK, DISK),
                 new PreloadRule(Set.of("LlamaDecoderLayer")));
         assertThat(r.hookedCount()).isEqualTo(9);
         DispatchReport.Entry layer = r.entry("model.layers.2");
@@ -92,7 +97,7 @@ class AttachAlgorithmTest {
 
     @Test
     void offloadedLayerWithoutPreloadStreamsEachLinearSeparately() {
-        DispatchReport r = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, DISK), PreloadRule.none());
+        DispatchReport r = report(llama(), llamaMap(GPU0, GPU0, GPU0, DISK), PreloadRule.none());
         assertThat(r.entry("model.layers.3.self_attn.q_proj").hook().offload()).isTrue();
         assertThat(r.entry("model.layers.3.self_attn").hook().offload()).isFalse();
         assertThat(r.entry("model.layers.3.self_attn").reason()).isEqualTo(Reason.EXECUTION_DEVICE);
@@ -113,7 +118,7 @@ class AttachAlgorithmTest {
 
     @Test
     void preloadMlpMakesTheMlpOneUnit() {
-        DispatchReport r = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
+        DispatchReport r = report(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
                 new PreloadRule(Set.of("LlamaMLP")));
         assertThat(r.entry("model.layers.3.mlp").reason()).isEqualTo(Reason.PRELOAD_UNIT);
         assertThat(r.entry("model.layers.3.mlp.up_proj").hooked()).isFalse();
@@ -131,7 +136,7 @@ class AttachAlgorithmTest {
         IntStream.range(0, 4).forEach(i -> m.put("transformer.h." + i, i < 2 ? GPU0 : CPU));
         m.put("transformer.ln_f", GPU0);
         m.put("lm_head", GPU0);
-        DispatchReport r = Dispatcher.plan(gpt2(), DeviceMap.of(m), new PreloadRule(Set.of("GPT2Block")));
+        DispatchReport r = report(gpt2(), DeviceMap.of(m), new PreloadRule(Set.of("GPT2Block")));
         assertThat(r.hookedModules()).containsExactly("", "transformer.wte", "transformer.wpe", "transformer.drop",
                 "transformer.h.0", "transformer.h.1", "transformer.h.2", "transformer.h.3", "transformer.ln_f",
                 "lm_head");
@@ -140,7 +145,7 @@ class AttachAlgorithmTest {
 
     @Test
     void singleDeviceOffloadOfTheWholeModelStillHonoursPreload() {
-        DispatchReport r = Dispatcher.plan(llama(), DeviceMap.of(Map.of("", DISK)),
+        DispatchReport r = report(llama(), DeviceMap.of(Map.of("", DISK)),
                 new PreloadRule(Set.of("LlamaDecoderLayer")));
         assertThat(r.mainDevice()).isEqualTo(CPU);
         // root (loads nothing itself but moves io), embed, norm, lm_head offload hooks, 4 units, and the
@@ -152,7 +157,7 @@ class AttachAlgorithmTest {
 
     @Test
     void cpuAsTheOnlyDeviceIsResidentNotOffloaded() {
-        DispatchReport r = Dispatcher.plan(llama(), DeviceMap.of(Map.of("", CPU)),
+        DispatchReport r = report(llama(), DeviceMap.of(Map.of("", CPU)),
                 new PreloadRule(Set.of("LlamaDecoderLayer")));
         assertThat(r.entry("").hook().offload()).isFalse();
         assertThat(r.entry("").hook().placeSubmodules()).isTrue();
@@ -162,7 +167,7 @@ class AttachAlgorithmTest {
 
     @Test
     void rootNotInTheMapGetsAnIoHookOnTheMainDevice() {
-        DispatchReport.Entry root = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, CPU, CPU), PreloadRule.none())
+        DispatchReport.Entry root = report(llama(), llamaMap(GPU0, GPU0, CPU, CPU), PreloadRule.none())
                 .entry("");
         assertThat(root.reason()).isEqualTo(Reason.ROOT);
         assertThat(root.hook().executionDevice()).isEqualTo(GPU0);
@@ -173,7 +178,7 @@ class AttachAlgorithmTest {
     @Test
     void reportGivesEveryModuleInTreeOrderWithAReason() {
         Module root = llama();
-        DispatchReport r = Dispatcher.plan(root, llamaMap(GPU0, GPU0, GPU0, CPU),
+        DispatchReport r = report(root, llamaMap(GPU0, GPU0, GPU0, CPU),
                 new PreloadRule(Set.of("LlamaDecoderLayer")));
         List<String> names = new ArrayList<>();
         root.visit(m -> names.add(m.name()));
@@ -187,7 +192,7 @@ class AttachAlgorithmTest {
 
     @Test
     void unhookedModuleWithoutTensorsSaysSo() {
-        DispatchReport r = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, CPU), PreloadRule.none());
+        DispatchReport r = report(llama(), llamaMap(GPU0, GPU0, GPU0, CPU), PreloadRule.none());
         assertThat(r.entry("model.layers.0.mlp.act_fn").reason()).isEqualTo(Reason.OWNS_NO_TENSOR);
     }
 
@@ -196,7 +201,7 @@ class AttachAlgorithmTest {
         Map<String, Device> m = new LinkedHashMap<>();
         m.put("", GPU0);
         m.put("model.layers.3", DISK);
-        DispatchReport r = Dispatcher.plan(llama(), DeviceMap.of(m), new PreloadRule(Set.of("LlamaDecoderLayer")));
+        DispatchReport r = report(llama(), DeviceMap.of(m), new PreloadRule(Set.of("LlamaDecoderLayer")));
         assertThat(r.entry("model.layers.3").storage()).isEqualTo(DISK);
         assertThat(r.entry("model.layers.2").storage()).isEqualTo(GPU0);
         assertThat(r.entry("model.layers.3").hook().offload()).isTrue();
@@ -207,7 +212,7 @@ class AttachAlgorithmTest {
     void unknownModuleInTheMapIsNamed() {
         Map<String, Device> m = new LinkedHashMap<>(llamaMap(GPU0, GPU0, GPU0, GPU0).entries());
         m.put("model.layers.9", CPU);
-        assertThatThrownBy(() -> Dispatcher.plan(llama(), DeviceMap.of(m), PreloadRule.none()))
+        assertThatThrownBy(() -> report(llama(), DeviceMap.of(m), PreloadRule.none()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("model.layers.9");
     }
 
@@ -215,7 +220,7 @@ class AttachAlgorithmTest {
     void tensorsWithNoDeviceAreNamed() {
         Map<String, Device> m = new LinkedHashMap<>(llamaMap(GPU0, GPU0, GPU0, GPU0).entries());
         m.remove("lm_head");
-        assertThatThrownBy(() -> Dispatcher.plan(llama(), DeviceMap.of(m), PreloadRule.none()))
+        assertThatThrownBy(() -> report(llama(), DeviceMap.of(m), PreloadRule.none()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("lm_head.weight");
     }
 
@@ -226,14 +231,14 @@ class AttachAlgorithmTest {
         m.put("model.layers.3.mlp", CPU);
         m.put("model.layers.3.input_layernorm", GPU0);
         m.put("model.layers.3.post_attention_layernorm", GPU0);
-        assertThatThrownBy(() -> Dispatcher.plan(llama(), DeviceMap.of(m), new PreloadRule(Set.of("LlamaDecoderLayer"))))
+        assertThatThrownBy(() -> report(llama(), DeviceMap.of(m), new PreloadRule(Set.of("LlamaDecoderLayer"))))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("model.layers.3").hasMessageContaining("LlamaDecoderLayer");
     }
 
     @Test
     void jsonReportHasExactlyTheDocumentedFields() throws Exception {
-        String json = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
+        String json = report(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
                 new PreloadRule(Set.of("LlamaDecoderLayer"))).toJson();
         var tree = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
         assertThat(tree.fieldNames()).toIterable().containsExactly("modules");
@@ -251,7 +256,7 @@ class AttachAlgorithmTest {
 
     @Test
     void tableListsEveryModuleAndTheHookCount() {
-        String table = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
+        String table = report(llama(), llamaMap(GPU0, GPU0, GPU0, CPU),
                 new PreloadRule(Set.of("LlamaDecoderLayer"))).toTable();
         assertThat(table.lines().count()).isEqualTo(59 + 3);
         assertThat(table).contains("9 of 59 modules hooked; main device gpu0");
@@ -259,7 +264,7 @@ class AttachAlgorithmTest {
 
     @Test
     void reportSaysWhatStaysResidentAndWhatIsStreamedPerForward() {
-        DispatchReport.Memory m = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, DISK),
+        DispatchReport.Memory m = report(llama(), llamaMap(GPU0, GPU0, GPU0, DISK),
                 new PreloadRule(Set.of("LlamaDecoderLayer"))).memory();
         long layer = 4L * (64 * 64 + 32 * 64 + 32 * 64 + 64 * 64 + 3 * 128 * 64 + 2 * 64);
         long embedding = 4L * 256 * 64;
@@ -274,7 +279,7 @@ class AttachAlgorithmTest {
 
     @Test
     void withoutPreloadTheLargestStreamedUnitIsOneLinear() {
-        DispatchReport.Memory m = Dispatcher.plan(llama(), llamaMap(GPU0, GPU0, GPU0, DISK), PreloadRule.none())
+        DispatchReport.Memory m = report(llama(), llamaMap(GPU0, GPU0, GPU0, DISK), PreloadRule.none())
                 .memory();
         assertThat(m.largestStreamedBytes()).isEqualTo(4L * 128 * 64);
         assertThat(m.largestStreamedUnit()).isEqualTo("model.layers.3.mlp.down_proj");

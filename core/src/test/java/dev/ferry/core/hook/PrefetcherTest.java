@@ -8,6 +8,9 @@ import dev.ferry.core.testing.TestBackend;
 import dev.ferry.core.testing.TestLayers.Stack;
 import dev.ferry.core.testing.TestTensor;
 import dev.ferry.core.weights.HostMemoryStore;
+import dev.ferry.core.module.TensorSlot;
+import dev.ferry.core.tensor.Tensor;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
@@ -25,9 +28,9 @@ class PrefetcherTest {
         return v;
     }
 
-    private Prefetcher offloadBlocks(Stack m, int ahead) {
+    private Prefetcher<Map<TensorSlot, Tensor>> offloadBlocks(Stack m, int ahead) {
         HostMemoryStore store = HooksTest.storeOf(m);
-        Prefetcher p = new Prefetcher(ahead);
+        Prefetcher<Map<TensorSlot, Tensor>> p = AlignDevicesHook.blockPrefetcher(ahead);
         for (int i = 0; i < 4; i++) {
             Hooks.add(m.find("model.layers." + i), new AlignDevicesHook(new AlignDevicesHook.Config(GPU0, true, false,
                     true, false, Set.of(), store, backend, p)));
@@ -45,7 +48,7 @@ class PrefetcherTest {
     void everyBlockButTheVeryFirstIsServedFromThePrefetch() {
         Stack m = new Stack(backend, 4, 4, false, 5);
         float[] expected = run(m);
-        Prefetcher p = offloadBlocks(m, 1);
+        Prefetcher<?> p = offloadBlocks(m, 1);
         for (int i = 0; i < 10; i++) {
             assertThat(run(m)).containsExactly(expected);
         }
@@ -57,7 +60,7 @@ class PrefetcherTest {
     void closingFreesWhatWasFetchedAndNotUsed() {
         Stack m = new Stack(backend, 4, 4, false, 5);
         int before = backend.live();
-        Prefetcher p = offloadBlocks(m, 2);
+        Prefetcher<?> p = offloadBlocks(m, 2);
         run(m);
         p.close();
         Hooks.remove(m, true);
@@ -69,7 +72,7 @@ class PrefetcherTest {
     void startingFetchesTheFirstBlockBeforeTheFirstForward() {
         Stack m = new Stack(backend, 4, 4, false, 5);
         float[] expected = run(m);
-        Prefetcher p = offloadBlocks(m, 1);
+        Prefetcher<?> p = offloadBlocks(m, 1);
         p.start();
         assertThat(run(m)).containsExactly(expected);
         assertThat(p.misses()).isZero();

@@ -4,6 +4,7 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.inject.Injector;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchOptions;
+import dev.ferry.core.placement.NoSplitModules;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
@@ -85,7 +86,7 @@ final class DemoCommand implements Callable<Integer> {
             }
             out.println();
             out.println("== plan: budgets " + Planning.describeBudgets(budgets) + ", no-split "
-                    + ModelTrees.defaultNoSplit(lm) + ", preload " + classes);
+                    + NoSplitModules.of(lm) + ", preload " + classes);
             out.println(plan.deviceMap().toJson());
             out.print(PlanCommand.totals(plan));
             Planning.newWarnings(plan).forEach(w -> out.println("warning: " + w));

@@ -3,6 +3,7 @@ package dev.ferry.examples.cli;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchOptions;
 import dev.ferry.core.dispatch.DispatchReport;
+import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.module.Module;
@@ -93,8 +94,9 @@ final class DispatchedLoad {
      */
     static Loaded load(CheckpointDispatcher loader, Module root, Path modelDir, DeviceMap map, Set<String> preload,
                        int prefetchBlocks, Path offloadDir, boolean overwrite, String option, PrintWriter err) {
+        DispatchPlan plan;
         try {
-            Dispatcher.plan(root, map, new PreloadRule(preload));
+            plan = Dispatcher.plan(root, map, new PreloadRule(preload));
         } catch (IllegalArgumentException e) {
             throw new UsageException(option + ": " + e.getMessage(), e);
         }
@@ -108,7 +110,7 @@ final class DispatchedLoad {
                     SizeStrings.format(total) + " from " + modelDir.getFileName())) {
                 CheckpointDispatcher.Result result;
                 try {
-                    result = loader.loadAndDispatch(root, checkpoint, CheckpointDispatcher.Options.of(map)
+                    result = loader.loadAndDispatch(root, checkpoint, plan, CheckpointDispatcher.Options.of(map)
                             .withDispatch(dispatch).withOffloadDir(offloadDir).withOverwriteOffloadDir(overwrite)
                             .withProgress(progress::step));
                 } catch (OffloadFolderRefusedException e) {

@@ -58,7 +58,7 @@ final class ExplainCommand implements Callable<Integer> {
             DeviceMap map = planning.deviceMap(deviceMap, root, backend, classes, false, err);
             DispatchReport report;
             try {
-                report = Dispatcher.plan(root, map, new PreloadRule(classes));
+                report = Dispatcher.plan(root, map, new PreloadRule(classes)).report();
             } catch (IllegalArgumentException e) {
                 throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
             }

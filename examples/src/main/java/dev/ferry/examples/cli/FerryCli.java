@@ -20,7 +20,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = FerryCli.Version.class,
         description = "Runs models larger than one accelerator's memory: plans device maps, explains how a model "
                 + "will be dispatched, generates with the model dispatched over accelerators, CPU and disk.",
-        subcommands = {PlanCommand.class, ExplainCommand.class, GenerateCommand.class, DemoCommand.class,
+        subcommands = {PlanCommand.class, ExplainCommand.class, GenerateCommand.class, EmbedCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Run without arguments for the demo on the small model that ships with Ferry.",
                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage."})

@@ -7,7 +7,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.inject.Injector;
 import dev.ferry.core.config.TokenLimits;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
+import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.weights.OffloadFolder;
+import dev.ferry.onnx.OnnxOptions;
+import dev.ferry.core.module.Module;
+import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.onnx.OnnxDispatchReport;
@@ -183,10 +188,6 @@ final class GenerateCommand implements Callable<Integer> {
 
     private Generation runOnnx(Injector injector, GenerationConfig config) {
         PrintWriter err = spec.commandLine().getErr();
-        if (offloadDir != null) {
-            throw new UsageException("--offload-dir: not supported with --backend onnx (its offloaded blocks read "
-                    + "their initializers from the memory-mapped model.onnx)");
-        }
         if (planning.dtype != null) {
             throw new UsageException("--dtype: not supported with --backend onnx (the exported graph fixes its types)");
         }
@@ -209,18 +210,24 @@ final class GenerateCommand implements Callable<Integer> {
         Set<String> classes = preload.classes(tree.root(), err);
         DeviceMap map = planning.deviceMap(deviceMap, tree.root(), injector.getInstance(TensorBackend.class), classes,
                 true, err);
+        DispatchPlan plan;
         try {
             // the map checked against the graph before anything is loaded, as on PyTorch: a bad map is usage
-            OnnxDispatchedModel.plan(tree, map, new PreloadRule(classes));
+            plan = OnnxDispatchedModel.plan(tree, map, new PreloadRule(classes));
         } catch (OnnxModelException.InvalidPlan | OnnxModelException.UnknownScope e) {
             throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
+        }
+        OnnxOptions onnxOptions = dispatcher.options().withPrefetchPartitions(prefetchBlocks());
+        OffloadFolder folder = null;
+        if (offloadDir != null) {
+            folder = OnnxOffload.folder(tree, plan, offloadDir, overwriteOffloadDir, err);
+            onnxOptions = onnxOptions.withDiskStore(folder);
         }
         OnnxDispatchedModel dispatched;
         try (Progress progress = Progress.start(err, "loading", 1, " model", 1,
                 "partitioning " + file.getFileName() + " by the device map")) {
             try {
-                dispatched = OnnxDispatchedModel.dispatch(tree, map, new PreloadRule(classes),
-                        dispatcher.options().withPrefetchPartitions(prefetchBlocks()));
+                dispatched = OnnxDispatchedModel.dispatch(tree, plan, onnxOptions);
             } catch (IllegalArgumentException | OnnxModelException.InvalidPlan | OnnxModelException.UnknownScope e) {
                 throw new UsageException("--device-map " + deviceMap + ": " + e.getMessage(), e);
             }
@@ -230,7 +237,7 @@ final class GenerateCommand implements Callable<Integer> {
         double loadSeconds = (System.nanoTime() - start) / 1e9;
         List<Long> eos = java.nio.file.Files.isRegularFile(model.resolve("config.json"))
                 ? ModelConfig.read(model).eosTokenIds() : List.of();
-        try (OnnxDispatchedModel d = dispatched) {
+        try (OnnxDispatchedModel d = dispatched; OffloadFolder closeFolder = folder) {
             GenerationConfig withEos = checked.eosTokenIds() == null ? checked.withEos(eos) : checked;
             TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits)::generate, ids, withEos, err);
             OnnxDispatchReport report = d.report();

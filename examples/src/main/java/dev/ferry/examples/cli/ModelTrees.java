@@ -43,20 +43,6 @@ final class ModelTrees {
         return (CausalLM) onMeta(dir, backend);
     }
 
-    /**
-     * The classes never to split, as transformers' {@code _no_split_modules}: the class of the repeated blocks
-     * (children of a {@code ModuleList}), e.g. {@code LlamaDecoderLayer}, {@code GPT2Block}.
-     */
-    static Set<String> defaultNoSplit(Module root) {
-        Set<String> out = new LinkedHashSet<>();
-        root.visit(m -> {
-            if (m.className().equals("ModuleList")) {
-                m.children().values().forEach(c -> out.add(c.className()));
-            }
-        });
-        return out;
-    }
-
     /** Bytes of every distinct tensor of the tree (tied tensors once), as declared. */
     static long bytes(Module root) {
         IdentityHashMap<TensorSlot, Boolean> seen = new IdentityHashMap<>();

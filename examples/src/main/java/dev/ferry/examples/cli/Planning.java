@@ -3,11 +3,11 @@ package dev.ferry.examples.cli;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.DevicePlanner;
+import dev.ferry.core.placement.NoSplitModules;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
-import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Set;
 
@@ -18,14 +18,14 @@ final class Planning {
     }
 
     /**
-     * Plans {@code root}. Preload classes are placed whole, so they are added to the no-split classes; when
-     * {@code noSplit} is null the family's repeated block class is used (transformers' {@code _no_split_modules}).
+     * Plans {@code root} for a dispatch with {@code preload} (the planner keeps preload units whole); when
+     * {@code noSplit} is null the family's default is used ({@link NoSplitModules}, transformers'
+     * {@code _no_split_modules}).
      */
     static DevicePlan plan(Module root, Map<Device, Long> budgets, Set<String> noSplit, Set<String> preload,
                            PlanRequest.Strategy strategy, DType dtype) {
-        Set<String> classes = new LinkedHashSet<>(noSplit != null ? noSplit : ModelTrees.defaultNoSplit(root));
-        classes.addAll(preload);
-        PlanRequest request = new PlanRequest(budgets, classes, strategy, dtype, Map.of(), false, true);
+        Set<String> classes = noSplit != null ? noSplit : NoSplitModules.of(root);
+        PlanRequest request = new PlanRequest(budgets, classes, strategy, dtype, Map.of(), false, true, preload);
         return new DevicePlanner().plan(root, request);
     }
 

@@ -1,5 +1,6 @@
 package dev.ferry.examples.cli;
 
+import dev.ferry.core.placement.NoSplitModules;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
@@ -44,7 +45,7 @@ final class PlanningOptions {
     /** {@code --no-split}, or the model's repeated block class when not given; unknown classes warned about. */
     Set<String> noSplitClasses(Module root, PrintWriter err) {
         if (noSplit == null) {
-            return ModelTrees.defaultNoSplit(root);
+            return NoSplitModules.of(root);
         }
         Set<String> classes = new LinkedHashSet<>(noSplit);
         ModelTrees.warnUnknownClasses(root, classes, "--no-split", err);

@@ -1,5 +1,6 @@
 package dev.ferry.examples.cli;
 
+import dev.ferry.core.placement.NoSplitModules;
 import dev.ferry.core.module.Module;
 import java.io.PrintWriter;
 import java.util.LinkedHashSet;
@@ -25,7 +26,7 @@ final class PreloadOption {
     /** The preload classes for {@code root}; unknown classes warned about once. */
     Set<String> classes(Module root, PrintWriter err) {
         if (preload == null) {
-            return ModelTrees.defaultNoSplit(root);
+            return NoSplitModules.of(root);
         }
         if (preload.stream().anyMatch(c -> c.equalsIgnoreCase(NONE))) {
             if (preload.size() > 1) {

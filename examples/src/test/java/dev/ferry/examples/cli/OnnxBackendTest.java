@@ -38,10 +38,27 @@ class OnnxBackendTest {
     }
 
     @Test
-    void offloadDirIsUsageWithOnnx() {
+    void offloadDirWorksWithOnnxAndGivesTheGoldenTokens() {
+        Path dir = tmp.resolve("offload");
+        Cli r = Cli.run("generate", "--backend", "onnx", "--model", Cli.model("tiny-llama"), "--input-ids",
+                Cli.goldenPrompt("tiny-llama"), "--max-memory", "cpu=300KiB", "--offload-dir", dir.toString(),
+                "--format", "json");
+
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(Cli.longs(r.json().get("new_tokens"))).containsExactly(Cli.goldenTokens("tiny-llama"));
+        assertThat(r.err()).contains("offload: wrote " + dir);
+        assertThat(dir.resolve("index.json")).isRegularFile();
+    }
+
+    @Test
+    void anOffloadDirFerryMayNotWriteIsUsageWithOnnx() throws IOException {
+        Path foreign = Files.createDirectory(tmp.resolve("foreign"));
+        Files.writeString(foreign.resolve("notes.txt"), "mine");
         Cli r = Cli.run("generate", "--backend", "onnx", "--model", Cli.model("tiny-llama"), "--input-ids", "1,2",
-                "--offload-dir", tmp.toString());
+                "--max-memory", "cpu=300KiB", "--offload-dir", foreign.toString());
+
         assertThat(r.exitCode()).as(r.toString()).isEqualTo(2);
-        assertThat(r.err()).contains("--offload-dir", "onnx");
+        assertThat(r.err()).contains("--offload-dir");
+        assertThat(foreign.resolve("notes.txt")).hasContent("mine");
     }
 }
