@@ -109,6 +109,150 @@ public final class Generator implements AutoCloseable {
         return Arrays.copyOfRange(sequence, prompt.length, length);
     }
 
+    /**
+     * The new token ids after each of {@code prompts}, run as one batch: rows are left-padded to the longest prompt
+     * and masked, so each row's position ids and attention see only its own tokens, as transformers generates a
+     * left-padded batch. Each row stops on its own (an end-of-sequence id, which is returned, or its cap from
+     * {@link TokenLimits#cappedNewTokens}); the batch runs until every row has stopped, a stopped row being fed
+     * padding that no other row sees. Each row has its own {@link Sampler} seeded with {@code config.seed()}, so a
+     * row gets the tokens it would get alone: greedy tokens equal, logits within float rounding (the batch's matrix
+     * shapes differ). A batch of one is {@link #generate(long[], GenerationConfig)}.
+     *
+     * @throws IllegalArgumentException when a prompt is empty, holds an id outside the vocabulary, or is too long
+     *                                  (naming its row; checked before any forward)
+     */
+    public long[][] generate(long[][] prompts, GenerationConfig config) {
+        TokenLimits limits = model.tokenLimits();
+        for (int r = 0; r < prompts.length; r++) {
+            try {
+                limits.checkPrompt(prompts[r]);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("prompt " + r + " of the batch: " + e.getMessage(), e);
+            }
+        }
+        if (prompts.length <= 1) {
+            return prompts.length == 0 ? new long[0][] : new long[][] {generate(prompts[0], config)};
+        }
+        int rows = prompts.length;
+        Set<Long> eos = new HashSet<>(config.eosTokenIds() != null ? config.eosTokenIds() : model.eosTokenIds());
+        long pad = model.padTokenId();
+        int[] cap = new int[rows];
+        long[][] out = new long[rows][];
+        int[] produced = new int[rows];
+        Sampler[] samplers = new Sampler[rows];
+        int longest = 0;
+        int steps = 0;
+        int active = 0;
+        for (int r = 0; r < rows; r++) {
+            cap[r] = limits.cappedNewTokens(prompts[r].length, config.maxNewTokens());
+            out[r] = new long[cap[r]];
+            samplers[r] = new Sampler(config);
+            longest = Math.max(longest, prompts[r].length);
+            steps = Math.max(steps, cap[r]);
+            active += cap[r] > 0 ? 1 : 0;
+        }
+        // the whole left-padded sequence and its mask, row-major [rows, width]; width grows by one per step
+        int width = longest + steps;
+        long[] ids = new long[rows * width];
+        long[] mask = new long[rows * width];
+        for (int r = 0; r < rows; r++) {
+            int offset = longest - prompts[r].length;
+            Arrays.fill(ids, r * width, r * width + offset, pad);
+            System.arraycopy(prompts[r], 0, ids, r * width + offset, prompts[r].length);
+            Arrays.fill(mask, r * width + offset, r * width + longest, 1L);
+        }
+        int length = longest;
+        try (KVCache cache = config.useCache() ? model.newCache() : null) {
+            int from = 0;
+            while (active > 0) {
+                float[][] last = lastLogits(ids, mask, rows, width, from, length, cache);
+                for (int r = 0; r < rows; r++) {
+                    long token = pad;
+                    if (produced[r] < cap[r]) {
+                        token = samplers[r].next(last[r]);
+                        out[r][produced[r]++] = token;
+                        if (eos.contains(token) || produced[r] == cap[r]) {
+                            cap[r] = produced[r];
+                            active--;
+                        }
+                    }
+                    ids[r * width + length] = token;
+                    mask[r * width + length] = 1; // as transformers: a stopped row keeps a full mask, its tokens unused
+                }
+                from = cache != null ? length : 0;
+                length++;
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            out[r] = Arrays.copyOf(out[r], produced[r]);
+        }
+        return out;
+    }
+
+    /**
+     * Logits of every real position of each row of {@code prompts}, run as one left-padded, masked forward without
+     * cache: {@code [row][prompts[row].length][vocab]}, equal within float rounding to {@link #logits(long[])}
+     * of each row alone.
+     */
+    public float[][][] logits(long[][] prompts) {
+        for (long[] p : prompts) {
+            model.tokenLimits().checkPrompt(p);
+        }
+        int rows = prompts.length;
+        int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElse(0);
+        long[] ids = new long[rows * longest];
+        long[] mask = new long[rows * longest];
+        for (int r = 0; r < rows; r++) {
+            int offset = longest - prompts[r].length;
+            System.arraycopy(prompts[r], 0, ids, r * longest + offset, prompts[r].length);
+            Arrays.fill(ids, r * longest, r * longest + offset, model.padTokenId());
+            Arrays.fill(mask, r * longest + offset, (r + 1) * longest, 1L);
+        }
+        var manager = backend.manager(inputDevice);
+        try (DjlTensor input = backend.wrap(manager.create(ids, new ai.djl.ndarray.types.Shape(rows, longest)));
+             DjlTensor m = backend.wrap(manager.create(mask, new ai.djl.ndarray.types.Shape(rows, longest)));
+             DjlTensor logits = model.logits(input, null, m);
+             NDScope scope = new NDScope()) {
+            float[] flat = logits.array().toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+            int vocab = flat.length / (rows * longest);
+            float[][][] out = new float[rows][][];
+            for (int r = 0; r < rows; r++) {
+                int offset = longest - prompts[r].length;
+                out[r] = new float[prompts[r].length][];
+                for (int i = 0; i < prompts[r].length; i++) {
+                    int at = (r * longest + offset + i) * vocab;
+                    out[r][i] = Arrays.copyOfRange(flat, at, at + vocab);
+                }
+            }
+            return out;
+        }
+    }
+
+    /** Last-position logits of each row for columns {@code from..length-1} of the padded batch, with the mask of columns {@code 0..length-1}. */
+    private float[][] lastLogits(long[] ids, long[] mask, int rows, int width, int from, int length, KVCache cache) {
+        int seq = length - from;
+        long[] step = new long[rows * seq];
+        long[] stepMask = new long[rows * length];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(ids, r * width + from, step, r * seq, seq);
+            System.arraycopy(mask, r * width, stepMask, r * length, length);
+        }
+        var manager = backend.manager(inputDevice);
+        try (DjlTensor input = backend.wrap(manager.create(step, new ai.djl.ndarray.types.Shape(rows, seq)));
+             DjlTensor m = backend.wrap(manager.create(stepMask, new ai.djl.ndarray.types.Shape(rows, length)));
+             DjlTensor logits = model.logits(input, cache, m);
+             NDScope scope = new NDScope()) {
+            float[] flat = logits.array().get(":, -1, :").toType(ai.djl.ndarray.types.DataType.FLOAT32, false)
+                    .toFloatArray();
+            int vocab = flat.length / rows;
+            float[][] out = new float[rows][];
+            for (int r = 0; r < rows; r++) {
+                out[r] = Arrays.copyOfRange(flat, r * vocab, (r + 1) * vocab);
+            }
+            return out;
+        }
+    }
+
     /** Logits of every position of {@code ids} (one forward without cache), {@code [ids.length][vocab]}. */
     public float[][] logits(long[] ids) {
         model.tokenLimits().checkPrompt(ids);

@@ -9,8 +9,10 @@ import dev.ferry.pytorch.nn.KVCache;
 import java.util.List;
 
 /**
- * A decoder-only language model with a head: {@code forward(input_ids [1, s] int64, KVCache or null)} returns
- * the logits {@code [1, s, vocab]} (caller-owned); with a cache, it holds the past and is extended in place.
+ * A decoder-only language model with a head: {@code forward(input_ids [b, s] int64, KVCache or null, attention
+ * mask [b, past + s] int64 or null)} returns the logits {@code [b, s, vocab]} (caller-owned); with a cache, it
+ * holds the past and is extended in place. Rows of different lengths are left-padded and masked (1 = token,
+ * 0 = padding), as transformers does for decoder-only generation; without a mask every position is a token.
  */
 public abstract class CausalLM extends DjlModule {
 
@@ -48,5 +50,20 @@ public abstract class CausalLM extends DjlModule {
     /** Runs the model through {@link #call} (so hooks apply). */
     public final DjlTensor logits(Tensor inputIds, KVCache cache) {
         return (DjlTensor) call(inputIds, cache);
+    }
+
+    /** Runs the model on left-padded rows with their {@code attentionMask} ({@code null}: no padding). */
+    public final DjlTensor logits(Tensor inputIds, KVCache cache, Tensor attentionMask) {
+        return attentionMask == null ? logits(inputIds, cache) : (DjlTensor) call(inputIds, cache, attentionMask);
+    }
+
+    /**
+     * The id fed at padded positions: the config's {@code pad_token_id} when it is a valid id, else 0 (any id
+     * would do, a padded position is hidden from every real token).
+     */
+    public long padTokenId() {
+        var pad = config.json().get("pad_token_id");
+        return pad != null && pad.canConvertToLong() && pad.asLong() >= 0 && pad.asLong() < vocabSize()
+                ? pad.asLong() : 0;
     }
 }

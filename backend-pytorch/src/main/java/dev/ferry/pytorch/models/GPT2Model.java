@@ -12,8 +12,12 @@ import dev.ferry.pytorch.nn.Embedding;
 import dev.ferry.pytorch.nn.KVCache;
 import dev.ferry.pytorch.nn.LayerNorm;
 import dev.ferry.pytorch.nn.ModuleList;
+import dev.ferry.pytorch.nn.PaddingMask;
 
-/** The GPT-2 trunk: token plus learned position embeddings, blocks, final LayerNorm. */
+/**
+ * The GPT-2 trunk: token plus learned position embeddings, blocks, final LayerNorm. forward(input_ids [b, s],
+ * KVCache or null, attention mask [b, past + s] or null); with a mask, positions skip the left padding.
+ */
 public class GPT2Model extends DjlModule {
 
     private final Embedding wte;
@@ -48,15 +52,20 @@ public class GPT2Model extends DjlModule {
         Object idsArg = arg(args, 0, "input ids");
         NDArray ids = array(idsArg);
         KVCache cache = args.length > 1 ? (KVCache) args[1] : null;
+        Object attentionMask = args.length > 2 ? args[2] : null;
         try (NDScope scope = new NDScope()) {
             int past = cache == null ? 0 : cache.length();
             int seq = (int) ids.getShape().get(1);
-            DjlTensor positions = positionIds(ids, past);
+            PaddingMask padding = attentionMask == null ? null
+                    : PaddingMask.of(array(attentionMask), ids.getShape().get(0), past, seq);
+            DjlTensor positions = padding == null ? positionIds(ids, past)
+                    : scoped(padding.positionIds(ids.getManager(), seq));
             NDArray te = adopt(wte.call(idsArg)).array();
             NDArray pe = adopt(wpe.call(positions)).array();
             DjlTensor x = scoped(te.add(pe));
             x = adopt(drop.call(x), x);
-            NDArray maskArray = Attention.causalMask(x.array().getManager(), past, seq);
+            NDArray maskArray = padding == null ? Attention.causalMask(x.array().getManager(), past, seq)
+                    : padding.additive(x.array().getManager(), seq);
             DjlTensor mask = maskArray == null ? null : scoped(maskArray);
             for (int i = 0; i < h.size(); i++) {
                 DjlTensor next = adopt(h.get(i).call(x, mask, cache));

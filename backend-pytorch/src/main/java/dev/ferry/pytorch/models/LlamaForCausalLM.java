@@ -43,8 +43,9 @@ public class LlamaForCausalLM extends CausalLM {
     protected Object forward(Object... args) {
         Object ids = arg(args, 0, "input ids");
         Object cache = args.length > 1 ? args[1] : null;
+        Object attentionMask = args.length > 2 ? args[2] : null;
         try (NDScope scope = new NDScope()) {
-            var hidden = adopt(model.call(ids, cache));
+            var hidden = adopt(attentionMask == null ? model.call(ids, cache) : model.call(ids, cache, attentionMask));
             return keep(adopt(lmHead.call(hidden)));
         }
     }
