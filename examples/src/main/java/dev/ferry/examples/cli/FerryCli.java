@@ -8,7 +8,8 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 /**
- * The {@code ferry} command line: {@code plan}, {@code explain}, {@code generate} and {@code demo} (the default
+ * The {@code ferry} command line: {@code plan}, {@code explain}, {@code generate}, {@code embed}, {@code batch} and
+ * {@code demo} (the default
  * when run without arguments).
  *
  * <p>Exit codes: 0 on success; 2 for bad usage (an unknown or malformed option, a missing model folder, an
@@ -20,7 +21,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = FerryCli.Version.class,
         description = "Runs models larger than one accelerator's memory: plans device maps, explains how a model "
                 + "will be dispatched, generates with the model dispatched over accelerators, CPU and disk.",
-        subcommands = {PlanCommand.class, ExplainCommand.class, GenerateCommand.class, EmbedCommand.class, DemoCommand.class,
+        subcommands = {PlanCommand.class, ExplainCommand.class, GenerateCommand.class, EmbedCommand.class,
+                BatchCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Run without arguments for the demo on the small model that ships with Ferry.",
                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage."})
@@ -35,7 +37,7 @@ public final class FerryCli implements Callable<Integer> {
     @Override
     public Integer call() {
         throw new CommandLine.ParameterException(spec.commandLine(),
-                "missing command: plan, explain, generate or demo");
+                "missing command: plan, explain, generate, embed, batch or demo");
     }
 
     /** The configured command line, writing to {@code out} and {@code err}. */

@@ -1,0 +1,260 @@
+package dev.ferry.examples.cli;
+
+import dev.ferry.core.tensor.Device;
+import dev.ferry.spark.FerryGenerator;
+import dev.ferry.spark.GenerationSpec;
+import dev.ferry.spark.ModelSpec;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code ferry batch}: generation over a file of rows with Apache Spark, one dispatched model per executor JVM.
+ * Local mode ({@code local[*]}) is the default, so it runs on one machine; under {@code spark-submit} the master
+ * comes from Spark and the same command runs on a cluster. Output goes through Spark's DataFrame writer, whose
+ * commit protocol keeps exactly one copy of each row when a task is retried.
+ */
+@Command(name = "batch", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Generates for every row of a JSON-lines or Parquet file with Apache Spark, one dispatched "
+                + "model per executor, rows in batches; writes {\"id\", \"new_tokens\", \"error\"} per row.",
+                "Input rows: {\"id\": ..., \"input_ids\": [...]} or {\"id\": ..., \"prompt\": \"...\"} (needs "
+                        + "tokenizer.json). A row that cannot run gets its reason in \"error\" unless --fail-fast."})
+final class BatchCommand implements Callable<Integer> {
+
+    enum Format { parquet, jsonl }
+
+    enum Task { generate, embed }
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR", converter = ModelDirConverter.class,
+            description = "Model folder (config.json and safetensors weights), readable from every executor.")
+    Path model;
+
+    @Option(names = "--input", required = true, paramLabel = "FILE",
+            description = "Input rows: JSON lines, or Parquet (a .parquet file or folder, or --input-format).")
+    String input;
+
+    @Option(names = "--input-format", paramLabel = "parquet|jsonl",
+            description = "Input format (default: parquet for a name ending in .parquet, else jsonl).")
+    Format inputFormat;
+
+    @Option(names = "--output", required = true, paramLabel = "DIR", description = "Output folder (Spark part files).")
+    String output;
+
+    @Option(names = "--output-format", paramLabel = "parquet|jsonl", defaultValue = "jsonl",
+            description = "Output format (default ${DEFAULT-VALUE}).")
+    Format outputFormat;
+
+    @Option(names = "--overwrite", description = "Replace the output folder if it exists (else that is an error).")
+    boolean overwrite;
+
+    @Option(names = "--task", paramLabel = "generate", defaultValue = "generate",
+            description = "What to compute per row (default ${DEFAULT-VALUE}; embed is not available yet).")
+    Task task;
+
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8",
+            description = "Rows per forward batch (default ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--partitions", paramLabel = "N",
+            description = "Repartition the input into N tasks (default: as Spark reads it).")
+    Integer partitions;
+
+    @Option(names = "--master", paramLabel = "URL",
+            description = "Spark master (default: the one spark-submit set, else local[*]).")
+    String master;
+
+    @Option(names = "--conf", paramLabel = "KEY=VALUE", description = "A Spark setting, repeatable "
+            + "(e.g. spark.task.maxFailures=4, spark.executor.resource.gpu.amount=1).")
+    List<String> conf = new ArrayList<>();
+
+    @Option(names = "--fail-fast", description = "A row that cannot run fails the job instead of getting an error.")
+    boolean failFast;
+
+    @Option(names = "--device-map", paramLabel = "FILE.json|auto", defaultValue = "auto",
+            converter = DeviceMapArg.Converter.class,
+            description = "A device map for every executor, or 'auto' (default): each executor's GPU, else its CPU, "
+                    + "else planned under --max-memory.")
+    DeviceMapArg deviceMap;
+
+    @Option(names = "--max-memory", paramLabel = "DEV=SIZE,...", converter = MaxMemoryArg.Converter.class,
+            description = "Per-executor budgets for auto, e.g. 0=20GiB,cpu=60GiB (0 is the executor's GPU).")
+    MaxMemoryArg maxMemory;
+
+    @Option(names = "--offload-dir", paramLabel = "DIR",
+            description = "Offload folder for disk-offloaded weights (local to each executor).")
+    String offloadDir;
+
+    @Option(names = "--prefetch", paramLabel = "N", defaultValue = "1",
+            description = "Offloaded blocks read ahead (default ${DEFAULT-VALUE}).")
+    int prefetch;
+
+    @Option(names = "--preload", split = ",", paramLabel = "CLASS", description = "Preload classes.")
+    List<String> preload = new ArrayList<>();
+
+    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
+            description = "Tokens to generate per row at most (default ${DEFAULT-VALUE}; capped per row by the "
+                    + "model's positions).")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", paramLabel = "T", defaultValue = "0", description = "Sampling temperature (0 = greedy).")
+    double temperature;
+
+    @Option(names = "--top-k", paramLabel = "K", defaultValue = "0", description = "Top-k (0 = off).")
+    int topK;
+
+    @Option(names = "--top-p", paramLabel = "P", defaultValue = "1", description = "Top-p (1 = off).")
+    double topP;
+
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Sampling seed, the same for every row.")
+    long seed;
+
+    @Option(names = "--fail-once-partition", hidden = true, defaultValue = "-1",
+            description = "Testing: the first attempt of this partition's task fails after its first batch.")
+    int failOncePartition;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (task == Task.embed) {
+            throw new UsageException("--task embed: not available yet; only generate");
+        }
+        if (batchSize < 1) {
+            throw new UsageException("--batch-size: must be >= 1, got " + batchSize);
+        }
+        if (partitions != null && partitions < 1) {
+            throw new UsageException("--partitions: must be >= 1, got " + partitions);
+        }
+        ModelSpec modelSpec;
+        GenerationSpec generation;
+        try {
+            modelSpec = new ModelSpec(model.toAbsolutePath().toString(), deviceMap.isAuto() ? null
+                    : deviceMap.map().toJson(), maxMemory == null ? null : budgets(maxMemory.budgets()), preload,
+                    offloadDir, prefetch);
+            generation = new GenerationSpec(maxNewTokens, temperature, topK, topP, seed, null);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage(), e);
+        }
+        Format in = inputFormat != null ? inputFormat : input.endsWith(".parquet") ? Format.parquet : Format.jsonl;
+        if (!input.contains("://") && !Files.exists(Path.of(input))) {
+            throw new UsageException("--input: no such file: " + input);
+        }
+        boolean existed = SparkSession.getActiveSession().isDefined();
+        SparkSession spark = session();
+        AtomicInteger failedTasks = new AtomicInteger();
+        SparkListener listener = new SparkListener() {
+            @Override
+            public void onTaskEnd(SparkListenerTaskEnd end) {
+                if (!end.taskInfo().successful()) {
+                    failedTasks.incrementAndGet();
+                }
+            }
+        };
+        spark.sparkContext().addSparkListener(listener);
+        try {
+            long start = System.nanoTime();
+            Dataset<Row> rows = in == Format.parquet ? spark.read().parquet(input) : spark.read().json(input);
+            List<String> columns = Arrays.asList(rows.columns());
+            String inputCol = columns.contains("input_ids") ? "input_ids" : columns.contains("prompt") ? "prompt" : null;
+            if (inputCol == null) {
+                throw new UsageException("--input " + input + ": rows need \"input_ids\" or \"prompt\"; found "
+                        + columns);
+            }
+            if (partitions != null) {
+                rows = rows.repartition(partitions);
+            }
+            FerryGenerator generator = new FerryGenerator(modelSpec, generation).setInputCol(inputCol)
+                    .setBatchSize(batchSize).setFailFast(failFast).setFailOncePartition(failOncePartition);
+            Dataset<Row> result;
+            try {
+                result = generator.transform(rows);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--input " + input + ": " + e.getMessage(), e);
+            }
+            List<Column> keep = new ArrayList<>();
+            if (columns.contains("id")) {
+                keep.add(functions.col("id"));
+            }
+            keep.add(functions.col("new_tokens"));
+            if (inputCol.equals("prompt")) {
+                keep.add(functions.col("text"));
+            }
+            keep.add(functions.col("error"));
+            var writer = result.select(keep.toArray(Column[]::new)).write()
+                    .mode(overwrite ? SaveMode.Overwrite : SaveMode.ErrorIfExists);
+            if (!overwrite && !output.contains("://") && Files.exists(Path.of(output))) {
+                throw new UsageException("--output: " + output + " exists; pass --overwrite to replace it");
+            }
+            if (outputFormat == Format.parquet) {
+                writer.parquet(output);
+            } else {
+                writer.option("ignoreNullFields", "false").json(output);
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            Dataset<Row> written = outputFormat == Format.parquet ? spark.read().parquet(output)
+                    : spark.read().json(output);
+            long count = written.count();
+            long errors = written.filter(functions.col("error").isNotNull()).count();
+            out.printf("%d rows (%d with an error) in %.1f s, master %s, batch size %d: %s (%s)%n", count, errors,
+                    seconds, spark.sparkContext().master(), batchSize, output, outputFormat);
+            if (failedTasks.get() > 0) {
+                out.printf("%d task attempt(s) failed and were retried%n", failedTasks.get());
+            }
+            return 0;
+        } finally {
+            spark.sparkContext().removeSparkListener(listener);
+            if (!existed) {
+                spark.stop();
+            }
+            err.flush();
+        }
+    }
+
+    private SparkSession session() {
+        // Spark logs through the CLI's slf4j-simple: its INFO lines would bury the summary
+        for (String quiet : List.of("org.apache.spark", "org.apache.hadoop", "org.sparkproject", "io.netty",
+                "org.apache.parquet")) {
+            System.getProperties().putIfAbsent("org.slf4j.simpleLogger.log." + quiet, "warn");
+        }
+        String url = master != null ? master : System.getProperty("spark.master", "local[*]");
+        SparkSession.Builder b = SparkSession.builder().appName("ferry batch " + model.getFileName()).master(url);
+        if (url.startsWith("local")) {
+            b.config("spark.ui.enabled", "false");
+        }
+        for (String kv : conf) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) {
+                throw new UsageException("--conf: '" + kv + "' is not KEY=VALUE");
+            }
+            b.config(kv.substring(0, eq), kv.substring(eq + 1));
+        }
+        return b.getOrCreate();
+    }
+
+    /** Budgets back in the {@code gpu0=BYTES,cpu=BYTES} form the executors parse. */
+    private static String budgets(Map<Device, Long> budgets) {
+        return budgets.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(","));
+    }
+}
