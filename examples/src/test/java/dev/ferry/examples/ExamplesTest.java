@@ -67,6 +67,23 @@ class ExamplesTest {
     }
 
     @Test
+    void batchWithSparkGivesTheGoldenRowItsTokensAndTheBadRowAnError() throws Exception {
+        org.apache.spark.sql.SparkSession spark = org.apache.spark.sql.SparkSession.builder().master("local[2]")
+                .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+                .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
+        try {
+            java.util.Map<Long, Object> rows = BatchWithSpark.run(spark, model());
+
+            assertThat(rows).hasSize(4);
+            assertThat((long[]) rows.get(0L)).containsExactly(GOLDEN);
+            assertThat((String) rows.get(2L)).contains("9000");
+        } finally {
+            spark.stop();
+            dev.ferry.spark.ExecutorModels.closeAll(); // the model in the temporary folder, not kept till JVM exit
+        }
+    }
+
+    @Test
     void mainRunsOnTheShippedModel() {
         CustomDeviceMap.main(new String[0]);
         assertThat(printed()).contains("new tokens: [4, 4, 4, 6, 248, 111, 254, 87]");
