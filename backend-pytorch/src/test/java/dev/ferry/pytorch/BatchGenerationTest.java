@@ -168,4 +168,38 @@ class BatchGenerationTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("prompt 1 of the batch")
                 .hasMessageContaining("256");
     }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
+    void batchEmbeddingsOfEveryRowEqualThatRowAloneWithin1e5(String fixture) {
+        Generator gen = new Generator(FidelityTest.load(fixture), backend, Device.cpu());
+        long[][] prompts = prompts(Golden.of(fixture));
+
+        float[][] batch = gen.embed(prompts);
+
+        double max = 0;
+        for (int r = 0; r < prompts.length; r++) {
+            float[] alone = gen.embed(new long[][] {prompts[r]})[0];
+            assertThat(batch[r]).as("row %d", r).hasSize(64);
+            for (int k = 0; k < alone.length; k++) {
+                max = Math.max(max, Math.abs(batch[r][k] - alone[k]));
+            }
+        }
+        assertThat(max).isLessThan(SAME_AS_ALONE);
+    }
+
+    @Test
+    void anEmbeddingIsTheMeanOfTheFinalHiddenStatesOverThePrompt() {
+        CausalLM model = FidelityTest.load("tiny-gpt2");
+        Generator gen = new Generator(model, backend, Device.cpu());
+        long[] prompt = Golden.of("tiny-gpt2").inputIds();
+
+        float[] embedding = gen.embed(new long[][] {prompt})[0];
+
+        try (DjlTensor ids = backend.tokens(prompt, Device.cpu());
+             DjlTensor hidden = model.hiddenStates(ids, null)) {
+            float[] mean = hidden.array().mean(new int[] {1}).toFloatArray();
+            assertThat(embedding).containsExactly(mean, org.assertj.core.data.Offset.offset(1e-6f));
+        }
+    }
 }

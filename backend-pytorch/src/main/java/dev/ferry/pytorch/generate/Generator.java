@@ -228,6 +228,60 @@ public final class Generator implements AutoCloseable {
         }
     }
 
+    /**
+     * A sentence embedding per prompt: the mean of the model's final hidden states (after the final norm) over the
+     * prompt's tokens, as sentence-transformers' mean pooling, the rows run as one left-padded, masked forward. Each
+     * row's embedding equals the row run alone within float rounding.
+     *
+     * @throws IllegalArgumentException when a prompt is empty, holds an id outside the vocabulary or is too long
+     */
+    public float[][] embed(long[][] prompts) {
+        TokenLimits limits = model.tokenLimits();
+        for (int r = 0; r < prompts.length; r++) {
+            try {
+                limits.checkPrompt(prompts[r]);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("prompt " + r + " of the batch: " + e.getMessage(), e);
+            }
+        }
+        int rows = prompts.length;
+        if (rows == 0) {
+            return new float[0][];
+        }
+        int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElse(0);
+        long[] ids = new long[rows * longest];
+        long[] mask = new long[rows * longest];
+        for (int r = 0; r < rows; r++) {
+            int offset = longest - prompts[r].length;
+            Arrays.fill(ids, r * longest, r * longest + offset, model.padTokenId());
+            System.arraycopy(prompts[r], 0, ids, r * longest + offset, prompts[r].length);
+            Arrays.fill(mask, r * longest + offset, (r + 1) * longest, 1L);
+        }
+        var manager = backend.manager(inputDevice);
+        try (DjlTensor input = backend.wrap(manager.create(ids, new ai.djl.ndarray.types.Shape(rows, longest)));
+             DjlTensor m = backend.wrap(manager.create(mask, new ai.djl.ndarray.types.Shape(rows, longest)));
+             DjlTensor hidden = model.hiddenStates(input, m);
+             NDScope scope = new NDScope()) {
+            float[] flat = hidden.array().toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+            int dim = flat.length / (rows * longest);
+            float[][] out = new float[rows][dim];
+            for (int r = 0; r < rows; r++) {
+                int offset = longest - prompts[r].length;
+                double[] sum = new double[dim];
+                for (int t = offset; t < longest; t++) {
+                    int at = (r * longest + t) * dim;
+                    for (int k = 0; k < dim; k++) {
+                        sum[k] += flat[at + k];
+                    }
+                }
+                for (int k = 0; k < dim; k++) {
+                    out[r][k] = (float) (sum[k] / prompts[r].length);
+                }
+            }
+            return out;
+        }
+    }
+
     /** Last-position logits of each row for columns {@code from..length-1} of the padded batch, with the mask of columns {@code 0..length-1}. */
     private float[][] lastLogits(long[] ids, long[] mask, int rows, int width, int from, int length, KVCache cache) {
         int seq = length - from;

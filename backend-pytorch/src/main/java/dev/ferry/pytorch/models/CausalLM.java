@@ -52,6 +52,22 @@ public abstract class CausalLM extends DjlModule {
         return (DjlTensor) call(inputIds, cache);
     }
 
+    /**
+     * The fourth forward argument that asks for the trunk's final hidden states {@code [b, s, hidden]} (after the
+     * final norm) instead of the logits; the head is not run. Not a tensor, so hooks pass it through.
+     */
+    public static final Object HIDDEN_STATES = new Object() {
+        @Override
+        public String toString() {
+            return "HIDDEN_STATES";
+        }
+    };
+
+    /** The final hidden states of left-padded rows (masked by {@code attentionMask}, or none when null), through {@link #call}. */
+    public final DjlTensor hiddenStates(Tensor inputIds, Tensor attentionMask) {
+        return (DjlTensor) call(inputIds, null, attentionMask, HIDDEN_STATES);
+    }
+
     /** Runs the model on left-padded rows with their {@code attentionMask} ({@code null}: no padding). */
     public final DjlTensor logits(Tensor inputIds, KVCache cache, Tensor attentionMask) {
         return attentionMask == null ? logits(inputIds, cache) : (DjlTensor) call(inputIds, cache, attentionMask);

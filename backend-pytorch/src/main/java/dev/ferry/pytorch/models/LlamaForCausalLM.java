@@ -44,9 +44,10 @@ public class LlamaForCausalLM extends CausalLM {
         Object ids = arg(args, 0, "input ids");
         Object cache = args.length > 1 ? args[1] : null;
         Object attentionMask = args.length > 2 ? args[2] : null;
+        boolean hiddenStates = args.length > 3 && args[3] == HIDDEN_STATES;
         try (NDScope scope = new NDScope()) {
             var hidden = adopt(attentionMask == null ? model.call(ids, cache) : model.call(ids, cache, attentionMask));
-            return keep(adopt(lmHead.call(hidden)));
+            return keep(hiddenStates ? hidden : adopt(lmHead.call(hidden)));
         }
     }
 }
