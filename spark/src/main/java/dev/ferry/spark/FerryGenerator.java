@@ -44,12 +44,17 @@ import org.apache.spark.sql.types.StructType;
  */
 public final class FerryGenerator implements Serializable {
 
+    /** What each row gets: new tokens, or a sentence embedding (mean of the final hidden states over its tokens). */
+    public enum Task { GENERATE, EMBED }
+
     private final ModelSpec model;
     private final GenerationSpec generation;
     private String inputCol = "input_ids";
     private String outputCol = "new_tokens";
     private String errorCol = "error";
     private String textCol = "text";
+    private String embeddingCol = "embedding";
+    private Task task = Task.GENERATE;
     private int batchSize = 8;
     private boolean failFast;
     private int failOncePartition = -1;
@@ -80,6 +85,21 @@ public final class FerryGenerator implements Serializable {
     /** The column of decoded new text, added when the input is text (default {@code text}). */
     public FerryGenerator setTextCol(String name) {
         this.textCol = name;
+        return this;
+    }
+
+    /**
+     * {@link Task#EMBED}: each row gets an embedding ({@code array<float>}, in {@link #setEmbeddingCol}) instead of
+     * new tokens; the generation spec is not used.
+     */
+    public FerryGenerator setTask(Task task) {
+        this.task = task;
+        return this;
+    }
+
+    /** The column of embeddings for {@link Task#EMBED} (default {@code embedding}). */
+    public FerryGenerator setEmbeddingCol(String name) {
+        this.embeddingCol = name;
         return this;
     }
 
@@ -114,6 +134,10 @@ public final class FerryGenerator implements Serializable {
     /** The schema {@link #transform} gives {@code input}. */
     public StructType outputSchema(StructType input) {
         boolean text = inputIsText(input);
+        if (task == Task.EMBED) {
+            return input.add(embeddingCol, DataTypes.createArrayType(DataTypes.FloatType, false), true)
+                    .add(errorCol, DataTypes.StringType, true);
+        }
         StructType out = input.add(outputCol, DataTypes.createArrayType(DataTypes.LongType, false), true)
                 .add(errorCol, DataTypes.StringType, true);
         return text ? out.add(textCol, DataTypes.StringType, true) : out;
@@ -128,12 +152,13 @@ public final class FerryGenerator implements Serializable {
     public Dataset<Row> transform(Dataset<Row> input) {
         StructType schema = input.schema();
         StructType out = outputSchema(schema);
-        for (String c : List.of(outputCol, errorCol)) {
+        for (String c : List.of(task == Task.EMBED ? embeddingCol : outputCol, errorCol)) {
             if (Arrays.asList(schema.fieldNames()).contains(c)) {
                 throw new IllegalArgumentException("column '" + c + "' already exists in the input");
             }
         }
-        return input.mapPartitions(new Partition(this, schema.fieldIndex(inputCol), inputIsText(schema)),
+        return input.mapPartitions(new Partition(this, schema.fieldIndex(inputCol), inputIsText(schema),
+                        task == Task.EMBED),
                 Encoders.row(out));
     }
 
@@ -160,11 +185,17 @@ public final class FerryGenerator implements Serializable {
         private final FerryGenerator g;
         private final int column;
         private final boolean text;
+        private final boolean embed;
 
-        Partition(FerryGenerator g, int column, boolean text) {
+        /**
+         * @param text  the input is prompt text (tokenized here; generation also decodes the new tokens to text)
+         * @param embed rows get embeddings, not new tokens
+         */
+        Partition(FerryGenerator g, int column, boolean text, boolean embed) {
             this.g = g;
             this.column = column;
             this.text = text;
+            this.embed = embed;
         }
 
         @Override
@@ -179,7 +210,7 @@ public final class FerryGenerator implements Serializable {
             }
             TaskContext task = TaskContext.get();
             boolean failOnce = task != null && task.partitionId() == g.failOncePartition && task.attemptNumber() == 0;
-            GenerationConfig config = g.generation.config();
+            GenerationConfig config = embed ? null : g.generation.config();
             return new Iterator<>() {
                 private final Deque<Row> ready = new ArrayDeque<>();
                 private int batches;
@@ -218,6 +249,7 @@ public final class FerryGenerator implements Serializable {
             int n = batch.size();
             long[][] ids = new long[n][];
             long[][] tokens = new long[n][];
+            float[][] embeddings = new float[n][];
             String[] errors = new String[n];
             List<Integer> runnable = new ArrayList<>();
             for (int i = 0; i < n; i++) {
@@ -236,9 +268,16 @@ public final class FerryGenerator implements Serializable {
             }
             long[][] prompts = runnable.stream().map(i -> ids[i]).toArray(long[][]::new);
             try {
-                long[][] out = gen.generate(prompts, config);
-                for (int k = 0; k < out.length; k++) {
-                    tokens[runnable.get(k)] = out[k];
+                if (embed) {
+                    float[][] out = gen.embed(prompts);
+                    for (int k = 0; k < out.length; k++) {
+                        embeddings[runnable.get(k)] = out[k];
+                    }
+                } else {
+                    long[][] out = gen.generate(prompts, config);
+                    for (int k = 0; k < out.length; k++) {
+                        tokens[runnable.get(k)] = out[k];
+                    }
                 }
             } catch (RuntimeException e) {
                 if (g.failFast) {
@@ -246,7 +285,11 @@ public final class FerryGenerator implements Serializable {
                 }
                 for (int i : runnable) { // one row at a time, so only the rows that fail get an error
                     try {
-                        tokens[i] = gen.generate(ids[i], config);
+                        if (embed) {
+                            embeddings[i] = gen.embed(new long[][] {ids[i]})[0];
+                        } else {
+                            tokens[i] = gen.generate(ids[i], config);
+                        }
                     } catch (RuntimeException rowError) {
                         errors[i] = rowError.getClass().getSimpleName() + ": " + rowError.getMessage();
                     }
@@ -255,13 +298,18 @@ public final class FerryGenerator implements Serializable {
             List<Row> result = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 Row in = batch.get(i);
-                Object[] values = new Object[in.size() + (text ? 3 : 2)];
+                boolean decode = text && !embed;
+                Object[] values = new Object[in.size() + (decode ? 3 : 2)];
                 for (int c = 0; c < in.size(); c++) {
                     values[c] = in.get(c);
                 }
-                values[in.size()] = tokens[i] == null ? null : scalaSeq(tokens[i]);
+                if (embed) {
+                    values[in.size()] = embeddings[i] == null ? null : scalaSeq(embeddings[i]);
+                } else {
+                    values[in.size()] = tokens[i] == null ? null : scalaSeq(tokens[i]);
+                }
                 values[in.size() + 1] = errors[i];
-                if (text) {
+                if (decode) {
                     values[in.size() + 2] = tokens[i] == null ? null : tokenizer.decode(tokens[i], true);
                 }
                 result.add(RowFactory.create(values));
@@ -297,6 +345,15 @@ public final class FerryGenerator implements Serializable {
     public static scala.collection.immutable.Seq<Long> scalaSeq(long[] v) {
         List<Long> out = new ArrayList<>(v.length);
         for (long x : v) {
+            out.add(x);
+        }
+        return scala.jdk.javaapi.CollectionConverters.asScala(out).toList();
+    }
+
+    /** {@code v} as a Scala sequence, for an {@code array<float>} value. */
+    public static scala.collection.immutable.Seq<Float> scalaSeq(float[] v) {
+        List<Float> out = new ArrayList<>(v.length);
+        for (float x : v) {
             out.add(x);
         }
         return scala.jdk.javaapi.CollectionConverters.asScala(out).toList();

@@ -144,4 +144,22 @@ class FerryGeneratorTest {
                 .transform(frame(randomPrompts(1, 6), 1)))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("prompt_ids");
     }
+
+    @Test
+    void theEmbedTaskGivesEachRowTheEmbeddingItHasAlone() {
+        List<long[]> prompts = randomPrompts(6, 7);
+
+        Map<Long, Row> out = byId(new FerryGenerator(llama(), GREEDY).setTask(FerryGenerator.Task.EMBED)
+                .setBatchSize(3).transform(frame(prompts, 2)));
+
+        for (int i = 0; i < prompts.size(); i++) {
+            Row r = out.get((long) i);
+            List<Float> got = r.getList(r.fieldIndex("embedding"));
+            float[] expected = alone.embed(new long[][] {prompts.get(i)})[0];
+            assertThat(got).hasSize(64);
+            for (int k = 0; k < expected.length; k++) {
+                assertThat(got.get(k)).isCloseTo(expected[k], org.assertj.core.data.Offset.offset(1e-5f));
+            }
+        }
+    }
 }

@@ -35,7 +35,8 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "batch", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Generates for every row of a JSON-lines or Parquet file with Apache Spark, one dispatched "
-                + "model per executor, rows in batches; writes {\"id\", \"new_tokens\", \"error\"} per row.",
+                + "model per executor, rows in batches; writes {\"id\", \"new_tokens\", \"error\"} per row "
+                + "({\"id\", \"embedding\", \"error\"} with --task embed).",
                 "Input rows: {\"id\": ..., \"input_ids\": [...]} or {\"id\": ..., \"prompt\": \"...\"} (needs "
                         + "tokenizer.json). A row that cannot run gets its reason in \"error\" unless --fail-fast."})
 final class BatchCommand implements Callable<Integer> {
@@ -69,8 +70,9 @@ final class BatchCommand implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace the output folder if it exists (else that is an error).")
     boolean overwrite;
 
-    @Option(names = "--task", paramLabel = "generate", defaultValue = "generate",
-            description = "What to compute per row (default ${DEFAULT-VALUE}; embed is not available yet).")
+    @Option(names = "--task", paramLabel = "generate|embed", defaultValue = "generate",
+            description = "generate (default): \"new_tokens\" per row; embed: \"embedding\", the mean of the "
+                    + "model's final hidden states over the row's tokens.")
     Task task;
 
     @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8",
@@ -138,9 +140,6 @@ final class BatchCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (task == Task.embed) {
-            throw new UsageException("--task embed: not available yet; only generate");
-        }
         if (batchSize < 1) {
             throw new UsageException("--batch-size: must be >= 1, got " + batchSize);
         }
@@ -186,7 +185,8 @@ final class BatchCommand implements Callable<Integer> {
                 rows = rows.repartition(partitions);
             }
             FerryGenerator generator = new FerryGenerator(modelSpec, generation).setInputCol(inputCol)
-                    .setBatchSize(batchSize).setFailFast(failFast).setFailOncePartition(failOncePartition);
+                    .setBatchSize(batchSize).setFailFast(failFast).setFailOncePartition(failOncePartition)
+                    .setTask(task == Task.embed ? FerryGenerator.Task.EMBED : FerryGenerator.Task.GENERATE);
             Dataset<Row> result;
             try {
                 result = generator.transform(rows);
@@ -197,8 +197,8 @@ final class BatchCommand implements Callable<Integer> {
             if (columns.contains("id")) {
                 keep.add(functions.col("id"));
             }
-            keep.add(functions.col("new_tokens"));
-            if (inputCol.equals("prompt")) {
+            keep.add(functions.col(task == Task.embed ? "embedding" : "new_tokens"));
+            if (inputCol.equals("prompt") && task == Task.generate) {
                 keep.add(functions.col("text"));
             }
             keep.add(functions.col("error"));

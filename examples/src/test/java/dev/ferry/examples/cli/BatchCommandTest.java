@@ -122,4 +122,19 @@ class BatchCommandTest {
         assertThat(rows.get(3L).get("new_tokens").size()).isEqualTo(5);
         assertThat(rows.get(3L).get("error").isNull()).isTrue();
     }
+
+    @Test
+    void theEmbedTaskWritesOneEmbeddingPerRow() throws IOException {
+        Path out = tmp.resolve("out");
+
+        Cli r = batch("--input", jsonl(tmp.resolve("in.jsonl"), prompts().subList(0, 6)).toString(), "--output",
+                out.toString(), "--task", "embed", "--batch-size", "4", "--master", "local[1]");
+
+        assertThat(r.out()).contains("6 rows (0 with an error)");
+        Map<Long, JsonNode> rows = rows(out);
+        assertThat(rows.values()).allSatisfy(n -> {
+            assertThat(n.get("embedding").size()).isEqualTo(64); // tiny-llama's hidden size
+            assertThat(n.has("new_tokens")).isFalse();
+        });
+    }
 }
