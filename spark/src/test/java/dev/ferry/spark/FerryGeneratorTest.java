@@ -162,4 +162,39 @@ class FerryGeneratorTest {
             }
         }
     }
+
+    /** A word-level tokenizer.json beside a copy of tiny-llama: word {@code wN} is id N. */
+    static java.nio.file.Path modelWithTokenizer(java.nio.file.Path dir) throws java.io.IOException {
+        try (var files = java.nio.file.Files.list(Fixtures.model("tiny-llama"))) {
+            for (java.nio.file.Path f : files.toList()) {
+                java.nio.file.Files.copy(f, dir.resolve(f.getFileName().toString()));
+            }
+        }
+        StringBuilder vocab = new StringBuilder("\"<unk>\": 0");
+        for (int id = 1; id < 256; id++) {
+            vocab.append(", \"w").append(id).append("\": ").append(id);
+        }
+        java.nio.file.Files.writeString(dir.resolve("tokenizer.json"), "{\"version\": \"1.0\", \"truncation\": null, "
+                + "\"padding\": null, \"added_tokens\": [], \"normalizer\": null, "
+                + "\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}, \"post_processor\": null, \"decoder\": null, "
+                + "\"model\": {\"type\": \"WordLevel\", \"vocab\": {" + vocab + "}, \"unk_token\": \"<unk>\"}}");
+        return dir;
+    }
+
+    @Test
+    void aTextPromptColumnGoesThroughTheFoldersTokenizerAndComesBackAsText(@org.junit.jupiter.api.io.TempDir
+                                                                           java.nio.file.Path dir) throws Exception {
+        ModelSpec spec = ModelSpec.of(modelWithTokenizer(dir).toString());
+        Dataset<Row> prompts = TestSpark.session().createDataFrame(
+                List.of(RowFactory.create(0L, "w1 w17 w42 w99 w3 w250 w7 w128"), RowFactory.create(1L, "w5 w6")),
+                new StructType().add("id", DataTypes.LongType).add("prompt", DataTypes.StringType));
+
+        Map<Long, Row> out = byId(new FerryGenerator(spec, GenerationSpec.greedy(8).withEos(List.of()))
+                .setInputCol("prompt").transform(prompts));
+
+        Row golden = out.get(0L);
+        assertThat(golden.getString(golden.fieldIndex("text"))).isEqualTo("w4 w4 w4 w6 w248 w111 w254 w87");
+        assertThat(tokens(golden)).containsExactly(4, 4, 4, 6, 248, 111, 254, 87);
+        ExecutorModels.closeAll(); // the model in the temporary folder
+    }
 }
