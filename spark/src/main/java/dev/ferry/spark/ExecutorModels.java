@@ -8,6 +8,7 @@ import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.DevicePlanner;
+import dev.ferry.core.placement.NoSplitModules;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
@@ -110,7 +111,8 @@ public final class ExecutorModels {
         HuggingFaceTokenizer tokenizer = null;
         try {
             CausalLM model = ModelFamilies.build(dir, backend);
-            Set<String> preload = new LinkedHashSet<>(spec.preload());
+            Set<String> preload = spec.preload() == null ? NoSplitModules.of(model)
+                    : new LinkedHashSet<>(spec.preload());
             DeviceMap map = deviceMap(spec, model, backend, gpu);
             checkpoint = SafetensorsCheckpoint.open(dir);
             CheckpointDispatcher.Result result = new CheckpointDispatcher(backend, new Dispatcher(backend))
@@ -168,12 +170,10 @@ public final class ExecutorModels {
         if (given.containsKey(Device.disk())) {
             budgets.put(Device.disk(), given.get(Device.disk()));
         }
-        Set<String> noSplit = new LinkedHashSet<>(spec.preload());
-        model.visit(m -> {
-            if (m.className().equals("ModuleList")) {
-                m.children().values().forEach(c -> noSplit.add(c.className()));
-            }
-        });
+        Set<String> noSplit = new LinkedHashSet<>(NoSplitModules.of(model));
+        if (spec.preload() != null) {
+            noSplit.addAll(spec.preload());
+        }
         PlanRequest request = new PlanRequest(budgets, noSplit, PlanRequest.Strategy.AUTO, null, Map.of(), false,
                 true);
         return new DevicePlanner().plan(model, request).deviceMap();

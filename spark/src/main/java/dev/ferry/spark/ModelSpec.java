@@ -18,7 +18,9 @@ import java.util.Map;
  * @param modelDir      the model folder (config.json and safetensors weights)
  * @param deviceMapJson a device map in Accelerate's JSON form, or {@code null}
  * @param maxMemory     budgets {@code 0=20GiB,cpu=60GiB,disk=1TiB} for {@code auto}, or {@code null}
- * @param preload       preload classes (each such module is loaded whole, with no hook below it)
+ * @param preload       preload classes (each such module is one unit, loaded whole, with no hook below it); {@code null}:
+ *                      the model's repeated block class ({@code LlamaDecoderLayer}, ...), as the CLI's default;
+ *                      empty: none
  * @param offloadDir    where disk-offloaded weights are written and read, or {@code null} to read them in place
  * @param prefetch      offloaded blocks read ahead of the forward (0 = off)
  */
@@ -29,7 +31,7 @@ public record ModelSpec(String modelDir, String deviceMapJson, String maxMemory,
         if (modelDir == null || modelDir.isBlank()) {
             throw new IllegalArgumentException("model folder is required");
         }
-        preload = preload == null ? List.of() : List.copyOf(preload);
+        preload = preload == null ? null : List.copyOf(preload);
         if (prefetch < 0) {
             throw new IllegalArgumentException("prefetch must be 0 (off) or more, got " + prefetch);
         }
@@ -43,7 +45,7 @@ public record ModelSpec(String modelDir, String deviceMapJson, String maxMemory,
 
     /** A model folder with everything else chosen per executor. */
     public static ModelSpec of(String modelDir) {
-        return new ModelSpec(modelDir, null, null, List.of(), null, 1);
+        return new ModelSpec(modelDir, null, null, null, null, 1);
     }
 
     public ModelSpec withDeviceMapJson(String json) {

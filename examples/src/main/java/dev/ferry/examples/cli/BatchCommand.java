@@ -1,6 +1,7 @@
 package dev.ferry.examples.cli;
 
 import dev.ferry.core.tensor.Device;
+import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.spark.FerryGenerator;
 import dev.ferry.spark.GenerationSpec;
 import dev.ferry.spark.ModelSpec;
@@ -23,6 +24,7 @@ import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -104,7 +106,7 @@ final class BatchCommand implements Callable<Integer> {
             description = "Per-executor budgets for auto, e.g. 0=20GiB,cpu=60GiB (0 is the executor's GPU).")
     MaxMemoryArg maxMemory;
 
-    @Option(names = "--offload-dir", paramLabel = "DIR",
+    @Option(names = {"--offload-dir", "--offload-folder"}, paramLabel = "DIR",
             description = "Offload folder for disk-offloaded weights (local to each executor).")
     String offloadDir;
 
@@ -112,8 +114,8 @@ final class BatchCommand implements Callable<Integer> {
             description = "Offloaded blocks read ahead (default ${DEFAULT-VALUE}).")
     int prefetch;
 
-    @Option(names = "--preload", split = ",", paramLabel = "CLASS", description = "Preload classes.")
-    List<String> preload = new ArrayList<>();
+    @Mixin
+    PreloadOption preload;
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
             description = "Tokens to generate per row at most (default ${DEFAULT-VALUE}; capped per row by the "
@@ -149,8 +151,13 @@ final class BatchCommand implements Callable<Integer> {
         ModelSpec modelSpec;
         GenerationSpec generation;
         try {
+            // the classes resolved here, from config.json alone, so an unknown one is warned about once, not per executor
+            List<String> classes;
+            try (DjlBackend djl = new DjlBackend()) {
+                classes = List.copyOf(preload.classes(ModelTrees.causalLmOnMeta(model, djl), err));
+            }
             modelSpec = new ModelSpec(model.toAbsolutePath().toString(), deviceMap.isAuto() ? null
-                    : deviceMap.map().toJson(), maxMemory == null ? null : budgets(maxMemory.budgets()), preload,
+                    : deviceMap.map().toJson(), maxMemory == null ? null : budgets(maxMemory.budgets()), classes,
                     offloadDir, prefetch);
             generation = new GenerationSpec(maxNewTokens, temperature, topK, topP, seed, null);
         } catch (IllegalArgumentException e) {
