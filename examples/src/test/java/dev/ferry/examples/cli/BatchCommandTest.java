@@ -137,4 +137,31 @@ class BatchCommandTest {
             assertThat(n.has("new_tokens")).isFalse();
         });
     }
+
+    @Test
+    void parquetInParquetOutKeepsEveryRowsIdAndTokens() throws IOException {
+        List<long[]> prompts = prompts().subList(0, 6);
+        org.apache.spark.sql.SparkSession spark = org.apache.spark.sql.SparkSession.builder().master("local[1]")
+                .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+                .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate();
+        try {
+            Path in = tmp.resolve("in.parquet");
+            spark.read().json(jsonl(tmp.resolve("in.jsonl"), prompts).toString()).write().parquet(in.toString());
+            Path out = tmp.resolve("out");
+
+            batch("--input", in.toString(), "--output", out.toString(), "--output-format", "parquet");
+
+            Map<Long, long[]> rows = new HashMap<>();
+            for (org.apache.spark.sql.Row r : spark.read().parquet(out.toString()).collectAsList()) {
+                rows.put(r.getLong(r.fieldIndex("id")), r.<Long>getList(r.fieldIndex("new_tokens")).stream()
+                        .mapToLong(Long::longValue).toArray());
+            }
+            assertThat(rows).hasSize(6);
+            Path jsonOut = tmp.resolve("json-out");
+            batch("--input", tmp.resolve("in.jsonl").toString(), "--output", jsonOut.toString());
+            rows(jsonOut).forEach((id, n) -> assertThat(rows.get(id)).containsExactly(Cli.longs(n.get("new_tokens"))));
+        } finally {
+            spark.stop();
+        }
+    }
 }
