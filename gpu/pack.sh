@@ -14,10 +14,13 @@ mvn -q -B test-compile
 S=ship/gpu
 rm -rf "$S" ship/gpu.tar.xz
 mkdir -p "$S/lib" "$S/tools" "$S/test-classes" "$S/djl" "$S/fixtures"
+# what the PyTorch backend and the CLI's benchmark mains need, and nothing else (not the CPU libtorch, ONNX Runtime,
+# JMH or Spark)
 for j in examples/target/lib/*.jar; do
   case $(basename "$j") in
-    pytorch-native-cpu*|onnxruntime*|jmh*|jopt*|commons-math3*|ferry-backend-onnx*|tribuo*|protobuf*) ;;
-    *) cp "$j" "$S/lib/" ;;
+    api-*|pytorch-engine-*|pytorch-jni-*|jna-*|tokenizers-*|gson-*|guice-*|jakarta.inject-*|aopalliance-*|guava-*|\
+    failureaccess-*|jackson-*|slf4j-api-*|slf4j-simple-*|picocli-*|progressbar-*|jline-*|commons-compress-*|\
+    commons-io-*|commons-codec-*|ferry-core-*|ferry-backend-pytorch-*) cp "$j" "$S/lib/" ;;
   esac
 done
 cp examples/target/ferry.jar "$S/lib/"
