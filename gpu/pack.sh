@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DJL_GIT=${DJL_GIT:?a git dir of deepjavalibrary/djl with tag v0.36.0}
 FIX=${FERRY_FIXTURES:-testdata}
+rm -rf examples/target/lib  # stale jars of earlier builds would travel too
 mvn -q -B package -DskipTests
 mvn -q -B test-compile
 S=ship/gpu
@@ -19,7 +20,7 @@ mkdir -p "$S/lib" "$S/tools" "$S/test-classes" "$S/djl" "$S/fixtures"
 for j in examples/target/lib/*.jar; do
   case $(basename "$j") in
     api-*|pytorch-engine-*|pytorch-jni-*|jna-*|tokenizers-*|gson-*|guice-*|jakarta.inject-*|aopalliance-*|guava-*|\
-    failureaccess-*|jackson-*|slf4j-api-*|slf4j-simple-*|picocli-*|progressbar-*|jline-*|commons-compress-*|\
+    failureaccess-*|jackson-core-*|jackson-databind-*|jackson-annotations-*|slf4j-api-*|slf4j-simple-*|picocli-*|progressbar-*|jline-*|commons-compress-*|\
     commons-io-*|commons-codec-*|ferry-core-*|ferry-backend-pytorch-*) cp "$j" "$S/lib/" ;;
   esac
 done
