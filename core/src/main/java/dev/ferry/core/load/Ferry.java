@@ -1,9 +1,7 @@
 package dev.ferry.core.load;
 
-import com.google.inject.Guice;
-import com.google.inject.Injector;
 import dev.ferry.core.inject.BackendModule;
-import dev.ferry.core.inject.FerryCoreModule;
+import dev.ferry.core.inject.ModelLoaders;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
@@ -229,8 +227,7 @@ public final class Ferry {
          */
         public DispatchedModel load() {
             LoadRequest request = request();
-            Injector injector = Guice.createInjector(new FerryCoreModule(), BackendModule.named(backendName()));
-            return injector.getInstance(ModelLoader.class).load(request);
+            return ModelLoaders.forBackend(backendName()).load(request);
         }
 
         private String backendName() {
