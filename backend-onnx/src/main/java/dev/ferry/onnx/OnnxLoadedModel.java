@@ -88,11 +88,19 @@ public final class OnnxLoadedModel implements DispatchedModel {
         return lm.logits(ids);
     }
 
-    /** Not for a causal-LM export, whose graph gives logits only; sentence encoders are {@code ferry embed}. */
+    /**
+     * For an encoder export (no {@code logits} output, e.g. all-MiniLM-L6-v2): the rows right-padded and masked into
+     * one run, mean-pooled ({@link OnnxEncoder}). A causal-LM export gives logits only.
+     *
+     * @throws UnsupportedOperationException for a causal-LM export
+     */
     @Override
     public float[][] embed(long[][] prompts) {
-        throw new UnsupportedOperationException("embed: this ONNX export gives logits, not hidden states; on ONNX, "
-                + "embed with an encoder export (ferry embed), or load the model with backend(\"pytorch\")");
+        if (!OnnxEncoder.isEncoder(dispatched)) {
+            throw new UnsupportedOperationException("embed: this ONNX export gives logits, not hidden states; load "
+                    + "the model with backend(\"pytorch\") to pool a causal LM's hidden states, or use an encoder export");
+        }
+        return OnnxEncoder.meanPooled(dispatched, prompts);
     }
 
     private synchronized HuggingFaceTokenizer tokenizer() {
