@@ -149,6 +149,26 @@ class FerryBuilderTest {
 
     private static final Map<String, String> texts = new java.util.concurrent.ConcurrentHashMap<>();
 
+    @ParameterizedTest
+    @ValueSource(strings = {"pytorch", "onnx"})
+    void oneModelCalledFromFourThreadsGivesEachCallTheGoldenTokens(String backend) throws Exception {
+        JsonNode golden = golden("tiny-llama");
+        long[] prompt = longs(golden.get("input_ids"));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try (DispatchedModel model = Ferry.model(Fixtures.model("tiny-llama")).deviceMap(layer3OnDisk())
+                .backend(backend).load()) {
+            java.util.List<java.util.concurrent.Future<long[]>> calls = new java.util.ArrayList<>();
+            for (int i = 0; i < 12; i++) {
+                calls.add(pool.submit(() -> model.generate(prompt, GenerationConfig.greedy(8))));
+            }
+            for (java.util.concurrent.Future<long[]> call : calls) {
+                assertThat(call.get()).containsExactly(longs(golden.get("greedy_new_tokens")));
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
     @Test
     void theMapIsGivenOnce() {
         assertThatThrownBy(() -> Ferry.model(Fixtures.model("tiny-llama")).deviceMap("auto").deviceMap(layer3OnDisk()))
