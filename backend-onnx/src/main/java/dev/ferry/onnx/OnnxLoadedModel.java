@@ -27,7 +27,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
     private final OffloadFolder folder;
     private final Path dir;
     private HuggingFaceTokenizer tokenizer;
-    private boolean closed;
+    private volatile boolean closed;
 
     OnnxLoadedModel(OnnxDispatchedModel dispatched, OnnxCausalLm lm, DeviceMap map, OffloadFolder folder, Path dir) {
         this.dispatched = dispatched;
@@ -69,22 +69,26 @@ public final class OnnxLoadedModel implements DispatchedModel {
 
     @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
+        open();
         return GenerationLoop.generate(lm, prompt, config);
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
+        open();
         return GenerationLoop.generate(lm, prompts, config);
     }
 
     @Override
     public String generate(String prompt, GenerationConfig config) {
+        open();
         HuggingFaceTokenizer t = tokenizer();
         return t.decode(generate(t.encode(prompt).getIds(), config), true);
     }
 
     @Override
     public float[][] logits(long[] ids) {
+        open();
         return lm.logits(ids);
     }
 
@@ -96,6 +100,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
      */
     @Override
     public float[][] embed(long[][] prompts) {
+        open();
         if (!OnnxEncoder.isEncoder(dispatched)) {
             throw new UnsupportedOperationException("embed: this ONNX export gives logits, not hidden states; load "
                     + "the model with backend(\"pytorch\") to pool a causal LM's hidden states, or use an encoder export");
@@ -119,6 +124,12 @@ public final class OnnxLoadedModel implements DispatchedModel {
             }
         }
         return tokenizer;
+    }
+
+    private void open() {
+        if (closed) {
+            throw new IllegalStateException("the model is closed");
+        }
     }
 
     @Override

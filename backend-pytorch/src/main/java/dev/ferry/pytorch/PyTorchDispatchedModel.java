@@ -24,7 +24,7 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     private final Generator generator;
     private final CheckpointDispatcher.Result result;
     private final WeightsStore checkpoint;
-    private boolean closed;
+    private volatile boolean closed;
 
     PyTorchDispatchedModel(DjlBackend backend, CausalLM model, DeviceMap map, Generator generator,
                            CheckpointDispatcher.Result result, WeightsStore checkpoint) {
@@ -68,27 +68,38 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
 
     @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
+        open();
         return generator.generate(prompt, config);
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
+        open();
         return generator.generate(prompts, config);
     }
 
     @Override
     public String generate(String prompt, GenerationConfig config) {
+        open();
         return generator.generate(prompt, config);
     }
 
     @Override
     public float[][] logits(long[] ids) {
+        open();
         return generator.logits(ids);
     }
 
     @Override
     public float[][] embed(long[][] prompts) {
+        open();
         return generator.embed(prompts);
+    }
+
+    private void open() {
+        if (closed) {
+            throw new IllegalStateException("the model is closed");
+        }
     }
 
     @Override

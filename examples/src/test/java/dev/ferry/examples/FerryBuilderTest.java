@@ -128,6 +128,16 @@ class FerryBuilderTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"pytorch", "onnx"})
+    void aClosedModelRefusesCallsClearly(String backend) {
+        DispatchedModel model = Ferry.model(Fixtures.model("tiny-llama")).backend(backend).load();
+        model.close();
+        model.close(); // idempotent
+        assertThatThrownBy(() -> model.generate(new long[] {1, 2}, GenerationConfig.greedy(2)))
+                .isInstanceOf(IllegalStateException.class).hasMessage("the model is closed");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pytorch", "onnx"})
     void aDeviceMapKeyNamingNoModuleIsAClearError(String backend) {
         Map<String, Object> map = layer3OnDisk();
         map.put("model.layers.9", "cpu");
