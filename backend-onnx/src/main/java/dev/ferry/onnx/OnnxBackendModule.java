@@ -33,6 +33,7 @@ public final class OnnxBackendModule extends AbstractModule implements BackendMo
     protected void configure() {
         bind(OnnxOptions.class).toInstance(options);
         bind(OnnxDevices.class).toInstance(options.devices());
+        bind(dev.ferry.core.load.ModelLoader.class).to(OnnxModelLoader.class);
     }
 
     @Provides

@@ -17,6 +17,7 @@ public final class PyTorchBackendModule extends AbstractModule implements Backen
     @Override
     protected void configure() {
         bind(TensorBackend.class).to(DjlBackend.class);
+        bind(dev.ferry.core.load.ModelLoader.class).to(PyTorchModelLoader.class);
     }
 
     @Provides

@@ -16,7 +16,7 @@ import dev.ferry.core.tensor.Device;
 import dev.ferry.core.testing.Fixtures;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.core.weights.SafetensorsWriter;
-import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
 import dev.ferry.pytorch.models.ModelConfig;

@@ -13,7 +13,7 @@ import dev.ferry.core.testing.Fixtures;
 import dev.ferry.core.weights.OffloadFolder;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.core.weights.WeightsStore;
-import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
 import dev.ferry.pytorch.models.ModelFamilies;

@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.testing.Fixtures;
-import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
-import dev.ferry.pytorch.generate.Sampler;
+import dev.ferry.core.generate.Sampler;
 import dev.ferry.pytorch.models.CausalLM;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;

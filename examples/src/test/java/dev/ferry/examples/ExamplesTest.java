@@ -45,15 +45,15 @@ class ExamplesTest {
     }
 
     @Test
-    void dispatchWithGuiceGeneratesTheGoldenTokens() throws Exception {
-        assertThat(DispatchWithGuice.run(model())).containsExactly(GOLDEN);
+    void loadAndDispatchPlansUnderTheBudgetAndGeneratesTheGoldenTokens() throws Exception {
+        assertThat(LoadAndDispatch.run(model())).containsExactly(GOLDEN);
         assertThat(printed()).contains("model.layers.3=disk");
     }
 
     @Test
     void customDeviceMapLeavesTwoLayersOnDiskAndGeneratesTheGoldenTokens() throws Exception {
         assertThat(CustomDeviceMap.run(model())).containsExactly(GOLDEN);
-        assertThat(printed()).contains("left on disk: 296192 bytes",
+        assertThat(printed()).contains("offloaded, streamed per forward disk 289.25 KiB",
                 "      3                           LlamaDecoderLayer     cpu     disk     yes     in device map");
     }
 

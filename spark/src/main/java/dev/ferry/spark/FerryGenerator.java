@@ -2,7 +2,7 @@ package dev.ferry.spark;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.ferry.core.config.TokenLimits;
-import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
 import java.io.Serializable;
 import java.util.ArrayDeque;

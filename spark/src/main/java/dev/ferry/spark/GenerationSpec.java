@@ -1,6 +1,6 @@
 package dev.ferry.spark;
 
-import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.core.generate.GenerationConfig;
 import java.io.Serializable;
 import java.util.List;
 

@@ -4,6 +4,9 @@ import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.ndarray.NDScope;
 import dev.ferry.core.config.TokenLimits;
+import dev.ferry.core.generate.GenerationConfig;
+import dev.ferry.core.generate.GenerationLoop;
+import dev.ferry.core.generate.LanguageModel;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.DjlTensor;
@@ -14,15 +17,16 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.Optional;
-import java.util.Set;
+import java.util.List;
 import java.util.function.LongConsumer;
 
 /**
- * Autoregressive decoding with a {@link CausalLM}, dispatched or not (it goes through {@code call}, so hooks
- * apply): greedy or sampled, with or without the KV cache, stopping at an end-of-sequence id (which is
- * returned) or after {@code maxNewTokens}. Prompts are token ids, or text when a tokenizer is given.
+ * The PyTorch backend's {@link LanguageModel}: a {@link CausalLM}, dispatched or not (it goes through {@code call}, so
+ * hooks apply), decoded by core's backend-neutral {@link GenerationLoop} (greedy or sampled, with or without the KV
+ * cache, one prompt or a left-padded, masked batch, stopping at an end-of-sequence id, which is returned, or after
+ * {@code maxNewTokens}). Prompts are token ids, or text when a tokenizer is given. It also gives logits of every
+ * position and mean-pooled embeddings.
  *
  * <p><b>Threads.</b> A generator, and the dispatched model under it, may be called from several threads at
  * once; one generator can be shared, or each thread can have its own over the same model. Everything a call
@@ -33,7 +37,7 @@ import java.util.function.LongConsumer;
  * block's weights, loaded for one thread's forward, are freed by that forward only. Concurrent calls therefore
  * give the tokens each would give alone, and take about as long in total as running them one after the other.
  */
-public final class Generator implements AutoCloseable {
+public final class Generator implements LanguageModel, AutoCloseable {
 
     private final CausalLM model;
     private final DjlBackend backend;
@@ -84,29 +88,7 @@ public final class Generator implements AutoCloseable {
      *                                  than the model's positions (checked before any forward)
      */
     public long[] generate(long[] prompt, GenerationConfig config, LongConsumer onToken) {
-        TokenLimits limits = model.tokenLimits();
-        limits.checkPrompt(prompt);
-        Set<Long> eos = new HashSet<>(config.eosTokenIds() != null ? config.eosTokenIds() : model.eosTokenIds());
-        int limit = limits.cappedNewTokens(prompt.length, config.maxNewTokens());
-        Sampler sampler = new Sampler(config);
-        long[] sequence = Arrays.copyOf(prompt, prompt.length + limit);
-        int length = prompt.length;
-        try (KVCache cache = config.useCache() ? model.newCache() : null) {
-            long[] step = prompt;
-            for (int produced = 0; produced < limit; produced++) {
-                float[] last = lastLogits(step, cache);
-                long token = sampler.next(last);
-                sequence[length++] = token;
-                if (onToken != null) {
-                    onToken.accept(token);
-                }
-                if (eos.contains(token)) {
-                    break;
-                }
-                step = cache != null ? new long[] {token} : Arrays.copyOf(sequence, length);
-            }
-        }
-        return Arrays.copyOfRange(sequence, prompt.length, length);
+        return GenerationLoop.generate(this, prompt, config, onToken);
     }
 
     /**
@@ -122,71 +104,46 @@ public final class Generator implements AutoCloseable {
      *                                  (naming its row; checked before any forward)
      */
     public long[][] generate(long[][] prompts, GenerationConfig config) {
-        TokenLimits limits = model.tokenLimits();
-        for (int r = 0; r < prompts.length; r++) {
-            try {
-                limits.checkPrompt(prompts[r]);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("prompt " + r + " of the batch: " + e.getMessage(), e);
-            }
+        return GenerationLoop.generate(this, prompts, config);
+    }
+
+    @Override
+    public TokenLimits tokenLimits() {
+        return model.tokenLimits();
+    }
+
+    @Override
+    public List<Long> eosTokenIds() {
+        return model.eosTokenIds();
+    }
+
+    @Override
+    public long padTokenId() {
+        return model.padTokenId();
+    }
+
+    /** Llama-family and GPT-2 models take left-padded, masked batches. */
+    @Override
+    public boolean supportsBatches() {
+        return true;
+    }
+
+    @Override
+    public KVCache newCache() {
+        return model.newCache();
+    }
+
+    /**
+     * One row without a mask is the plain forward (what the goldens were made with); otherwise the masked batch
+     * forward. The cache must come from {@link #newCache()}.
+     */
+    @Override
+    public float[][] nextTokenLogits(long[] ids, int rows, long[] mask, LanguageModel.Cache cache) {
+        KVCache kv = (KVCache) cache;
+        if (rows == 1 && mask == null) {
+            return new float[][] {lastLogits(ids, kv)};
         }
-        if (prompts.length <= 1) {
-            return prompts.length == 0 ? new long[0][] : new long[][] {generate(prompts[0], config)};
-        }
-        int rows = prompts.length;
-        Set<Long> eos = new HashSet<>(config.eosTokenIds() != null ? config.eosTokenIds() : model.eosTokenIds());
-        long pad = model.padTokenId();
-        int[] cap = new int[rows];
-        long[][] out = new long[rows][];
-        int[] produced = new int[rows];
-        Sampler[] samplers = new Sampler[rows];
-        int longest = 0;
-        int steps = 0;
-        int active = 0;
-        for (int r = 0; r < rows; r++) {
-            cap[r] = limits.cappedNewTokens(prompts[r].length, config.maxNewTokens());
-            out[r] = new long[cap[r]];
-            samplers[r] = new Sampler(config);
-            longest = Math.max(longest, prompts[r].length);
-            steps = Math.max(steps, cap[r]);
-            active += cap[r] > 0 ? 1 : 0;
-        }
-        // the whole left-padded sequence and its mask, row-major [rows, width]; width grows by one per step
-        int width = longest + steps;
-        long[] ids = new long[rows * width];
-        long[] mask = new long[rows * width];
-        for (int r = 0; r < rows; r++) {
-            int offset = longest - prompts[r].length;
-            Arrays.fill(ids, r * width, r * width + offset, pad);
-            System.arraycopy(prompts[r], 0, ids, r * width + offset, prompts[r].length);
-            Arrays.fill(mask, r * width + offset, r * width + longest, 1L);
-        }
-        int length = longest;
-        try (KVCache cache = config.useCache() ? model.newCache() : null) {
-            int from = 0;
-            while (active > 0) {
-                float[][] last = lastLogits(ids, mask, rows, width, from, length, cache);
-                for (int r = 0; r < rows; r++) {
-                    long token = pad;
-                    if (produced[r] < cap[r]) {
-                        token = samplers[r].next(last[r]);
-                        out[r][produced[r]++] = token;
-                        if (eos.contains(token) || produced[r] == cap[r]) {
-                            cap[r] = produced[r];
-                            active--;
-                        }
-                    }
-                    ids[r * width + length] = token;
-                    mask[r * width + length] = 1; // as transformers: a stopped row keeps a full mask, its tokens unused
-                }
-                from = cache != null ? length : 0;
-                length++;
-            }
-        }
-        for (int r = 0; r < rows; r++) {
-            out[r] = Arrays.copyOf(out[r], produced[r]);
-        }
-        return out;
+        return lastLogits(ids, mask, rows, ids.length / rows, kv);
     }
 
     /**
@@ -282,15 +239,9 @@ public final class Generator implements AutoCloseable {
         }
     }
 
-    /** Last-position logits of each row for columns {@code from..length-1} of the padded batch, with the mask of columns {@code 0..length-1}. */
-    private float[][] lastLogits(long[] ids, long[] mask, int rows, int width, int from, int length, KVCache cache) {
-        int seq = length - from;
-        long[] step = new long[rows * seq];
-        long[] stepMask = new long[rows * length];
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(ids, r * width + from, step, r * seq, seq);
-            System.arraycopy(mask, r * width, stepMask, r * length, length);
-        }
+    /** Last-position logits of each row of {@code step} ({@code [rows, seq]}), with {@code mask} over the past and the step. */
+    private float[][] lastLogits(long[] step, long[] stepMask, int rows, int seq, KVCache cache) {
+        int length = stepMask.length / rows;
         var manager = backend.manager(inputDevice);
         try (DjlTensor input = backend.wrap(manager.create(step, new ai.djl.ndarray.types.Shape(rows, seq)));
              DjlTensor m = backend.wrap(manager.create(stepMask, new ai.djl.ndarray.types.Shape(rows, length)));
@@ -308,6 +259,7 @@ public final class Generator implements AutoCloseable {
     }
 
     /** Logits of every position of {@code ids} (one forward without cache), {@code [ids.length][vocab]}. */
+    @Override
     public float[][] logits(long[] ids) {
         model.tokenLimits().checkPrompt(ids);
         try (DjlTensor input = backend.tokens(ids, inputDevice);

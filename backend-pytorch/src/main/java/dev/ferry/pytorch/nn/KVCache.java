@@ -8,7 +8,7 @@ import ai.djl.ndarray.NDScope;
  * like transformers' {@code DynamicCache}. It owns its arrays; each layer's stay on the device that layer
  * executes on. Not a tensor, so hooks pass it through untouched.
  */
-public final class KVCache implements AutoCloseable {
+public final class KVCache implements dev.ferry.core.generate.LanguageModel.Cache {
 
     private final NDArray[] keys;
     private final NDArray[] values;

@@ -21,10 +21,10 @@ import dev.ferry.onnx.OnnxDispatcher;
 import dev.ferry.onnx.OnnxModelException;
 import dev.ferry.onnx.OnnxModuleTree;
 import dev.ferry.pytorch.DjlBackend;
-import dev.ferry.pytorch.generate.GenerationConfig;
+import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
-import dev.ferry.pytorch.models.ModelConfig;
+import dev.ferry.onnx.OnnxCausalLm;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -201,8 +201,10 @@ final class GenerateCommand implements Callable<Integer> {
         long start = System.nanoTime();
         OnnxModuleTree tree = dispatcher.tree(file);
         TokenLimits limits;
+        List<Long> eos;
         try {
             limits = OnnxCausalLm.limits(model, tree.model());
+            eos = OnnxCausalLm.eosTokenIds(model);
         } catch (IllegalArgumentException e) {
             throw new UsageException("--model " + model + ": " + e.getMessage(), e);
         }
@@ -235,11 +237,9 @@ final class GenerateCommand implements Callable<Integer> {
             progress.finish(String.format("done in %.3f s", (System.nanoTime() - start) / 1e9));
         }
         double loadSeconds = (System.nanoTime() - start) / 1e9;
-        List<Long> eos = java.nio.file.Files.isRegularFile(model.resolve("config.json"))
-                ? ModelConfig.read(model).eosTokenIds() : List.of();
         try (OnnxDispatchedModel d = dispatched; OffloadFolder closeFolder = folder) {
             GenerationConfig withEos = checked.eosTokenIds() == null ? checked.withEos(eos) : checked;
-            TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits)::generate, ids, withEos, err);
+            TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits, eos), ids, withEos, err);
             OnnxDispatchReport report = d.report();
             String placement = String.format("%d partitions, %d of them resident sessions, %s of initializers",
                     report.sessionCount(), report.residentSessions(),

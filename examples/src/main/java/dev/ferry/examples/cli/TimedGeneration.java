@@ -1,7 +1,8 @@
 package dev.ferry.examples.cli;
 
-import dev.ferry.pytorch.generate.GenerationConfig;
-import dev.ferry.pytorch.generate.Generator;
+import dev.ferry.core.generate.GenerationConfig;
+import dev.ferry.core.generate.GenerationLoop;
+import dev.ferry.core.generate.LanguageModel;
 import java.io.PrintWriter;
 import java.util.function.LongConsumer;
 
@@ -25,8 +26,9 @@ record TimedGeneration(long[] tokens, double secondsToFirstToken, double seconds
         long[] generate(long[] prompt, GenerationConfig config, LongConsumer onToken);
     }
 
-    static TimedGeneration run(Generator generator, long[] prompt, GenerationConfig config, PrintWriter err) {
-        return run((Decoder) generator::generate, prompt, config, err);
+    /** Either backend's model, decoded by core's one loop. */
+    static TimedGeneration run(LanguageModel model, long[] prompt, GenerationConfig config, PrintWriter err) {
+        return run((Decoder) (p, c, t) -> GenerationLoop.generate(model, p, c, t), prompt, config, err);
     }
 
     static TimedGeneration run(Decoder decoder, long[] prompt, GenerationConfig config, PrintWriter err) {

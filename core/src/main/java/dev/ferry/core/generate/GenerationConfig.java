@@ -1,4 +1,4 @@
-package dev.ferry.pytorch.generate;
+package dev.ferry.core.generate;
 
 import java.util.List;
 

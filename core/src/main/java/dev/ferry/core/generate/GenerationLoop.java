@@ -1,0 +1,156 @@
+package dev.ferry.core.generate;
+
+import dev.ferry.core.config.TokenLimits;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.function.LongConsumer;
+
+/**
+ * Autoregressive decoding over any {@link LanguageModel}: greedy or sampled ({@link Sampler}), with the model's KV
+ * cache when it has one and {@link GenerationConfig#useCache()}, stopping at an end-of-sequence id (which is
+ * returned) or after {@code maxNewTokens}, capped by the positions the prompt leaves
+ * ({@link TokenLimits#cappedNewTokens}). The loop is the same for every backend; only the forward differs.
+ *
+ * <p>Everything a call changes (the cache, the samplers, the token arrays) is its own, so calls from several
+ * threads over one model give each the tokens it would get alone.
+ */
+public final class GenerationLoop {
+
+    private GenerationLoop() {
+    }
+
+    /** The new token ids after {@code prompt}. */
+    public static long[] generate(LanguageModel model, long[] prompt, GenerationConfig config) {
+        return generate(model, prompt, config, null);
+    }
+
+    /**
+     * The new token ids after {@code prompt}; {@code onToken} (may be null) is told each id as soon as it is chosen.
+     * The sequence grows as tokens come, so a large {@code maxNewTokens} allocates nothing up front.
+     *
+     * @throws IllegalArgumentException when the prompt is empty, holds an id outside the vocabulary, or is longer
+     *                                  than the model's positions (checked before any forward)
+     */
+    public static long[] generate(LanguageModel model, long[] prompt, GenerationConfig config, LongConsumer onToken) {
+        TokenLimits limits = model.tokenLimits();
+        limits.checkPrompt(prompt);
+        Set<Long> eos = eos(model, config);
+        int limit = limits.cappedNewTokens(prompt.length, config.maxNewTokens());
+        Sampler sampler = new Sampler(config);
+        long[] sequence = Arrays.copyOf(prompt, prompt.length + Math.min(limit, 64));
+        int length = prompt.length;
+        try (LanguageModel.Cache cache = config.useCache() ? model.newCache() : null) {
+            long[] step = prompt;
+            for (int produced = 0; produced < limit; produced++) {
+                long token = sampler.next(model.nextTokenLogits(step, 1, null, cache)[0]);
+                if (length == sequence.length) {
+                    sequence = Arrays.copyOf(sequence, length + Math.min(limit - produced, Math.max(64, length)));
+                }
+                sequence[length++] = token;
+                if (onToken != null) {
+                    onToken.accept(token);
+                }
+                if (eos.contains(token)) {
+                    break;
+                }
+                step = cache != null ? new long[] {token} : Arrays.copyOf(sequence, length);
+            }
+        }
+        return Arrays.copyOfRange(sequence, prompt.length, length);
+    }
+
+    /**
+     * The new token ids after each of {@code prompts}. When the model {@linkplain LanguageModel#supportsBatches()
+     * takes batches}, the rows run as one: left-padded to the longest prompt and masked, so each row's positions and
+     * attention see only its own tokens, as transformers generates a left-padded batch; each row stops on its own
+     * (an end-of-sequence id, which is returned, or its cap), a stopped row being fed padding that no other row
+     * sees, and has its own {@link Sampler} seeded with {@code config.seed()}, so a row gets the tokens it would get
+     * alone. Otherwise the rows run one after another.
+     *
+     * @throws IllegalArgumentException when a prompt is empty, holds an id outside the vocabulary, or is too long
+     *                                  (naming its row; checked before any forward)
+     */
+    public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig config) {
+        TokenLimits limits = model.tokenLimits();
+        for (int r = 0; r < prompts.length; r++) {
+            try {
+                limits.checkPrompt(prompts[r]);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("prompt " + r + " of the batch: " + e.getMessage(), e);
+            }
+        }
+        if (prompts.length <= 1 || !model.supportsBatches()) {
+            long[][] out = new long[prompts.length][];
+            for (int r = 0; r < prompts.length; r++) {
+                out[r] = generate(model, prompts[r], config);
+            }
+            return out;
+        }
+        int rows = prompts.length;
+        Set<Long> eos = eos(model, config);
+        long pad = model.padTokenId();
+        int[] cap = new int[rows];
+        long[][] out = new long[rows][];
+        int[] produced = new int[rows];
+        Sampler[] samplers = new Sampler[rows];
+        int longest = 0;
+        int steps = 0;
+        int active = 0;
+        for (int r = 0; r < rows; r++) {
+            cap[r] = limits.cappedNewTokens(prompts[r].length, config.maxNewTokens());
+            out[r] = new long[cap[r]];
+            samplers[r] = new Sampler(config);
+            longest = Math.max(longest, prompts[r].length);
+            steps = Math.max(steps, cap[r]);
+            active += cap[r] > 0 ? 1 : 0;
+        }
+        // the whole left-padded sequence and its mask, row-major [rows, width]; width grows by one per step
+        int width = longest + steps;
+        long[] ids = new long[rows * width];
+        long[] mask = new long[rows * width];
+        for (int r = 0; r < rows; r++) {
+            int offset = longest - prompts[r].length;
+            Arrays.fill(ids, r * width, r * width + offset, pad);
+            System.arraycopy(prompts[r], 0, ids, r * width + offset, prompts[r].length);
+            Arrays.fill(mask, r * width + offset, r * width + longest, 1L);
+        }
+        int length = longest;
+        try (LanguageModel.Cache cache = config.useCache() ? model.newCache() : null) {
+            int from = 0;
+            while (active > 0) {
+                int seq = length - from;
+                long[] step = new long[rows * seq];
+                long[] stepMask = new long[rows * length];
+                for (int r = 0; r < rows; r++) {
+                    System.arraycopy(ids, r * width + from, step, r * seq, seq);
+                    System.arraycopy(mask, r * width, stepMask, r * length, length);
+                }
+                float[][] last = model.nextTokenLogits(step, rows, stepMask, cache);
+                for (int r = 0; r < rows; r++) {
+                    long token = pad;
+                    if (produced[r] < cap[r]) {
+                        token = samplers[r].next(last[r]);
+                        out[r][produced[r]++] = token;
+                        if (eos.contains(token) || produced[r] == cap[r]) {
+                            cap[r] = produced[r];
+                            active--;
+                        }
+                    }
+                    ids[r * width + length] = token;
+                    mask[r * width + length] = 1; // as transformers: a stopped row keeps a full mask, its tokens unused
+                }
+                from = cache != null ? length : 0;
+                length++;
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            out[r] = Arrays.copyOf(out[r], produced[r]);
+        }
+        return out;
+    }
+
+    private static Set<Long> eos(LanguageModel model, GenerationConfig config) {
+        return new HashSet<>(config.eosTokenIds() != null ? config.eosTokenIds() : model.eosTokenIds());
+    }
+}
