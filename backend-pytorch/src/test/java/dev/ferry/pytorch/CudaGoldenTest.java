@@ -135,23 +135,38 @@ class CudaGoldenTest {
         return new Loaded(model, r, ckpt);
     }
 
-    @ParameterizedTest(name = "{0} {1} preload {2}")
-    @MethodSource("placements")
-    void goldenTokensAndLogitsOnCuda(String fixture, String placement, Set<String> preload) {
-        requireGpus(1);
+    /**
+     * Loads {@code fixture} dispatched by {@code map}: the logits equal golden.json's, and so do the greedy tokens,
+     * with the KV cache (kept on the GPU) and without. Returns the largest logit difference.
+     */
+    static double assertGolden(String fixture, DeviceMap map, Set<String> preload) {
+        return assertGolden(fixture, map, preload, model -> { });
+    }
+
+    /** As above, then {@code alsoCheck} looks at the dispatched model before it is closed. */
+    static double assertGolden(String fixture, DeviceMap map, Set<String> preload,
+                               java.util.function.Consumer<CausalLM> alsoCheck) {
         Golden golden = Golden.of(fixture);
-        DeviceMap map = placement.equals("all on gpu0") ? DeviceMap.single(GPU0) : mixedMap(fixture);
         Path dir = Fixtures.model(fixture);
         try (Loaded l = load(dir, ModelFamilies.build(dir, backend), map, preload, 1)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             double diff = golden.maxAbsDiff(gen.logits(golden.inputIds()));
-            System.out.printf("cuda %s %s preload %s: max |logit - golden| = %.3g%n", fixture, placement, preload, diff);
             assertThat(diff).isLessThan(TOLERANCE);
-            // with the KV cache (kept on the GPU) and without
             assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8))).containsExactly(golden.greedy());
             assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8).withCache(false)))
                     .containsExactly(golden.greedy());
+            alsoCheck.accept(l.model());
+            return diff;
         }
+    }
+
+    @ParameterizedTest(name = "{0} {1} preload {2}")
+    @MethodSource("placements")
+    void goldenTokensAndLogitsOnCuda(String fixture, String placement, Set<String> preload) {
+        requireGpus(1);
+        DeviceMap map = placement.equals("all on gpu0") ? DeviceMap.single(GPU0) : mixedMap(fixture);
+        double diff = assertGolden(fixture, map, preload);
+        System.out.printf("cuda %s %s preload %s: max |logit - golden| = %.3g%n", fixture, placement, preload, diff);
     }
 
     @Test
@@ -171,7 +186,6 @@ class CudaGoldenTest {
     @Test
     void tiedEmbeddingAndHeadOnTwoGpusEachUseTheirOwnCopy() {
         requireGpus(2);
-        Golden golden = Golden.of("tiny-gpt2");
         Map<String, Device> m = new LinkedHashMap<>();
         m.put("transformer.wte", GPU0);
         m.put("transformer.wpe", GPU0);
@@ -182,19 +196,14 @@ class CudaGoldenTest {
         m.put("transformer.h.3", GPU1);
         m.put("transformer.ln_f", GPU1);
         m.put("lm_head", GPU1);
-        Path dir = Fixtures.model("tiny-gpt2");
-        try (Loaded l = load(dir, ModelFamilies.build(dir, backend), DeviceMap.of(m), Set.of("GPT2Block"), 1)) {
-            Generator gen = new Generator(l.model(), backend, GPU0);
-            assertThat(golden.maxAbsDiff(gen.logits(golden.inputIds()))).isLessThan(TOLERANCE);
-            assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8))).containsExactly(golden.greedy());
-            assertThat(l.model().find("transformer.wte").tensor("weight").device()).isEqualTo(GPU0);
-        }
+        // the home tensor stays with the embedding on gpu0; lm_head on gpu1 ran on its own copy
+        assertGolden("tiny-gpt2", DeviceMap.of(m), Set.of("GPT2Block"), model ->
+                assertThat(model.find("transformer.wte").tensor("weight").device()).isEqualTo(GPU0));
     }
 
     @Test
     void llamaSplitOverTwoGpusGivesTheGoldenTokens() {
         requireGpus(2);
-        Golden golden = Golden.of("tiny-llama");
         Map<String, Device> m = new LinkedHashMap<>();
         m.put("model.embed_tokens", GPU0);
         m.put("model.layers.0", GPU0);
@@ -204,12 +213,7 @@ class CudaGoldenTest {
         m.put("model.norm", GPU1);
         m.put("model.rotary_emb", GPU1);
         m.put("lm_head", GPU1);
-        Path dir = Fixtures.model("tiny-llama");
-        try (Loaded l = load(dir, ModelFamilies.build(dir, backend), DeviceMap.of(m), Set.of("LlamaDecoderLayer"), 1)) {
-            Generator gen = new Generator(l.model(), backend, GPU0);
-            assertThat(golden.maxAbsDiff(gen.logits(golden.inputIds()))).isLessThan(TOLERANCE);
-            assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8))).containsExactly(golden.greedy());
-        }
+        assertGolden("tiny-llama", DeviceMap.of(m), Set.of("LlamaDecoderLayer"));
     }
 
     /** The fixture's tensors stored as {@code dtype} in a new folder (its config.json copied). */

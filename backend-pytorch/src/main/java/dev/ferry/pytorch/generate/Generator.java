@@ -194,13 +194,7 @@ public final class Generator implements LanguageModel, AutoCloseable {
      */
     public float[][] embed(long[][] prompts) {
         TokenLimits limits = model.tokenLimits();
-        for (int r = 0; r < prompts.length; r++) {
-            try {
-                limits.checkPrompt(prompts[r]);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("prompt " + r + " of the batch: " + e.getMessage(), e);
-            }
-        }
+        limits.checkBatch(prompts);
         int rows = prompts.length;
         if (rows == 0) {
             return new float[0][];

@@ -52,6 +52,21 @@ public record TokenLimits(int vocabSize, int maxPositions) {
     }
 
     /**
+     * Checks every prompt of a batch before any forward.
+     *
+     * @throws IllegalArgumentException as {@link #checkPrompt}, naming the prompt's row in the batch
+     */
+    public void checkBatch(long[][] prompts) {
+        for (int r = 0; r < prompts.length; r++) {
+            try {
+                checkPrompt(prompts[r]);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("prompt " + r + " of the batch: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /**
      * How many new tokens fit after a prompt of {@code promptLength}: {@code min(requested, maxPositions -
      * promptLength)}, never negative; the sequence never outgrows the positions.
      */

@@ -73,13 +73,7 @@ public final class GenerationLoop {
      */
     public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig config) {
         TokenLimits limits = model.tokenLimits();
-        for (int r = 0; r < prompts.length; r++) {
-            try {
-                limits.checkPrompt(prompts[r]);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("prompt " + r + " of the batch: " + e.getMessage(), e);
-            }
-        }
+        limits.checkBatch(prompts);
         if (prompts.length <= 1 || !model.supportsBatches()) {
             long[][] out = new long[prompts.length][];
             for (int r = 0; r < prompts.length; r++) {

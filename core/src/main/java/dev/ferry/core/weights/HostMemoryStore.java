@@ -87,7 +87,7 @@ public final class HostMemoryStore implements WeightsStore {
     /** Bytes of this store that are page-locked. */
     public long lockedBytes() {
         synchronized (tensors) {
-            return tensors.values().stream().filter(h -> locking.isLocked(h.bytes().duplicate().clear()))
+            return tensors.values().stream().filter(h -> locking.isLocked(h.bytes()))
                     .mapToLong(h -> h.bytes().limit()).sum();
         }
     }

@@ -140,28 +140,17 @@ final class OffloadMarker {
         }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             ByteBuffer len = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            readFully(ch, len, 0);
+            SafetensorsFile.readFully(ch, len, 0);
             long n = len.getLong(0);
             if (size < 8 || n < 0 || n > SafetensorsFile.MAX_HEADER_BYTES || 8 + n > size) {
                 throw new WeightsFormatException(file, null, "not a safetensors file: header length field out of range");
             }
             ByteBuffer header = ByteBuffer.allocate((int) n);
-            readFully(ch, header, 8);
+            SafetensorsFile.readFully(ch, header, 8);
             sha.update(len.array());
             sha.update(header.array());
         }
         return HexFormat.of().formatHex(sha.digest());
-    }
-
-    private static void readFully(FileChannel ch, ByteBuffer dst, long position) throws IOException {
-        long pos = position;
-        while (dst.hasRemaining()) {
-            int n = ch.read(dst, pos);
-            if (n < 0) {
-                throw new IOException("unexpected end of file at " + pos);
-            }
-            pos += n;
-        }
     }
 
     // ------------------------------------------------------------------ reading and writing

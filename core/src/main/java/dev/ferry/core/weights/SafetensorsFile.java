@@ -330,7 +330,7 @@ public final class SafetensorsFile implements WeightsStore {
         }
     }
 
-    private static void readFully(FileChannel ch, ByteBuffer dst, long position) throws IOException {
+    static void readFully(FileChannel ch, ByteBuffer dst, long position) throws IOException {
         long pos = position;
         while (dst.hasRemaining()) {
             int n = ch.read(dst, pos);

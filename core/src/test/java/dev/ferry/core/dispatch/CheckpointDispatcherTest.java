@@ -123,6 +123,23 @@ class CheckpointDispatcherTest {
     }
 
     @Test
+    void cpuOffloadedBlocksArePageLockedFromLoadUntilTheModelIsRemoved() {
+        Stack ref = reference();
+        float[] expected = run(ref);
+        Stack m = onMeta();
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(save(ref, DType.FLOAT32))) {
+            CheckpointDispatcher.Result r = loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()));
+            // every tensor of the two blocks offloaded to CPU memory (main device gpu0) sits in locked memory
+            assertThat(backend.locking().buffers().stream().mapToLong(java.nio.ByteBuffer::limit).sum())
+                    .isEqualTo(r.hostOffloadBytes());
+            assertThat(run(m)).containsExactly(expected);
+            Dispatcher.remove(m);
+            assertThat(backend.locking().buffers()).isEmpty();
+            r.close();
+        }
+    }
+
+    @Test
     void loadingHoldsNoMoreThanTheResidentBlocksPlusOneBlockInFlight() {
         Stack ref = reference();
         long block = ref.find("model.layers.0").byteSize();

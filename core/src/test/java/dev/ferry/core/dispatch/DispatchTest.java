@@ -230,6 +230,21 @@ class DispatchTest {
     }
 
     @Test
+    void hostCopiesOfCpuOffloadedBlocksArePageLockedUntilTheDispatchIsRemoved() {
+        Stack m = model(false);
+        float[] expected = run(m);
+        dispatcher.dispatch(m, DispatchOptions.of(map(GPU0, GPU0, CPU, CPU, GPU0, GPU0)));
+        long offloaded = m.find("model.layers.1").byteSize() + m.find("model.layers.2").byteSize();
+        assertThat(backend.locking().buffers().stream().mapToLong(java.nio.ByteBuffer::limit).sum())
+                .isEqualTo(offloaded);
+        assertThat(run(m)).containsExactly(expected);
+        Dispatcher.remove(m);
+        assertThat(backend.locking().buffers()).isEmpty();
+        assertThat(m.find("model.layers.1.mlp.fc1").tensor("weight").device()).isEqualTo(CPU);
+        assertThat(run(m)).containsExactly(expected);
+    }
+
+    @Test
     void aTiedTensorResidentWithOneModuleIsSharedByItsOffloadedPartner() {
         Stack m = model(true);
         float[] expected = run(m);

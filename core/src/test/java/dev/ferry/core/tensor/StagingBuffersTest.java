@@ -2,6 +2,7 @@ package dev.ferry.core.tensor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.core.testing.CountingPageLocking;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
@@ -80,40 +81,18 @@ class StagingBuffersTest {
 
     @Test
     void newBuffersAreLockedOnceAndUnlockedWhenDropped() {
-        java.util.List<ByteBuffer> locked = new java.util.ArrayList<>();
-        PageLocking counting = new PageLocking() {
-            @Override
-            public boolean lock(ByteBuffer buffer) {
-                return locked.add(buffer);
-            }
-
-            @Override
-            public void unlock(ByteBuffer buffer) {
-                locked.removeIf(x -> x == buffer);
-            }
-
-            @Override
-            public boolean isLocked(ByteBuffer buffer) {
-                return locked.stream().anyMatch(x -> x == buffer);
-            }
-
-            @Override
-            public long lockedBytes() {
-                return locked.stream().mapToLong(ByteBuffer::capacity).sum();
-            }
-        };
+        CountingPageLocking counting = new CountingPageLocking();
         StagingBuffers pool = new StagingBuffers(4096, counting);
         ByteBuffer a = pool.acquire(4096);
         ByteBuffer b = pool.acquire(4096);
-        assertThat(locked).hasSize(2);
+        assertThat(counting.buffers()).hasSize(2);
         pool.release(a);
         pool.release(b); // over the idle bound: dropped, so unlocked
-        assertThat(locked).hasSize(1);
-        assertThat(locked.get(0)).isSameAs(a);
+        assertThat(counting.buffers()).containsExactly(a);
         assertThat(pool.acquire(4096)).isSameAs(a); // reused: not locked again
-        assertThat(locked).hasSize(1);
+        assertThat(counting.buffers()).hasSize(1);
         pool.release(a);
         pool.close();
-        assertThat(locked).isEmpty();
+        assertThat(counting.buffers()).isEmpty();
     }
 }

@@ -15,6 +15,8 @@ import java.util.Set;
 public class TestBackend implements TensorBackend {
 
     private final Set<Device> devices;
+    /** What host memory streamed to an accelerator is "locked" with, as a CUDA backend would page-lock it. */
+    private final CountingPageLocking locking = new CountingPageLocking();
     int transfers;
     int created;
     int closed;
@@ -52,6 +54,16 @@ public class TestBackend implements TensorBackend {
 
     public TestTensor tensor(Device device, long[] shape, float... data) {
         return new TestTensor(this, shape, data.clone(), device);
+    }
+
+    @Override
+    public dev.ferry.core.tensor.PageLocking pageLocking(Device executionDevice) {
+        return executionDevice.isAccelerator() ? locking : dev.ferry.core.tensor.PageLocking.NONE;
+    }
+
+    /** The locking every accelerator's streamed host memory goes through. */
+    public CountingPageLocking locking() {
+        return locking;
     }
 
     @Override

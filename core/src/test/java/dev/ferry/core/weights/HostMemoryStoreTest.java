@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.TensorSpec;
+import dev.ferry.core.testing.CountingPageLocking;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
@@ -60,5 +61,32 @@ class HostMemoryStoreTest {
         assertThat(store.contains("w")).isFalse();
         assertThatThrownBy(() -> store.bytes("w")).isInstanceOf(NoSuchElementException.class)
                 .hasMessageContaining("'w'");
+    }
+
+    @Test
+    void eachTensorIsPageLockedFromPutUntilRemovedOrClosed() {
+        CountingPageLocking locking = new CountingPageLocking();
+        HostMemoryStore store = new HostMemoryStore(locking);
+        store.put("a", TensorSpec.of(DType.FLOAT32, 2), le(floats(1, 2)));
+        store.put("b", TensorSpec.of(DType.FLOAT32, 3), le(floats(1, 2, 3)));
+        assertThat(locking.buffers()).hasSize(2);
+        assertThat(store.lockedBytes()).isEqualTo(20);
+        store.put("a", TensorSpec.of(DType.FLOAT32, 2), le(floats(5, 6))); // the replaced buffer is unlocked
+        assertThat(locking.buffers()).hasSize(2);
+        store.remove("b");
+        assertThat(locking.buffers()).hasSize(1);
+        store.close();
+        assertThat(locking.buffers()).isEmpty();
+    }
+
+    @Test
+    void heldBuffersStartOnAPageSoThatLockingOneNeverLocksAnothersPage() {
+        HostMemoryStore store = new HostMemoryStore();
+        store.put("a", TensorSpec.of(DType.FLOAT32, 3), le(floats(1, 2, 3)));
+        store.put("b", TensorSpec.of(DType.FLOAT32, 3), le(floats(4, 5, 6)));
+        for (String k : List.of("a", "b")) {
+            assertThat(store.bytes(k).alignmentOffset(0, dev.ferry.core.tensor.PageLocking.PAGE)).isZero();
+        }
+        assertThat(store.bytes("b").getFloat(8)).isEqualTo(6f);
     }
 }
