@@ -302,7 +302,8 @@ public final class OffloadFolder implements WeightsStore {
                 sb.append("; no ").append(INDEX);
             }
             if (!missing.isEmpty()) {
-                sb.append("; missing keys: ").append(missing);
+                sb.append("; ").append(missing.size()).append(" missing key(s): ")
+                        .append(dev.ferry.core.text.Listing.cut(missing));
             }
             mismatched.forEach((k, v) -> sb.append("; '").append(k).append("': ").append(v));
             unreadable.forEach((k, v) -> sb.append("; '").append(k).append("' unreadable: ").append(v));

@@ -170,6 +170,10 @@ final class BatchCommand implements Callable<Integer> {
         if (!input.contains("://") && !Files.exists(Path.of(input))) {
             throw new UsageException("--input: no such file: " + input);
         }
+        if (!input.contains("://") && !Files.isDirectory(Path.of(input))
+                && dev.ferry.core.io.RegularFiles.problem(Path.of(input)) != null) {
+            throw new UsageException("--input: " + input + " " + dev.ferry.core.io.RegularFiles.problem(Path.of(input)));
+        }
         boolean existed = SparkSession.getActiveSession().isDefined();
         SparkSession spark = session();
         AtomicInteger failedTasks = new AtomicInteger();
