@@ -52,7 +52,10 @@ import org.slf4j.LoggerFactory;
  * fingerprint of the checkpoint), or in an Accelerate folder the caller allows to be overwritten; anything
  * else is an {@link OffloadFolderRefusedException}, nothing touched. Writers hold the folder's file lock;
  * every file is written under a temporary name created new and renamed into place, so readers in other
- * processes never see a truncated file; Ferry deletes only files its marker lists.
+ * processes never see a truncated file. Nothing the folder says about itself is trusted: every name its marker or
+ * index lists must be a regular file of Ferry's layout inside it, or the folder is refused untouched; Ferry deletes
+ * only files its marker lists, at the size its own index or claim gives them; a marker never widens where an index
+ * may point.
  */
 public final class OffloadFolder implements WeightsStore {
 
@@ -929,7 +932,10 @@ public final class OffloadFolder implements WeightsStore {
         private final java.util.Set<String> claimed = new java.util.TreeSet<>();
         /** The complete size of each claimed .dat, where known: what a leftover must measure to be Ferry's. */
         private final Map<String, Long> claimedSizes = new TreeMap<>();
-        /** Sizes the previous (unfinished) write claimed, for removing its leftovers. */
+        /**
+         * The size Ferry's layout gives each file of the previous write: from its claims and from its index (when
+         * that index is Ferry's, as it left it). A file is removed only at that size.
+         */
         private final Map<String, Long> previousSizes;
         private final Map<String, OffloadMarker.FileRecord> records = new TreeMap<>();
         private final Map<String, ObjectNode> index = new LinkedHashMap<>();
@@ -944,7 +950,8 @@ public final class OffloadFolder implements WeightsStore {
             OffloadMarker previous = contents.marker();
             this.previousRecords = previous == null ? Map.of() : previous.files;
             this.previouslyOwned = previous == null ? java.util.Set.of() : previous.owned();
-            this.previousSizes = previous == null ? Map.of() : previous.claimedSizes;
+            this.previousSizes = previous == null ? Map.of()
+                    : layoutSizes(folder, previous, previousRecords.get(INDEX));
             this.replaceable = contents.kind() == Kind.FOREIGN_INDEX ? new java.util.TreeSet<>(contents.names())
                     : java.util.Set.of();
             // the fingerprint is taken before any byte is read, so a checkpoint changed during the write is
@@ -975,6 +982,34 @@ public final class OffloadFolder implements WeightsStore {
 
         private static String partial(String name) {
             return OffloadMarker.partial(name);
+        }
+
+        /** The previous write's claimed sizes, plus the size of each {@code .dat} its own index describes. */
+        private static Map<String, Long> layoutSizes(Path folder, OffloadMarker previous, OffloadMarker.FileRecord index) {
+            Map<String, Long> sizes = new TreeMap<>(previous.claimedSizes);
+            Path file = folder.resolve(INDEX);
+            if (index == null || !index.asLeft(file)) {
+                return sizes;
+            }
+            JsonNode root;
+            try {
+                root = readIndex(file);
+            } catch (RuntimeException e) {
+                return sizes;
+            }
+            for (Map.Entry<String, JsonNode> e : root.properties()) {
+                String name = e.getKey() + ".dat";
+                if (!previous.owned().contains(name) || e.getValue().hasNonNull("safetensors_file")) {
+                    continue;
+                }
+                try {
+                    Entry entry = parseEntry(folder, file, e.getKey(), e.getValue(), new LinkedHashMap<>(), List.of());
+                    sizes.putIfAbsent(name, entry.spec().byteSize());
+                } catch (RuntimeException ignored) {
+                    // an entry Ferry cannot read gives no size: its file is left in place
+                }
+            }
+            return sizes;
         }
 
         private void writeMarker(OffloadMarker.State state) {
@@ -1167,8 +1202,8 @@ public final class OffloadFolder implements WeightsStore {
 
         /**
          * Deletes {@code name} only if it is a file of Ferry's layout in the folder (never a link) that is as Ferry
-         * left it: a file the previous marker recorded, with its recorded size, times and inode; or a leftover of a
-         * write that did not finish, with the size its claim gave it (a temporary file: at most that size).
+         * left it: of the size the previous write's index or claim gives it (a temporary file: at most that size)
+         * and, when the previous marker recorded it, with its recorded size, times and inode.
          */
         private void removeOwn(String name) {
             if (OffloadMarker.notALayoutName(name) != null) {
@@ -1180,16 +1215,10 @@ public final class OffloadFolder implements WeightsStore {
                 return;
             }
             OffloadMarker.FileRecord rec = previousRecords.get(name);
-            boolean asLeft;
-            if (!now.regular()) {
-                asLeft = false;
-            } else if (rec != null) {
-                asLeft = rec.asLeft(file);
-            } else {
-                boolean temporary = name.startsWith(".") && name.endsWith(".partial");
-                Long size = previousSizes.get(temporary ? name.substring(1, name.length() - ".partial".length()) : name);
-                asLeft = size != null && (temporary ? now.size() <= size : now.size() == size);
-            }
+            boolean temporary = name.startsWith(".") && name.endsWith(".partial");
+            Long size = previousSizes.get(temporary ? name.substring(1, name.length() - ".partial".length()) : name);
+            boolean asLeft = now.regular() && (rec == null || rec.asLeft(file))
+                    && size != null && (temporary ? now.size() <= size : now.size() == size);
             if (!asLeft) {
                 LOG.warn("{} is listed by {} but is not as Ferry left it (size, time or kind); left in place", file,
                         OffloadMarker.NAME);

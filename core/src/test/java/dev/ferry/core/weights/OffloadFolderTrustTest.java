@@ -159,6 +159,34 @@ class OffloadFolderTrustTest {
     }
 
     @Test
+    void aRewriteRemovesFerrysOwnFilesItNoLongerNeeds() {
+        TensorSpec spec = TensorSpec.of(DType.FLOAT32, 2);
+        OffloadFolder.writer(offload).put("a", spec, ByteBuffer.allocate(8)).put("b", spec, ByteBuffer.allocate(8))
+                .commit().close();
+
+        OffloadFolder.writer(offload).put("a", spec, ByteBuffer.allocate(8)).commit().close();
+
+        assertThat(offload.resolve("a.dat")).isRegularFile();
+        assertThat(offload.resolve("b.dat")).doesNotExist();
+    }
+
+    @Test
+    void aDatTheMarkerListsButFerrysIndexDoesNotDescribeIsNotDeleted() throws IOException {
+        load(checkpoint, offload, false);
+        // a user's file of Ferry's naming pattern, listed with a forged record of its real size and time
+        Path photo = Files.write(offload.resolve("photo.dat"), new byte[] {1, 2, 3});
+        editMarker(m -> listAsWritten(m, "photo.dat", photo));
+        forceRewrite();
+        String before = snapshot(root).get("offload/photo.dat");
+
+        OffloadHarness.Loaded l = load(checkpoint, offload, false);
+
+        assertThat(l.reused()).isFalse();
+        assertThat(l.output()).containsExactly(expected);
+        assertThat(snapshot(root).get("offload/photo.dat")).isEqualTo(before);
+    }
+
+    @Test
     void aLeftoverClaimedWithAnotherSizeIsNotDeleted() throws IOException {
         load(checkpoint, offload, false);
         // an unfinished write claimed extra.dat as a 4096-byte tensor; the file at that name is the user's, 4 bytes
