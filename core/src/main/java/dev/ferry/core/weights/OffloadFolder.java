@@ -48,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * folder it was made from); {@link #check} compares a folder with the specs a model expects.
  *
  * <p>Writing ({@link #writer}, {@link #openFor}) happens only in a new or empty folder, in one Ferry made
- * (its marker {@code ferry-offload.json} lists every file Ferry wrote, with size, time and CRC32C, and the
+ * (its marker {@code ferry-offload.json} lists every file Ferry wrote, with size, times, inode and CRC32C, and the
  * fingerprint of the checkpoint), or in an Accelerate folder the caller allows to be overwritten; anything
  * else is an {@link OffloadFolderRefusedException}, nothing touched. Writers hold the folder's file lock;
  * every file is written under a temporary name created new and renamed into place, so readers in other
@@ -759,8 +759,9 @@ public final class OffloadFolder implements WeightsStore {
      * <ul>
      * <li>a new or empty folder is written ({@code fill} puts every tensor);</li>
      * <li>a folder Ferry made is reused only when its marker is complete, records exactly the fingerprint of
-     * {@code checkpointFiles} (size, time, header hash of each), every file it wrote still has the size and time
-     * it recorded, and its index matches {@code expected}; otherwise it is rewritten;</li>
+     * {@code checkpointFiles} (size, modification and inode change time, inode number, header hash of each: an
+     * in-place rewrite with the modification time set back is seen), every file it wrote still has the size, times
+     * and inode it recorded, and its index matches {@code expected}; otherwise it is rewritten;</li>
      * <li>an offload folder Ferry did not make is rewritten only with {@code overwrite}, else refused;</li>
      * <li>anything else is refused ({@link OffloadFolderRefusedException}), nothing in it touched.</li>
      * </ul>
@@ -815,7 +816,7 @@ public final class OffloadFolder implements WeightsStore {
         }
         Map<String, OffloadMarker.SourceFile> now = OffloadMarker.fingerprint(checkpointFiles);
         if (!new TreeMap<>(now).equals(marker.checkpoint)) {
-            return "made from another checkpoint, or the checkpoint changed since (size, time or header of "
+            return "made from another checkpoint, or the checkpoint changed since (size, times, inode or header of "
                     + describeDifference(marker.checkpoint, now) + ")";
         }
         for (Map.Entry<String, OffloadMarker.FileRecord> f : marker.files.entrySet()) {
