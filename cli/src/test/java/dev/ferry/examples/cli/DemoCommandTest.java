@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import org.junit.jupiter.api.Test;
 
-/** {@code ferry demo}, also what {@code ferry} with no arguments runs. */
+/** {@code ferry demo}: the main job on the model shipped in the jar. */
 class DemoCommandTest {
 
     @Test
-    void noArgumentsRunTheDemoWhichOffloadsAndMatchesTheUndispatchedRun() {
-        Cli r = Cli.run();
+    void theDemoOffloadsAndMatchesTheUndispatchedRun() {
+        Cli r = Cli.run("demo");
         assertThat(r.exitCode()).as(r.toString()).isZero();
         assertThat(r.out()).contains(
                 "Ferry demo: tiny-llama (LlamaForCausalLM, 4 decoder layers, 706.31 KiB of float32 weights)",

@@ -8,9 +8,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 /**
- * The {@code ferry} command line: {@code plan}, {@code explain}, {@code generate}, {@code embed}, {@code batch} and
- * {@code demo} (the default
- * when run without arguments).
+ * The {@code ferry} command line: {@code plan}, {@code explain}, {@code generate}, {@code embed}, {@code demo},
+ * and {@code batch} when {@code ferry-cli-batch} and Apache Spark are on the class path ({@link Plugins}); without
+ * arguments it prints its usage.
  *
  * <p>Exit codes: 0 on success; 2 for bad usage (an unknown or malformed option, a missing model folder, an
  * unreadable device map or one with duplicate keys or trailing text, a bad size string, an unknown strategy, a
@@ -22,9 +22,9 @@ import picocli.CommandLine.Spec;
         description = "Runs models larger than one accelerator's memory: plans device maps, explains how a model "
                 + "will be dispatched, generates with the model dispatched over accelerators, CPU and disk.",
         subcommands = {PlanCommand.class, ExplainCommand.class, GenerateCommand.class, EmbedCommand.class,
-                BatchCommand.class, DemoCommand.class,
+                DemoCommand.class,
                 CommandLine.HelpCommand.class},
-        footer = {"", "Run without arguments for the demo on the small model that ships with Ferry.",
+        footer = {"", "Try 'ferry demo': the main job on the small model that ships with Ferry.",
                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage."})
 public final class FerryCli implements Callable<Integer> {
 
@@ -34,15 +34,17 @@ public final class FerryCli implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /** {@code ferry} alone: its usage, the commands and how to start. */
     @Override
     public Integer call() {
-        throw new CommandLine.ParameterException(spec.commandLine(),
-                "missing command: plan, explain, generate, embed, batch or demo");
+        spec.commandLine().usage(spec.commandLine().getOut());
+        return 0;
     }
 
     /** The configured command line, writing to {@code out} and {@code err}. */
     public static CommandLine commandLine(PrintWriter out, PrintWriter err) {
         CommandLine cl = new CommandLine(new FerryCli());
+        Plugins.register(cl);
         cl.setOut(out);
         cl.setErr(err);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
@@ -70,10 +72,9 @@ public final class FerryCli implements Callable<Integer> {
         return cl;
     }
 
-    /** Runs {@code args} (the demo when there are none) and returns the exit code. */
+    /** Runs {@code args} (the usage when there are none) and returns the exit code. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
-        String[] effective = args.length == 0 ? new String[] {"demo"} : args;
-        int code = commandLine(out, err).execute(effective);
+        int code = commandLine(out, err).execute(args);
         out.flush();
         err.flush();
         return code;

@@ -1,4 +1,4 @@
-"""Accelerate's side of Ferry's offload benchmark (examples/.../bench/Benchmarks.java), same model, same map.
+"""Accelerate's side of Ferry's offload benchmark (benchmarks/src/main/java/dev/ferry/examples/bench/Benchmarks.java), same model, same map.
 
 Reads the model folder Ferry's benchmark wrote (config.json + model.safetensors, `Benchmarks offload keep=true`)
 and times, in this one process, with the numbers measured against baselines of the same process:
