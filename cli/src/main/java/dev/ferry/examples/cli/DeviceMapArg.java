@@ -8,7 +8,11 @@ import java.nio.file.Path;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
 
-/** {@code --device-map FILE.json|auto}: a map read from a file, or {@code auto} (planned from budgets). */
+/**
+ * {@code --device-map FILE.json|JSON|auto}: a map read from a file, given inline in Accelerate's JSON form (as the
+ * builder's {@code deviceMap(String)} takes it), or {@code auto} (planned from budgets). {@code file} is null for an
+ * inline map.
+ */
 record DeviceMapArg(Path file, DeviceMap map) {
 
     static final DeviceMapArg AUTO = new DeviceMapArg(null, null);
@@ -19,7 +23,7 @@ record DeviceMapArg(Path file, DeviceMap map) {
 
     @Override
     public String toString() {
-        return isAuto() ? "auto" : file.toString();
+        return isAuto() ? "auto" : file == null ? "(inline JSON)" : file.toString();
     }
 
     static final class Converter implements ITypeConverter<DeviceMapArg> {
@@ -28,12 +32,19 @@ record DeviceMapArg(Path file, DeviceMap map) {
             if (value.equalsIgnoreCase("auto")) {
                 return AUTO;
             }
+            if (value.strip().startsWith("{")) {
+                try {
+                    return new DeviceMapArg(null, DeviceMap.parseJson(value));
+                } catch (IllegalArgumentException e) {
+                    throw new TypeConversionException("inline JSON map: " + e.getMessage());
+                }
+            }
             Path file = Path.of(value);
             String json;
             try {
                 json = Files.readString(file);
             } catch (NoSuchFileException e) {
-                throw new TypeConversionException("no such file: " + file + " (pass a JSON device map or 'auto')");
+                throw new TypeConversionException("no such file: " + file + " (pass a JSON device map file, the map itself as JSON, or 'auto')");
             } catch (IOException e) {
                 throw new TypeConversionException("cannot read " + file + ": " + e.getMessage());
             }

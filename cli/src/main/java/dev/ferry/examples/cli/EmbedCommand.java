@@ -62,7 +62,7 @@ final class EmbedCommand implements Callable<Integer> {
             description = "Backend to run on (default onnx; the PyTorch backend has no encoder families yet).")
     Backends.Name backend;
 
-    @Option(names = "--device-map", paramLabel = "FILE.json|auto", defaultValue = "auto",
+    @Option(names = "--device-map", paramLabel = "FILE.json|JSON|auto", defaultValue = "auto",
             converter = DeviceMapArg.Converter.class,
             description = "A device map in Accelerate's JSON form, or 'auto' (default): planned from --max-memory, "
                     + "or the whole model on the CPU without it.")

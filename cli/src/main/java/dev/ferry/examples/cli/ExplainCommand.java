@@ -31,7 +31,7 @@ final class ExplainCommand implements Callable<Integer> {
             description = "Model folder (config.json, or model.onnx).")
     Path model;
 
-    @Option(names = "--device-map", required = true, paramLabel = "FILE.json|auto",
+    @Option(names = "--device-map", required = true, paramLabel = "FILE.json|JSON|auto",
             converter = DeviceMapArg.Converter.class,
             description = "A device map in Accelerate's JSON form, or 'auto' to plan one with the planning options "
                     + "below (as 'ferry plan' does).")

@@ -1,5 +1,7 @@
 package dev.ferry.examples.cli;
 
+import dev.ferry.core.inject.ModelLoaders;
+import dev.ferry.core.load.BackendUnavailableException;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -55,16 +57,20 @@ public final class FerryCli implements Callable<Integer> {
             bad.getErr().flush();
             return USAGE;
         });
-        cl.setExecutionExceptionHandler((ex, failed, parsed) -> {
+        cl.setExecutionExceptionHandler((thrown, failed, parsed) -> {
+            // a Ferry exception thrown while Guice provides a backend (no libtorch), without Guice's report around it
+            Exception ex = thrown instanceof RuntimeException r ? ModelLoaders.unwrap(r) : thrown;
             PrintWriter e = failed.getErr();
             if (ex instanceof UsageException u) {
                 e.println(prefix(failed) + u.getMessage());
                 e.flush();
                 return USAGE;
             }
-            e.println(prefix(failed) + "error: " + describe(ex));
+            // a missing libtorch is one sentence naming what to add; DJL's causes would only bury it
+            e.println(prefix(failed) + "error: " + (ex instanceof BackendUnavailableException ? ex.getMessage()
+                    : describe(ex)));
             if (Boolean.getBoolean("ferry.stacktrace")) {
-                ex.printStackTrace(e);
+                thrown.printStackTrace(e);
             }
             e.flush();
             return FAILURE;

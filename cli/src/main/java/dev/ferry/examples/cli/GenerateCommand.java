@@ -58,7 +58,7 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Backend to run on (default pytorch).")
     Backends.Name backend;
 
-    @Option(names = "--device-map", paramLabel = "FILE.json|auto", defaultValue = "auto",
+    @Option(names = "--device-map", paramLabel = "FILE.json|JSON|auto", defaultValue = "auto",
             converter = DeviceMapArg.Converter.class,
             description = "A device map in Accelerate's JSON form, or 'auto' (default) to plan one with the planning "
                     + "options below (as 'ferry plan' does).")
@@ -124,6 +124,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         onePrompt();
+        ModelDirConverter.requireWeights(model, backend);
         GenerationConfig config = generationConfig();
         Injector injector = Backends.injector(backend);
         Generation g = switch (backend) {

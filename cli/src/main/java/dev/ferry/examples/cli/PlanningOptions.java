@@ -7,6 +7,7 @@ import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.tensor.DType;
+import dev.ferry.core.load.MachineBudgets;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorBackend;
 import java.io.PrintWriter;
@@ -64,6 +65,9 @@ final class PlanningOptions {
     DevicePlan plan(Module root, TensorBackend tensors, Set<String> classes, Set<String> preload, boolean dtypeApplied,
                     PrintWriter err) {
         Map<Device, Long> budgets = budgets(tensors);
+        if (maxMemory != null) {
+            MachineBudgets.warnings(budgets, null).forEach(w -> err.println("warning: --max-memory: " + w));
+        }
         DevicePlan plan;
         try {
             plan = Planning.plan(root, budgets, classes, preload, strategy, dtypeApplied ? null : dtype);

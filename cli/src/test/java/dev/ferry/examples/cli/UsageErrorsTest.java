@@ -30,7 +30,7 @@ class UsageErrorsTest {
     @Test
     void folderWithoutConfigIsRejected() {
         assertUsage(Cli.run("explain", "--model", tmp.toString(), "--device-map", "auto"),
-                "--model", "neither config.json nor model.onnx");
+                "--model", "has no config.json (nor model.onnx)");
     }
 
     @Test
