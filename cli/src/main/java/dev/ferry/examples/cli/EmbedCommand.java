@@ -12,6 +12,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.inject.Injector;
 import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.PreloadRule;
+import dev.ferry.core.load.DispatchedModel;
+import dev.ferry.core.load.Ferry;
 import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.PlanRequest;
@@ -20,6 +22,7 @@ import dev.ferry.core.tensor.TensorBackend;
 import dev.ferry.core.weights.OffloadFolder;
 import dev.ferry.onnx.OnnxDispatchedModel;
 import dev.ferry.onnx.OnnxDispatcher;
+import dev.ferry.onnx.OnnxEncoder;
 import dev.ferry.onnx.OnnxModelException;
 import dev.ferry.onnx.OnnxModuleTree;
 import dev.ferry.onnx.OnnxOptions;
@@ -44,11 +47,18 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code ferry embed}: sentence embeddings from an encoder dispatched by a device map. */
+/**
+ * {@code ferry embed}: sentence embeddings from a model dispatched by a device map: an ONNX encoder export (pooled
+ * over the attention mask), or on the PyTorch backend the mean of a causal LM's final hidden states, exactly what
+ * {@code DispatchedModel.embed} gives through the builder. A causal-LM ONNX export is refused, as the builder
+ * refuses it: its output is logits, and averaging logits is no embedding.
+ */
 @Command(name = "embed", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Runs an encoder (model.onnx and tokenizer.json in the folder) dispatched by a device map and "
-                + "prints one pooled embedding per input: {\"embeddings\": [[...], ...]}.",
-                "attention_mask and token_type_ids are fed when the model takes them."})
+        description = {"Prints one pooled embedding per input: {\"embeddings\": [[...], ...]}. An ONNX encoder export "
+                + "(model.onnx without a logits output) runs on ONNX Runtime, pooled over the attention mask; a "
+                + "Hugging Face checkpoint (config.json, safetensors) runs on PyTorch, the mean of its final hidden "
+                + "states (as DispatchedModel.embed). Both dispatched by a device map.",
+                "attention_mask and token_type_ids are fed when the ONNX model takes them."})
 final class EmbedCommand implements Callable<Integer> {
 
     @Spec
@@ -58,8 +68,9 @@ final class EmbedCommand implements Callable<Integer> {
             description = "Model folder: model.onnx, and tokenizer.json for --text.")
     Path model;
 
-    @Option(names = "--backend", paramLabel = "onnx", defaultValue = "onnx",
-            description = "Backend to run on (default onnx; the PyTorch backend has no encoder families yet).")
+    @Option(names = "--backend", paramLabel = "pytorch|onnx",
+            description = "Backend to run on. Default: onnx for an encoder export (model.onnx without logits), else "
+                    + "pytorch (config.json and safetensors). A causal-LM ONNX export is refused on onnx.")
     Backends.Name backend;
 
     @Option(names = "--device-map", paramLabel = "FILE.json|JSON|auto", defaultValue = "auto",
@@ -119,22 +130,31 @@ final class EmbedCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (backend != Backends.Name.onnx) {
-            throw new UsageException("--backend " + backend + ": embed runs on the onnx backend only (the PyTorch "
-                    + "backend has no encoder families yet)");
-        }
         if (!format.equals("json")) {
             throw new UsageException("--format: only json is supported, got " + format);
         }
         Path file = model.resolve("model.onnx");
-        if (!Files.isRegularFile(file)) {
-            throw new UsageException("--model " + model + ": no model.onnx");
+        boolean hasOnnx = Files.isRegularFile(file);
+        if (backend == Backends.Name.pytorch || (backend == null && !hasOnnx)) {
+            return onPyTorch();
+        }
+        if (!hasOnnx) {
+            throw new UsageException("--model " + model + ": no model.onnx for --backend onnx");
         }
         PrintWriter err = spec.commandLine().getErr();
         Batch batch = batch();
-        Injector injector = Backends.injector(backend);
+        Injector injector = Backends.injector(Backends.Name.onnx);
         OnnxDispatcher dispatcher = injector.getInstance(OnnxDispatcher.class);
         OnnxModuleTree tree = dispatcher.tree(file);
+        if (!OnnxEncoder.isEncoder(tree.model())) {
+            if (backend == null && Files.isRegularFile(model.resolve("config.json"))) {
+                return onPyTorch();
+            }
+            throw new UsageException("--model " + model + ": model.onnx is a causal-LM export (its output is logits, "
+                    + "not hidden states), and an average of logits is no embedding; embed the checkpoint on the "
+                    + "PyTorch backend (--backend pytorch: the mean of the final hidden states), or use an encoder "
+                    + "export");
+        }
         Set<String> classes = new LinkedHashSet<>(preload);
         DeviceMap map = deviceMap(tree, injector.getInstance(TensorBackend.class), classes);
         DispatchPlan plan;
@@ -156,6 +176,57 @@ final class EmbedCommand implements Callable<Integer> {
         try (OffloadFolder closeFolder = folder;
              OnnxDispatchedModel d = OnnxDispatchedModel.dispatch(tree, plan, options)) {
             embeddings = run(d, batch);
+        }
+        spec.commandLine().getOut().println(json(embeddings));
+        return 0;
+    }
+
+    /**
+     * The PyTorch backend through the builder, as a library user would call it: {@code DispatchedModel.embed}, the
+     * mean of the final hidden states over each row's tokens.
+     */
+    private Integer onPyTorch() {
+        ModelDirConverter.requireWeights(model, Backends.Name.pytorch);
+        if (pooling != Pooling.mean) {
+            throw new UsageException("--pooling " + pooling + ": on the PyTorch backend embed is the mean of the final "
+                    + "hidden states; cls pooling is for encoder exports on onnx");
+        }
+        Batch batch = batch();
+        long[][] rows = new long[batch.ids().length][];
+        for (int b = 0; b < rows.length; b++) {
+            int len = (int) java.util.Arrays.stream(batch.mask()[b]).sum();
+            rows[b] = java.util.Arrays.copyOf(batch.ids()[b], len);
+        }
+        Ferry.Builder builder = Ferry.model(model).backend("pytorch");
+        try {
+            if (!deviceMap.isAuto()) {
+                builder.deviceMap(deviceMap.map());
+            } else if (maxMemory != null) {
+                Map<Object, Long> budgets = new LinkedHashMap<>();
+                maxMemory.budgets().forEach((d, bytes) -> budgets.put(d.accelerateValue(), bytes));
+                builder.maxMemory(budgets);
+            }
+            if (!preload.isEmpty()) {
+                builder.preload(preload.toArray(String[]::new));
+            }
+            if (offloadDir != null) {
+                builder.offloadFolder(offloadDir);
+            }
+            if (overwriteOffloadDir) {
+                builder.overwriteOffloadFolder();
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage(), e);
+        }
+        float[][] embeddings;
+        try (DispatchedModel m = builder.load()) {
+            embeddings = m.embed(rows);
+        } catch (IllegalArgumentException e) {
+            // options the model cannot take (a device-map key naming no module, budgets, token ids): usage
+            throw new UsageException(e.getMessage(), e);
+        }
+        if (normalize) {
+            normalize(embeddings);
         }
         spec.commandLine().getOut().println(json(embeddings));
         return 0;
@@ -285,18 +356,23 @@ final class EmbedCommand implements Callable<Integer> {
             }
         }
         if (normalize) {
-            for (float[] v : e) {
-                double n = 0;
-                for (float x : v) {
-                    n += (double) x * x;
-                }
-                double norm = Math.max(Math.sqrt(n), 1e-12);
-                for (int k = 0; k < v.length; k++) {
-                    v[k] = (float) (v[k] / norm);
-                }
-            }
+            normalize(e);
         }
         return e;
+    }
+
+    /** Scales each row to unit length. */
+    private static void normalize(float[][] e) {
+        for (float[] v : e) {
+            double n = 0;
+            for (float x : v) {
+                n += (double) x * x;
+            }
+            double norm = Math.max(Math.sqrt(n), 1e-12);
+            for (int k = 0; k < v.length; k++) {
+                v[k] = (float) (v[k] / norm);
+            }
+        }
     }
 
     private static String json(float[][] embeddings) {

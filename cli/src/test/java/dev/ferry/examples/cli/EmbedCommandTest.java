@@ -225,10 +225,10 @@ class EmbedCommandTest {
     }
 
     @Test
-    void thePyTorchBackendIsUsageForEncoders() {
+    void thePyTorchBackendNeedsACheckpointNotAnOnnxExport() {
         Cli r = Cli.run("embed", "--model", floatDir.toString(), "--backend", "pytorch", "--input-ids", "101,102");
 
         assertThat(r.exitCode()).isEqualTo(2);
-        assertThat(r.err()).contains("--backend pytorch");
+        assertThat(r.err()).contains("has no config.json, which the PyTorch backend builds the model from");
     }
 }
