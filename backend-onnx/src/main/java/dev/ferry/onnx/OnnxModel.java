@@ -100,7 +100,7 @@ public final class OnnxModel {
                 throw new OnnxModelException.NotOnnx(file + " is " + size + " bytes; an ONNX protobuf file holds at "
                         + "most 2 GiB (larger models keep their weights as external data)", null);
             }
-            mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
+            mapped = dev.ferry.core.weights.MemoryMapping.mapRaw(ch, file, 0, size);
         } catch (NoSuchFileException e) {
             throw new UncheckedIOException("no ONNX model at " + file, e);
         } catch (IOException e) {
@@ -407,7 +407,7 @@ public final class OnnxModel {
                         + " but its shape and type need " + size + " bytes");
             }
             try (FileChannel ch = FileChannel.open(ref.path)) {
-                return ch.map(FileChannel.MapMode.READ_ONLY, ref.offset, ref.length);
+                return dev.ferry.core.weights.MemoryMapping.mapRaw(ch, ref.path, ref.offset, ref.length);
             } catch (NoSuchFileException e) {
                 throw new OnnxModelException.MissingExternalData("initializer '" + t.getName()
                         + "': external file " + ref.path + " disappeared");

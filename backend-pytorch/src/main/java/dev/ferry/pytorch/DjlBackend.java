@@ -50,8 +50,13 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
     private final int gpuCount;
     private final boolean cudaBuilt;
 
+    /**
+     * Starts DJL's PyTorch engine.
+     *
+     * @throws dev.ferry.core.load.BackendUnavailableException when no libtorch native library can be found
+     */
     public DjlBackend() {
-        this.engine = Engine.getEngine(ENGINE);
+        this.engine = LibTorch.engine(ENGINE);
         this.root = engine.newBaseManager(ai.djl.Device.cpu());
         root.setName("ferry");
         this.cudaBuilt = engine.hasCapability(StandardCapabilities.CUDA);

@@ -96,7 +96,7 @@ public final class Generator implements LanguageModel, AutoCloseable {
      * and masked, so each row's position ids and attention see only its own tokens, as transformers generates a
      * left-padded batch. Each row stops on its own (an end-of-sequence id, which is returned, or its cap from
      * {@link TokenLimits#cappedNewTokens}); the batch runs until every row has stopped, a stopped row being fed
-     * padding that no other row sees. Each row has its own {@link Sampler} seeded with {@code config.seed()}, so a
+     * padding that no other row sees. Each row has its own {@link dev.ferry.core.generate.Sampler} seeded with {@code config.seed()}, so a
      * row gets the tokens it would get alone: greedy tokens equal, logits within float rounding (the batch's matrix
      * shapes differ). A batch of one is {@link #generate(long[], GenerationConfig)}.
      *

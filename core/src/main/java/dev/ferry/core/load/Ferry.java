@@ -7,7 +7,6 @@ import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -37,6 +36,8 @@ import java.util.Set;
  * {@code GPT2Block}: one hook per block), as on the command line; {@link Builder#noPreload()} turns it off.
  */
 public final class Ferry {
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Ferry.class);
 
     private Ferry() {
     }
@@ -207,11 +208,13 @@ public final class Ferry {
             return this;
         }
 
-        /** The request as validated values (what a backend's {@link ModelLoader} receives). */
+        /**
+         * The request as validated values (what a backend's {@link ModelLoader} receives).
+         *
+         * @throws ModelFolderException for a folder no backend can load (a GGUF file, no config.json nor model.onnx)
+         */
         public LoadRequest request() {
-            if (!Files.isDirectory(dir)) {
-                throw new IllegalArgumentException("model folder " + dir + " is not a folder");
-            }
+            ModelFolder.inspect(dir);
             if (deviceMap != null && (maxMemory != null || noSplit != null)) {
                 throw new IllegalArgumentException("maxMemory and noSplit plan a map; an explicit deviceMap was given");
             }
@@ -222,15 +225,24 @@ public final class Ferry {
         /**
          * Loads and dispatches the model; close the result.
          *
+         * <p>Budgets above what the machine has are logged as warnings ({@link MachineBudgets}).
+         *
          * @throws IllegalArgumentException for a bad option (a device-map key naming no module of the model, budgets
          *                                  that cannot hold it, an unknown backend), before any weight is read
+         * @throws ModelFolderException     for a folder whose weights the backend cannot read (PyTorch pickles
+         *                                  without safetensors, GGUF, missing shards), before any weight is read
+         * @throws BackendUnavailableException for a backend that cannot start (no libtorch native library)
          */
         public DispatchedModel load() {
             LoadRequest request = request();
-            return ModelLoaders.forBackend(backendName()).load(request);
+            ModelFolder folder = ModelFolder.inspect(dir);
+            String name = backendName(folder);
+            folder.requireWeightsFor(name);
+            MachineBudgets.warnings(maxMemory, offloadFolder).forEach(w -> LOG.warn("maxMemory: {}", w));
+            return ModelLoaders.forBackend(name).load(request);
         }
 
-        private String backendName() {
+        private String backendName(ModelFolder folder) {
             if (backend != null) {
                 return backend;
             }
@@ -238,12 +250,10 @@ public final class Ferry {
             if (names.size() == 1) {
                 return names.get(0);
             }
-            boolean config = Files.isRegularFile(dir.resolve("config.json"));
-            boolean onnx = Files.isRegularFile(dir.resolve("model.onnx"));
-            if (names.contains("pytorch") && config) {
+            if (names.contains("pytorch") && folder.config()) {
                 return "pytorch";
             }
-            if (names.contains("onnx") && onnx) {
+            if (names.contains("onnx") && folder.onnx()) {
                 return "onnx";
             }
             throw new IllegalArgumentException("no backend on the class path can load " + dir + " (found "

@@ -598,9 +598,9 @@ public final class OffloadFolder implements WeightsStore {
                 throw new WeightsFormatException(file, null, "file is " + ch.size() + " bytes, shorter than the "
                         + (offset + length) + " its index entry needs (changed since the folder was opened)");
             }
-            return ch.map(FileChannel.MapMode.READ_ONLY, offset, length).order(ByteOrder.LITTLE_ENDIAN);
+            return MemoryMapping.map(ch, file, offset, length);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot map " + file, e);
+            throw new UncheckedIOException("cannot open " + file, e);
         }
     }
 

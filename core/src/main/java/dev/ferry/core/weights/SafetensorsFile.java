@@ -468,11 +468,7 @@ public final class SafetensorsFile implements WeightsStore {
             return ByteBuffer.allocateDirect(0).order(ByteOrder.LITTLE_ENDIAN).asReadOnlyBuffer()
                     .order(ByteOrder.LITTLE_ENDIAN);
         }
-        try {
-            return channel.map(FileChannel.MapMode.READ_ONLY, offset, length).order(ByteOrder.LITTLE_ENDIAN);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot map " + length + " bytes at " + offset + " of " + path, e);
-        }
+        return MemoryMapping.map(channel, path, offset, length);
     }
 
     /**
