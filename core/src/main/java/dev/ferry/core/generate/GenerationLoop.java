@@ -43,7 +43,9 @@ public final class GenerationLoop {
         try (LanguageModel.Cache cache = config.useCache() ? model.newCache() : null) {
             long[] step = prompt;
             for (int produced = 0; produced < limit; produced++) {
-                long token = sampler.next(model.nextTokenLogits(step, 1, null, cache)[0]);
+                float[] logits = model.nextTokenLogits(step, 1, null, cache)[0];
+                requireFinite(logits, produced, 0);
+                long token = sampler.next(logits);
                 if (length == sequence.length) {
                     sequence = Arrays.copyOf(sequence, length + Math.min(limit - produced, Math.max(64, length)));
                 }
@@ -124,6 +126,7 @@ public final class GenerationLoop {
                 for (int r = 0; r < rows; r++) {
                     long token = pad;
                     if (produced[r] < cap[r]) {
+                        requireFinite(last[r], produced[r], r);
                         token = samplers[r].next(last[r]);
                         out[r][produced[r]++] = token;
                         if (eos.contains(token) || produced[r] == cap[r]) {
@@ -142,6 +145,25 @@ public final class GenerationLoop {
             out[r] = Arrays.copyOf(out[r], produced[r]);
         }
         return out;
+    }
+
+    /**
+     * Stops generation when a row of logits holds NaN or infinity: no token can be chosen from it (greedy would pick
+     * an arbitrary one, sampling none), so the caller gets a named error instead of tokens made of garbage.
+     */
+    static void requireFinite(float[] logits, int step, int row) {
+        for (int i = 0; i < logits.length; i++) {
+            if (!Float.isFinite(logits[i])) {
+                int bad = 0;
+                for (float v : logits) {
+                    bad += Float.isFinite(v) ? 0 : 1;
+                }
+                throw new NonFiniteLogitsException("the model's logits hold " + logits[i] + " (" + bad + " of "
+                        + logits.length + " values not finite, first at token id " + i + ") for new token " + step
+                        + (row > 0 ? " of row " + row : "") + "; generation stopped. Check config.json's numbers "
+                        + "(rms_norm_eps, layer_norm_epsilon, rope_theta), the weights, and the dtype", step, row);
+            }
+        }
     }
 
     private static Set<Long> eos(LanguageModel model, GenerationConfig config) {
