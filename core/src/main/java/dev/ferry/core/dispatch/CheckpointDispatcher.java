@@ -346,5 +346,19 @@ public final class CheckpointDispatcher {
             }
             return convert ? bytesAs(checkpoint, keys.get(key), model.dtype()) : checkpoint.bytes(keys.get(key));
         }
+
+        @Override
+        public void read(String key, ByteBuffer dst) {
+            if (convert) {
+                WeightsStore.super.read(key, dst);
+            } else {
+                checkpoint.read(keys.get(key), dst);
+            }
+        }
+
+        @Override
+        public boolean streamsFromFile(String key) {
+            return !convert && checkpoint.streamsFromFile(keys.get(key));
+        }
     }
 }
