@@ -188,6 +188,9 @@ final class BatchCommand implements Callable<Integer> {
                 throw new UsageException("--input " + input + ": rows need \"input_ids\" or \"prompt\"; found "
                         + columns);
             }
+            if (inputCol.equals("input_ids")) {
+                requireIdArrays(rows, columns.contains("id"));
+            }
             if (partitions != null) {
                 rows = rows.repartition(partitions);
             }
@@ -237,6 +240,30 @@ final class BatchCommand implements Callable<Integer> {
             }
             err.flush();
         }
+    }
+
+    /**
+     * Rows whose {@code input_ids} is a string are refused, naming the first (a JSON reader types the whole column as
+     * string then, and tokenising ids as text would answer a question nobody asked).
+     */
+    private void requireIdArrays(Dataset<Row> rows, boolean hasId) {
+        if (!rows.schema().apply("input_ids").dataType().equals(org.apache.spark.sql.types.DataTypes.StringType)) {
+            return;
+        }
+        Column ids = functions.col("input_ids");
+        // values that were arrays in the file come back as their JSON text, "[1, 2]"; anything else was a string
+        List<Row> bad = rows.filter(ids.isNotNull().and(functions.not(ids.rlike("^\\s*\\[[-0-9,\\s]*\\]\\s*$"))))
+                .limit(1).collectAsList();
+        String which = "a row";
+        String value = "";
+        if (!bad.isEmpty()) {
+            Row r = bad.get(0);
+            which = hasId ? "row with id " + r.get(r.fieldIndex("id")) : "a row";
+            String v = r.getString(r.fieldIndex("input_ids"));
+            value = " \"" + (v.length() > 40 ? v.substring(0, 40) + "..." : v) + "\"";
+        }
+        throw new UsageException("--input " + input + ": " + which + " has input_ids as a string" + value
+                + "; input_ids must be an array of token ids (text goes in a \"prompt\" field)");
     }
 
     private SparkSession session() {

@@ -73,6 +73,7 @@ public final class FerryCli implements Callable<Integer> {
     /** Runs {@code args} (the demo when there are none) and returns the exit code. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         String[] effective = args.length == 0 ? new String[] {"demo"} : args;
+        PromptText.localeWarnings(effective, System.getProperty("sun.jnu.encoding")).forEach(err::println);
         int code = commandLine(out, err).execute(effective);
         out.flush();
         err.flush();

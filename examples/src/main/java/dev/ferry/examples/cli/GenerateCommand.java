@@ -97,6 +97,11 @@ final class GenerateCommand implements Callable<Integer> {
         @Option(names = "--input-ids", split = ",", paramLabel = "ID", required = true,
                 description = "Prompt as token ids, e.g. 1,17,42.")
         List<Long> ids;
+
+        @Option(names = "--prompt-file", paramLabel = "FILE|-", required = true,
+                description = "Prompt text read from FILE, or from standard input with '-', as UTF-8 whatever the "
+                        + "locale (one final line break dropped; needs tokenizer.json).")
+        String file;
     }
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
@@ -124,6 +129,9 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         onePrompt();
+        if (prompt.file != null) {
+            prompt.text = PromptText.read(prompt.file, System.in);
+        }
         GenerationConfig config = generationConfig();
         Injector injector = Backends.injector(backend);
         Generation g = switch (backend) {
@@ -142,8 +150,12 @@ final class GenerateCommand implements Callable<Integer> {
         if (prompt.text == null) {
             return null;
         }
-        return Generator.tokenizer(model).orElseThrow(() -> new UsageException("--prompt: " + model
+        return Generator.tokenizer(model).orElseThrow(() -> new UsageException(promptOption() + ": " + model
                 + " has no tokenizer.json; pass the prompt as token ids with --input-ids"));
+    }
+
+    private String promptOption() {
+        return prompt.file != null ? "--prompt-file" : prompt.text != null ? "--prompt" : "--input-ids";
     }
 
     private long[] promptIds(HuggingFaceTokenizer tokenizer) {
@@ -260,7 +272,7 @@ final class GenerateCommand implements Callable<Integer> {
         try {
             limits.checkPrompt(ids);
         } catch (IllegalArgumentException e) {
-            throw new UsageException((prompt.text != null ? "--prompt" : "--input-ids") + ": " + e.getMessage(), e);
+            throw new UsageException(promptOption() + ": " + e.getMessage(), e);
         }
         int n = limits.cappedNewTokens(ids.length, config.maxNewTokens());
         if (n == config.maxNewTokens()) {

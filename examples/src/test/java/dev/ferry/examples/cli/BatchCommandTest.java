@@ -124,6 +124,21 @@ class BatchCommandTest {
     }
 
     @Test
+    void rowsWithInputIdsAsAStringAreRefusedNamingTheRowNotTokenisedAsText() throws IOException {
+        Path in = Files.writeString(tmp.resolve("in.jsonl"), "{\"id\": 0, \"input_ids\": [1, 2, 3]}\n"
+                + "{\"id\": 1, \"input_ids\": \"1, 2, 3\"}\n");
+        Path out = tmp.resolve("out");
+        Cli r = Cli.run("batch", "--model", Cli.model("tiny-llama"), "--input", in.toString(), "--output",
+                out.toString(), "--master", "local[1]", "--conf", "spark.driver.host=127.0.0.1", "--conf",
+                "spark.driver.bindAddress=127.0.0.1");
+
+        assertThat(r.exitCode()).as(r.toString()).isEqualTo(2);
+        assertThat(r.err()).contains("row with id 1").contains("input_ids as a string").contains("\"1, 2, 3\"")
+                .contains("array of token ids");
+        assertThat(Files.exists(out)).isFalse();
+    }
+
+    @Test
     void theEmbedTaskWritesOneEmbeddingPerRow() throws IOException {
         Path out = tmp.resolve("out");
 
