@@ -80,6 +80,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
 
     @Override
     public String generate(String prompt, GenerationConfig config) {
+        java.util.Objects.requireNonNull(prompt, "prompt is null: pass the prompt text");
         return gate.call(() -> {
             HuggingFaceTokenizer t = tokenizer();
             return t.decode(GenerationLoop.generate(lm, t.encode(prompt).getIds(), config), true);
@@ -99,6 +100,10 @@ public final class OnnxLoadedModel implements DispatchedModel {
      */
     @Override
     public float[][] embed(long[][] prompts) {
+        java.util.Objects.requireNonNull(prompts, "prompts is null: pass one array of token ids per row");
+        for (int r = 0; r < prompts.length; r++) {
+            java.util.Objects.requireNonNull(prompts[r], "prompts[" + r + "] is null: pass the token ids of that row");
+        }
         return gate.call(() -> {
             if (!OnnxEncoder.isEncoder(dispatched)) {
                 throw new UnsupportedOperationException("embed: this ONNX export gives logits, not hidden states; load "
@@ -119,6 +124,10 @@ public final class OnnxLoadedModel implements DispatchedModel {
                 tokenizer = HuggingFaceTokenizer.newInstance(file, Map.of("truncation", "false", "padding", "false"));
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot read tokenizer " + file + ": " + e.getMessage(), e);
+            } catch (RuntimeException e) {
+                // the tokenizers library's own message is a bare serde error ("expected value at line 1 column 2")
+                throw new IllegalArgumentException(file + " is not a valid tokenizer.json (Hugging Face tokenizers "
+                        + "format): " + e.getMessage(), e);
             }
         }
         return tokenizer;

@@ -22,6 +22,10 @@ public record GenerationConfig(int maxNewTokens, boolean doSample, double temper
         if (!(topP > 0 && topP <= 1)) {
             throw new IllegalArgumentException("topP must be in (0, 1], got " + topP);
         }
+        if (eosTokenIds != null && eosTokenIds.contains(null)) {
+            throw new IllegalArgumentException("eosTokenIds holds null at index " + eosTokenIds.indexOf(null)
+                    + "; give token ids, or pass null for the model config's");
+        }
         eosTokenIds = eosTokenIds == null ? null : List.copyOf(eosTokenIds);
     }
 

@@ -3,6 +3,7 @@ package dev.ferry.core.generate;
 import dev.ferry.core.config.TokenLimits;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.LongConsumer;
 
@@ -33,6 +34,7 @@ public final class GenerationLoop {
      *                                  than the model's positions (checked before any forward)
      */
     public static long[] generate(LanguageModel model, long[] prompt, GenerationConfig config, LongConsumer onToken) {
+        Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
         TokenLimits limits = model.tokenLimits();
         limits.checkPrompt(prompt);
         Set<Long> eos = eos(model, config);
@@ -74,6 +76,7 @@ public final class GenerationLoop {
      *                                  (naming its row; checked before any forward)
      */
     public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig config) {
+        Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
         TokenLimits limits = model.tokenLimits();
         limits.checkBatch(prompts);
         if (prompts.length <= 1 || !model.supportsBatches()) {
