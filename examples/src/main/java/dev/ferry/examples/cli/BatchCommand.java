@@ -272,6 +272,16 @@ final class BatchCommand implements Callable<Integer> {
                 "org.apache.parquet")) {
             System.getProperties().putIfAbsent("org.slf4j.simpleLogger.log." + quiet, "warn");
         }
+        // a failed task is logged by five Spark loggers with its whole trace (80 to 200 lines) before Ferry's one line;
+        // Ferry reports the cause itself (and retried attempts by count), so they speak only at debug level
+        String level = System.getProperty("org.slf4j.simpleLogger.defaultLogLevel", "info");
+        if (!level.equalsIgnoreCase("debug") && !level.equalsIgnoreCase("trace")) {
+            for (String loud : List.of("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager",
+                    "org.apache.spark.util.Utils", "org.apache.spark.sql.execution.datasources.FileFormatWriter",
+                    "org.apache.spark.scheduler.TaskSchedulerImpl")) {
+                System.getProperties().putIfAbsent("org.slf4j.simpleLogger.log." + loud, "off");
+            }
+        }
         String url = master != null ? master : System.getProperty("spark.master", "local[*]");
         SparkSession.Builder b = SparkSession.builder().appName("ferry batch " + model.getFileName()).master(url);
         if (url.startsWith("local")) {
