@@ -193,7 +193,13 @@ public final class CheckpointDispatcher {
                 Device storage = resolved.deviceOf(name);
                 boolean resident = !map.isOffloaded(storage);
                 TensorSpec spec = slot.spec();
-                if (resident) {
+                if (resident && storage.isAccelerator() && checkpoint.streamsFromFile(key)) {
+                    // read straight into the backend's (page-locked) staging buffer, then up: one copy, not two
+                    slot.set(backend.fromFilled(checkpoint.spec(key), storage, spec.dtype(),
+                            dst -> checkpoint.read(key, dst)));
+                    placed.add(slot);
+                    perDevice.merge(storage, spec.byteSize(), Long::sum);
+                } else if (resident) {
                     slot.set(backend.fromBytes(bytesAs(checkpoint, key, spec.dtype()), spec, storage));
                     placed.add(slot);
                     perDevice.merge(storage, spec.byteSize(), Long::sum);
