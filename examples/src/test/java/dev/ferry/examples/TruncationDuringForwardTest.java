@@ -96,9 +96,10 @@ class TruncationDuringForwardTest {
             AtomicReference<Throwable> failure = new AtomicReference<>();
             CountDownLatch warm = new CountDownLatch(3);
             CountDownLatch afterCut = new CountDownLatch(20);
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
             Thread generator = new Thread(() -> {
                 try {
-                    while (!Thread.currentThread().isInterrupted()) {
+                    while (!stop.get()) {
                         long[] out = model.generate(prompt, GenerationConfig.greedy(8));
                         if (Arrays.equals(out, expected)) {
                             goldenRuns.incrementAndGet();
@@ -121,7 +122,7 @@ class TruncationDuringForwardTest {
             }
             if (survives) {
                 assertThat(afterCut.await(60, TimeUnit.SECONDS)).as("generations after the cut").isTrue();
-                generator.interrupt();
+                stop.set(true);
             }
             generator.join(60_000);
             assertThat(generator.isAlive()).isFalse();

@@ -23,6 +23,8 @@ public record RopeParameters(double theta, String type, double factor, double lo
 
     /** The parameters of {@code config} ({@code source} names it in messages). */
     public static RopeParameters of(JsonNode config, String source) {
+        // every rope_theta written is checked, also one that a later object overrides: a bad value is a bad config
+        new ConfigNumbers(config, source).positiveReal("rope_theta", 10000.0);
         ObjectNode merged = JsonNodeFactory.instance.objectNode();
         if (config.has("rope_theta")) {
             merged.set("rope_theta", config.get("rope_theta"));
@@ -30,6 +32,7 @@ public record RopeParameters(double theta, String type, double factor, double lo
         for (String key : new String[] {"rope_scaling", "rope_parameters"}) {
             JsonNode part = config.get(key);
             if (part != null && part.isObject()) {
+                new ConfigNumbers(part, source + " " + key).positiveReal("rope_theta", 10000.0);
                 if (part.has("type") && !part.has("rope_type")) {
                     merged.set("rope_type", part.get("type"));
                 }

@@ -15,7 +15,8 @@ import java.util.stream.IntStream;
  * mapped page past the new end gets SIGBUS, which kills the JVM. A read that finds the file shorter fails with a
  * {@link WeightsFileChangedException} naming the file and the tensor instead. Large reads are split over the common
  * pool's threads (positional reads of one channel may run concurrently): one thread copies from the page cache at a
- * few GB/s, a page-locked staging buffer bound for a GPU wants all cores.
+ * few GB/s, a page-locked staging buffer bound for a GPU wants all cores. A thread's interrupt is set aside during a
+ * read (and kept): NIO would answer it by closing the channel under every other reader.
  */
 public final class FileReads {
 
@@ -32,6 +33,18 @@ public final class FileReads {
      * @throws WeightsFileChangedException when the file ends before the range does
      */
     public static void readFully(FileChannel channel, Path file, String tensor, long position, ByteBuffer dst) {
+        // an interrupted thread's NIO read closes the channel for every thread; the interrupt is kept for the caller
+        boolean interrupted = Thread.interrupted();
+        try {
+            read(channel, file, tensor, position, dst);
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private static void read(FileChannel channel, Path file, String tensor, long position, ByteBuffer dst) {
         int n = dst.remaining();
         int threads = ForkJoinPool.getCommonPoolParallelism() + 1;
         if (n < MIN_PARALLEL_BYTES || threads < 2) {

@@ -69,7 +69,8 @@ public final class SafetensorsFile implements WeightsStore {
     }
 
     private final Path path;
-    private final FileChannel channel;
+    /** Reopened (same file, checked) if an interrupt on some reading thread closed it: NIO channels are interruptible. */
+    private volatile FileChannel channel;
     private final long dataStart;
     private final Map<String, String> metadata;
     private final Map<String, Entry> entries;
@@ -415,7 +416,7 @@ public final class SafetensorsFile implements WeightsStore {
         }
         checkUnchanged();
         if (access == FileAccess.READ) {
-            return FileReads.readOwned(channel, path, key, e.fileOffset(), (int) e.byteSize());
+            return FileReads.readOwned(channel(), path, key, e.fileOffset(), (int) e.byteSize());
         }
         return mapped.computeIfAbsent(key, k -> map(e.fileOffset(), e.byteSize()))
                 .duplicate().order(ByteOrder.LITTLE_ENDIAN);
@@ -434,7 +435,7 @@ public final class SafetensorsFile implements WeightsStore {
         }
         checkUnchanged();
         int n = (int) e.byteSize();
-        FileReads.readFully(channel, path, key, e.fileOffset(), dst.slice(dst.position(), n));
+        FileReads.readFully(channel(), path, key, e.fileOffset(), dst.slice(dst.position(), n));
         dst.position(dst.position() + n);
     }
 
@@ -454,7 +455,7 @@ public final class SafetensorsFile implements WeightsStore {
         checkUnchanged();
         if (access == FileAccess.READ) {
             return WeightsStore.chunked(e.byteSize(), maxChunkBytes,
-                    (pos, len) -> FileReads.readOwned(channel, path, key, e.fileOffset() + pos, (int) len));
+                    (pos, len) -> FileReads.readOwned(channel(), path, key, e.fileOffset() + pos, (int) len));
         }
         return WeightsStore.chunked(e.byteSize(), maxChunkBytes, (pos, len) -> map(e.fileOffset() + pos, len));
     }
@@ -470,13 +471,10 @@ public final class SafetensorsFile implements WeightsStore {
         FileTime time;
         Object key;
         try {
-            size = channel.size();
             BasicFileAttributes a = Files.readAttributes(path, BasicFileAttributes.class);
+            size = a.size();
             time = a.lastModifiedTime();
             key = a.fileKey();
-            if (a.size() != size) {
-                size = Math.min(size, a.size());
-            }
         } catch (java.nio.file.NoSuchFileException e) {
             throw new IllegalStateException("checkpoint file " + path + " was removed since it was opened ("
                     + openedSize + " bytes then); load the model again");
@@ -491,6 +489,32 @@ public final class SafetensorsFile implements WeightsStore {
         }
     }
 
+    /**
+     * The open channel; a new one when an interrupt closed it (an interrupt arriving while some thread reads closes a
+     * FileChannel for every thread). The file must still be the one opened ({@link #checkUnchanged}).
+     */
+    private FileChannel channel() {
+        FileChannel c = channel;
+        if (c.isOpen()) {
+            return c;
+        }
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalStateException(path + " is closed");
+            }
+            if (!channel.isOpen()) {
+                checkUnchanged();
+                try {
+                    channel = FileChannel.open(path, StandardOpenOption.READ);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot reopen " + path + ": " + IoErrors.reason(e), e);
+                }
+                LOG.debug("reopened {} after an interrupt closed its channel", path);
+            }
+            return channel;
+        }
+    }
+
     private ByteBuffer map(long offset, long length) {
         if (closed) {
             throw new IllegalStateException(path + " is closed");
@@ -500,7 +524,7 @@ public final class SafetensorsFile implements WeightsStore {
                     .order(ByteOrder.LITTLE_ENDIAN);
         }
         try {
-            return channel.map(FileChannel.MapMode.READ_ONLY, offset, length).order(ByteOrder.LITTLE_ENDIAN);
+            return channel().map(FileChannel.MapMode.READ_ONLY, offset, length).order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot map " + length + " bytes at " + offset + " of " + path, e);
         }

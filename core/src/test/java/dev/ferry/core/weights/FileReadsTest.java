@@ -111,6 +111,21 @@ class FileReadsTest {
     }
 
     @Test
+    void anInterruptedReaderNeitherFailsNorClosesTheFileForOthersAndKeepsItsInterrupt() throws IOException {
+        try (SafetensorsFile st = SafetensorsFile.open(checkpoint())) {
+            Thread.currentThread().interrupt();
+            try {
+                ByteBuffer b = st.bytes("b").order(ByteOrder.LITTLE_ENDIAN);
+                assertThat(b.getFloat(4)).isEqualTo(6f);
+                assertThat(Thread.currentThread().isInterrupted()).isTrue();
+            } finally {
+                Thread.interrupted();
+            }
+            assertThat(st.bytes("a").order(ByteOrder.LITTLE_ENDIAN).getFloat(0)).isEqualTo(1f);
+        }
+    }
+
+    @Test
     void theUnsafeOptionMapsInPlace() throws IOException {
         Path file = checkpoint();
         System.setProperty(FileAccess.PROPERTY, "true");
