@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.inject.Injector;
 import dev.ferry.core.config.TokenLimits;
+import dev.ferry.core.weights.FileAccess;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.PreloadRule;
@@ -86,6 +87,13 @@ final class GenerateCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}; 0 turns prefetch off).")
     int prefetch;
 
+    @Option(names = "--unsafe-map-weights-in-place",
+            description = "Zero copy: use the weight files' memory mappings in place instead of reading them into "
+                    + "Ferry's buffers (saves a copy per streamed block on the CPU). RISK: if another process "
+                    + "truncates a weight file while the model runs, the JVM dies (SIGBUS). Only for files nobody "
+                    + "else writes. Same as -D" + FileAccess.PROPERTY + "=true.")
+    boolean unsafeMapInPlace;
+
     @ArgGroup(exclusive = true, multiplicity = "1")
     Prompt prompt;
 
@@ -127,6 +135,22 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        String access = System.getProperty(FileAccess.PROPERTY);
+        if (unsafeMapInPlace) {
+            System.setProperty(FileAccess.PROPERTY, "true"); // read when the weight files are opened
+        }
+        try {
+            return generate();
+        } finally {
+            if (access == null) {
+                System.clearProperty(FileAccess.PROPERTY);
+            } else {
+                System.setProperty(FileAccess.PROPERTY, access);
+            }
+        }
+    }
+
+    private int generate() {
         PrintWriter out = spec.commandLine().getOut();
         onePrompt();
         if (prompt.file != null) {
