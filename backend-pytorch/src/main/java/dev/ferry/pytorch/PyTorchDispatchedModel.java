@@ -5,6 +5,7 @@ import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.generate.LanguageModel;
+import dev.ferry.core.load.CallGate;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.weights.WeightsStore;
@@ -24,7 +25,7 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     private final Generator generator;
     private final CheckpointDispatcher.Result result;
     private final WeightsStore checkpoint;
-    private volatile boolean closed;
+    private final CallGate gate = new CallGate("the model");
 
     PyTorchDispatchedModel(DjlBackend backend, CausalLM model, DeviceMap map, Generator generator,
                            CheckpointDispatcher.Result result, WeightsStore checkpoint) {
@@ -53,7 +54,7 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
 
     @Override
     public LanguageModel languageModel() {
-        return generator;
+        return gate.guard(generator);
     }
 
     /** The PyTorch model itself (for what the common interface does not offer). */
@@ -68,46 +69,38 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
 
     @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
-        open();
-        return generator.generate(prompt, config);
+        return gate.call(() -> generator.generate(prompt, config));
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
-        open();
-        return generator.generate(prompts, config);
+        return gate.call(() -> generator.generate(prompts, config));
     }
 
     @Override
     public String generate(String prompt, GenerationConfig config) {
-        open();
-        return generator.generate(prompt, config);
+        return gate.call(() -> generator.generate(prompt, config));
     }
 
     @Override
     public float[][] logits(long[] ids) {
-        open();
-        return generator.logits(ids);
+        return gate.call(() -> generator.logits(ids));
     }
 
     @Override
     public float[][] embed(long[][] prompts) {
-        open();
-        return generator.embed(prompts);
+        return gate.call(() -> generator.embed(prompts));
     }
 
-    private void open() {
-        if (closed) {
-            throw new IllegalStateException("the model is closed");
-        }
-    }
-
+    /**
+     * Refuses new calls ('the model is closed'), waits for the calls already running on other threads to return, then
+     * frees: a running forward never loses its weights, KV cache or hooks underneath it.
+     */
     @Override
-    public synchronized void close() {
-        if (closed) {
+    public void close() {
+        if (!gate.closeAndDrain()) {
             return;
         }
-        closed = true;
         try {
             Dispatcher.remove(model);
             result.close();

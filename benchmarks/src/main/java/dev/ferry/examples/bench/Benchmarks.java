@@ -10,6 +10,7 @@ import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorSpec;
+import dev.ferry.core.weights.FileAccess;
 import dev.ferry.core.weights.HostMemoryStore;
 import dev.ferry.core.weights.OffloadFolder;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
@@ -199,13 +200,20 @@ public final class Benchmarks {
         try (DjlBackend backend = new DjlBackend()) {
             // warm: steady-state forwards of already loaded models
             Samples warm = new Samples();
-            try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(model);
+            // the same checkpoint opened a second time with the unsafe zero-copy option: its disk blocks are used in
+            // place from the mapping (the pre-issue-21 path), against the default that reads them into reused buffers
+            System.setProperty(FileAccess.PROPERTY, "true");
+            SafetensorsCheckpoint mappedCkpt = SafetensorsCheckpoint.open(model);
+            System.clearProperty(FileAccess.PROPERTY);
+            try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(model); mappedCkpt;
                  DjlTensor input = backend.tokens(ids, CPU)) {
                 Map<String, CausalLM> models = new LinkedHashMap<>();
                 models.put("all resident", loaded(backend, config, ckpt, resident, 0));
                 models.put("half on disk, prefetch off", loaded(backend, config, ckpt, halfDisk, 0));
                 models.put("half on disk, prefetch 1", loaded(backend, config, ckpt, halfDisk, 1));
                 models.put("half on disk, prefetch 2", loaded(backend, config, ckpt, halfDisk, 2));
+                models.put("half on disk, prefetch off, mapped in place", loaded(backend, config, mappedCkpt, halfDisk, 0));
+                models.put("half on disk, prefetch 1, mapped in place", loaded(backend, config, mappedCkpt, halfDisk, 1));
                 for (int r = -1; r < rounds; r++) {
                     for (var e : models.entrySet()) {
                         double[] t = Samples.time(reps, () -> forward(e.getValue(), input));
@@ -223,7 +231,12 @@ public final class Benchmarks {
             System.out.println("warm page cache (steady state):");
             System.out.print(warm.table("all resident"));
             report(warm, streamed, "all resident", "plain read of the offloaded bytes",
-                    List.of("half on disk, prefetch off", "half on disk, prefetch 1", "half on disk, prefetch 2"));
+                    List.of("half on disk, prefetch off", "half on disk, prefetch 1", "half on disk, prefetch 2",
+                            "half on disk, prefetch off, mapped in place", "half on disk, prefetch 1, mapped in place"));
+            for (String p : List.of("prefetch off", "prefetch 1")) {
+                System.out.printf(Locale.ROOT, "  read into owned buffers vs mapped in place (zero copy), %s: %.3fx%n", p,
+                        warm.ratio("half on disk, " + p, "half on disk, " + p + ", mapped in place"));
+            }
 
             if (!Boolean.parseBoolean(opts.getOrDefault("cold", "true"))) {
                 return;

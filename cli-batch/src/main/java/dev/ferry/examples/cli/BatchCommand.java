@@ -195,6 +195,9 @@ final class BatchCommand implements Callable<Integer> {
                 throw new UsageException("--input " + input + ": rows need \"input_ids\" or \"prompt\"; found "
                         + columns);
             }
+            if (inputCol.equals("input_ids")) {
+                requireIdArrays(rows, columns.contains("id"));
+            }
             if (partitions != null) {
                 rows = rows.repartition(partitions);
             }
@@ -244,11 +247,45 @@ final class BatchCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * Rows whose {@code input_ids} is a string are refused, naming the first (a JSON reader types the whole column as
+     * string then, and tokenising ids as text would answer a question nobody asked).
+     */
+    private void requireIdArrays(Dataset<Row> rows, boolean hasId) {
+        if (!rows.schema().apply("input_ids").dataType().equals(org.apache.spark.sql.types.DataTypes.StringType)) {
+            return;
+        }
+        Column ids = functions.col("input_ids");
+        // values that were arrays in the file come back as their JSON text, "[1, 2]"; anything else was a string
+        List<Row> bad = rows.filter(ids.isNotNull().and(functions.not(ids.rlike("^\\s*\\[[-0-9,\\s]*\\]\\s*$"))))
+                .limit(1).collectAsList();
+        String which = "a row";
+        String value = "";
+        if (!bad.isEmpty()) {
+            Row r = bad.get(0);
+            which = hasId ? "row with id " + r.get(r.fieldIndex("id")) : "a row";
+            String v = r.getString(r.fieldIndex("input_ids"));
+            value = " \"" + (v.length() > 40 ? v.substring(0, 40) + "..." : v) + "\"";
+        }
+        throw new UsageException("--input " + input + ": " + which + " has input_ids as a string" + value
+                + "; input_ids must be an array of token ids (text goes in a \"prompt\" field)");
+    }
+
     private SparkSession session() {
         // Spark logs through the CLI's slf4j-simple: its INFO lines would bury the summary
         for (String quiet : List.of("org.apache.spark", "org.apache.hadoop", "org.sparkproject", "io.netty",
                 "org.apache.parquet")) {
             System.getProperties().putIfAbsent("org.slf4j.simpleLogger.log." + quiet, "warn");
+        }
+        // a failed task is logged by five Spark loggers with its whole trace (80 to 200 lines) before Ferry's one line;
+        // Ferry reports the cause itself (and retried attempts by count), so they speak only at debug level
+        String level = System.getProperty("org.slf4j.simpleLogger.defaultLogLevel", "info");
+        if (!level.equalsIgnoreCase("debug") && !level.equalsIgnoreCase("trace")) {
+            for (String loud : List.of("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager",
+                    "org.apache.spark.util.Utils", "org.apache.spark.sql.execution.datasources.FileFormatWriter",
+                    "org.apache.spark.scheduler.TaskSchedulerImpl")) {
+                System.getProperties().putIfAbsent("org.slf4j.simpleLogger.log." + loud, "off");
+            }
         }
         String url = master != null ? master : System.getProperty("spark.master", "local[*]");
         SparkSession.Builder b = SparkSession.builder().appName("ferry batch " + model.getFileName()).master(url);

@@ -138,6 +138,38 @@ class BatchCommandTest {
     }
 
     @Test
+    void rowsWithInputIdsAsAStringAreRefusedNamingTheRowNotTokenisedAsText() throws IOException {
+        Path in = Files.writeString(tmp.resolve("in.jsonl"), "{\"id\": 0, \"input_ids\": [1, 2, 3]}\n"
+                + "{\"id\": 1, \"input_ids\": \"1, 2, 3\"}\n");
+        Path out = tmp.resolve("out");
+        Cli r = Cli.run("batch", "--model", Cli.model("tiny-llama"), "--input", in.toString(), "--output",
+                out.toString(), "--master", "local[1]", "--conf", "spark.driver.host=127.0.0.1", "--conf",
+                "spark.driver.bindAddress=127.0.0.1");
+
+        assertThat(r.exitCode()).as(r.toString()).isEqualTo(2);
+        assertThat(r.err()).contains("row with id 1").contains("input_ids as a string").contains("\"1, 2, 3\"")
+                .contains("array of token ids");
+        assertThat(Files.exists(out)).isFalse();
+    }
+
+    @Test
+    void aFailFastJobPrintsFerrysOneLineCauseFirstNotSparksTrace() throws IOException {
+        List<long[]> prompts = new ArrayList<>(prompts().subList(0, 3));
+        prompts.set(1, new long[] {1, 999});
+        Cli r = Cli.run("batch", "--model", Cli.model("tiny-llama"), "--input",
+                jsonl(tmp.resolve("in.jsonl"), prompts).toString(), "--output", tmp.resolve("out").toString(),
+                "--master", "local[1]", "--fail-fast", "--conf", "spark.driver.host=127.0.0.1", "--conf",
+                "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.task.maxFailures=1");
+
+        assertThat(r.exitCode()).as(r.toString()).isEqualTo(1);
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertThat(lines).as(r.err()).hasSize(1);
+        assertThat(lines.get(0)).startsWith("ferry batch: error: ").contains("999").contains("vocab_size is 256")
+                .contains("in Spark: ").doesNotContain("\tat ");
+        assertThat(lines.get(0).indexOf("999")).isLessThan(lines.get(0).indexOf("in Spark: "));
+    }
+
+    @Test
     void theEmbedTaskWritesOneEmbeddingPerRow() throws IOException {
         Path out = tmp.resolve("out");
 

@@ -30,6 +30,8 @@ import picocli.CommandLine.Spec;
                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage."})
 public final class FerryCli implements Callable<Integer> {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FerryCli.class);
+
     public static final int USAGE = 2;
     public static final int FAILURE = 1;
 
@@ -68,7 +70,8 @@ public final class FerryCli implements Callable<Integer> {
             }
             // a missing libtorch is one sentence naming what to add; DJL's causes would only bury it
             e.println(prefix(failed) + "error: " + (ex instanceof BackendUnavailableException ? ex.getMessage()
-                    : describe(ex)));
+                    : failure(ex)));
+            LOG.debug("{} failed", prefix(failed), ex); // the whole trace, for --debug logging
             if (Boolean.getBoolean("ferry.stacktrace")) {
                 thrown.printStackTrace(e);
             }
@@ -80,7 +83,15 @@ public final class FerryCli implements Callable<Integer> {
 
     /** Runs {@code args} (the usage when there are none) and returns the exit code. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
-        int code = commandLine(out, err).execute(args);
+        PromptText.localeWarnings(args, System.getProperty("sun.jnu.encoding")).forEach(err::println);
+        int code;
+        try {
+            code = commandLine(out, err).execute(args);
+        } catch (OutOfMemoryError e) {
+            // picocli hands Errors through: one line with what to change, not a trace
+            err.println("ferry: error: " + outOfMemory(e));
+            code = FAILURE;
+        }
         out.flush();
         err.flush();
         return code;
@@ -98,6 +109,65 @@ public final class FerryCli implements Callable<Integer> {
 
     private static String prefix(CommandLine cl) {
         return cl.getCommandSpec().qualifiedName() + ": ";
+    }
+
+    /**
+     * What a failure prints after {@code error:}, on one line: out of memory gets what to change; a failure that came
+     * through Spark (its messages carry remote stack traces, 80 to 200 lines) gets Ferry's own cause first and
+     * Spark's first line after it; anything else {@link #describe}.
+     */
+    static String failure(Throwable ex) {
+        for (Throwable t = ex; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            String m = String.valueOf(t.getMessage());
+            if (t instanceof OutOfMemoryError || m.contains("out of memory") || m.contains("not enough memory")) {
+                return outOfMemory(t);
+            }
+        }
+        Throwable spark = null;
+        for (Throwable t = ex; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t.getClass().getName().startsWith("org.apache.spark")) {
+                spark = t;
+                break;
+            }
+        }
+        if (spark == null) {
+            return describe(ex);
+        }
+        Throwable own = rootCause(ex);
+        for (Throwable t = ex; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t.getClass().getName().startsWith("dev.ferry") || (t.getStackTrace().length > 0
+                    && t.getStackTrace()[0].getClassName().startsWith("dev.ferry"))) {
+                own = t; // the deepest of Ferry's own wins: keep looking
+            }
+        }
+        String first = firstLine(own.getMessage() == null ? own.getClass().getSimpleName() : own.getMessage());
+        String sparkLine = firstLine(String.valueOf(spark.getMessage()));
+        if (sparkLine.length() > 160) {
+            sparkLine = sparkLine.substring(0, 160) + "...";
+        }
+        return first + " (in Spark: " + sparkLine + "; the whole trace at debug level: "
+                + "-Dorg.slf4j.simpleLogger.defaultLogLevel=debug)";
+    }
+
+    /** One line for running out of memory: what ran out and what to change. */
+    static String outOfMemory(Throwable e) {
+        return "out of memory (" + firstLine(String.valueOf(e.getMessage())) + "): the model and its work do not fit "
+                + "in what this process may use. Keep less in memory: a smaller --max-memory budget (cpu=..., or "
+                + "the GPU's), more blocks offloaded to disk (--offload-dir), fewer rows at once (--batch-size); or "
+                + "give the JVM more (-Xmx for its heap, -XX:MaxDirectMemorySize for weights in host memory)";
+    }
+
+    private static Throwable rootCause(Throwable ex) {
+        Throwable t = ex;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    private static String firstLine(String s) {
+        int nl = s.indexOf('\n');
+        return (nl < 0 ? s : s.substring(0, nl)).strip();
     }
 
     /** The message of {@code ex} and of each distinct cause, on one line. */

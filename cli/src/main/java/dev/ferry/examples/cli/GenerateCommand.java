@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.inject.Injector;
 import dev.ferry.core.config.TokenLimits;
+import dev.ferry.core.weights.FileAccess;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.PreloadRule;
@@ -86,6 +87,13 @@ final class GenerateCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}; 0 turns prefetch off).")
     int prefetch;
 
+    @Option(names = "--unsafe-map-weights-in-place",
+            description = "Zero copy: use the weight files' memory mappings in place instead of reading them into "
+                    + "Ferry's buffers (saves a copy per streamed block on the CPU). RISK: if another process "
+                    + "truncates a weight file while the model runs, the JVM dies (SIGBUS). Only for files nobody "
+                    + "else writes. Same as -D" + FileAccess.PROPERTY + "=true.")
+    boolean unsafeMapInPlace;
+
     @ArgGroup(exclusive = true, multiplicity = "1")
     Prompt prompt;
 
@@ -97,6 +105,11 @@ final class GenerateCommand implements Callable<Integer> {
         @Option(names = "--input-ids", split = ",", paramLabel = "ID", required = true,
                 description = "Prompt as token ids, e.g. 1,17,42.")
         List<Long> ids;
+
+        @Option(names = "--prompt-file", paramLabel = "FILE|-", required = true,
+                description = "Prompt text read from FILE, or from standard input with '-', as UTF-8 whatever the "
+                        + "locale (one final line break dropped; needs tokenizer.json).")
+        String file;
     }
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
@@ -122,9 +135,28 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        String access = System.getProperty(FileAccess.PROPERTY);
+        if (unsafeMapInPlace) {
+            System.setProperty(FileAccess.PROPERTY, "true"); // read when the weight files are opened
+        }
+        try {
+            return generate();
+        } finally {
+            if (access == null) {
+                System.clearProperty(FileAccess.PROPERTY);
+            } else {
+                System.setProperty(FileAccess.PROPERTY, access);
+            }
+        }
+    }
+
+    private int generate() {
         PrintWriter out = spec.commandLine().getOut();
         onePrompt();
         ModelDirConverter.requireWeights(model, backend);
+        if (prompt.file != null) {
+            prompt.text = PromptText.read(prompt.file, System.in);
+        }
         GenerationConfig config = generationConfig();
         Injector injector = Backends.injector(backend);
         Generation g = switch (backend) {
@@ -143,8 +175,12 @@ final class GenerateCommand implements Callable<Integer> {
         if (prompt.text == null) {
             return null;
         }
-        return Generator.tokenizer(model).orElseThrow(() -> new UsageException("--prompt: " + model
+        return Generator.tokenizer(model).orElseThrow(() -> new UsageException(promptOption() + ": " + model
                 + " has no tokenizer.json; pass the prompt as token ids with --input-ids"));
+    }
+
+    private String promptOption() {
+        return prompt.file != null ? "--prompt-file" : prompt.text != null ? "--prompt" : "--input-ids";
     }
 
     private long[] promptIds(HuggingFaceTokenizer tokenizer) {
@@ -261,7 +297,7 @@ final class GenerateCommand implements Callable<Integer> {
         try {
             limits.checkPrompt(ids);
         } catch (IllegalArgumentException e) {
-            throw new UsageException((prompt.text != null ? "--prompt" : "--input-ids") + ": " + e.getMessage(), e);
+            throw new UsageException(promptOption() + ": " + e.getMessage(), e);
         }
         int n = limits.cappedNewTokens(ids.length, config.maxNewTokens());
         if (n == config.maxNewTokens()) {

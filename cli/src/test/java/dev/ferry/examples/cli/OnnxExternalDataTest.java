@@ -46,6 +46,56 @@ class OnnxExternalDataTest {
         return StringStringEntryProto.newBuilder().setKey(k).setValue(v).build();
     }
 
+    /**
+     * External data truncated while another thread generates: ONNX Runtime gets bytes Ferry read (never a mapping of
+     * the file), so the call that meets the short file fails naming it and the JVM lives (before: SIGBUS).
+     */
+    @Test
+    void externalDataTruncatedDuringGenerationIsANamedErrorNotACrash() throws Exception {
+        Path dir = tmp.resolve("model");
+        Files.createDirectories(dir);
+        Path data = dir.resolve("weights.bin");
+        externalised(dir, "weights.bin", data);
+        java.util.Map<String, Object> map = new java.util.LinkedHashMap<>();
+        map.put("model.embed_tokens", "cpu");
+        for (int i = 0; i < 3; i++) {
+            map.put("model.layers." + i, "cpu");
+        }
+        map.put("model.layers.3", "disk");
+        map.put("model.norm", "cpu");
+        map.put("model.rotary_emb", "cpu");
+        map.put("lm_head", "cpu");
+        long[] prompt = Cli.longs(Cli.golden("tiny-llama").get("input_ids"));
+        try (var model = dev.ferry.core.load.Ferry.model(dir).backend("onnx").deviceMap(map).load()) {
+            var failure = new java.util.concurrent.atomic.AtomicReference<Throwable>();
+            var warm = new java.util.concurrent.CountDownLatch(2);
+            Thread generator = new Thread(() -> {
+                try {
+                    while (true) {
+                        long[] out = model.generate(prompt, dev.ferry.core.generate.GenerationConfig.greedy(8));
+                        assertThat(out).containsExactly(Cli.goldenTokens("tiny-llama"));
+                        warm.countDown();
+                    }
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            generator.start();
+            assertThat(warm.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            try (var ch = java.nio.channels.FileChannel.open(data, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.truncate(ch.size() / 2);
+            }
+            generator.join(60_000);
+            assertThat(generator.isAlive()).isFalse();
+            assertThat(failure.get()).isInstanceOf(RuntimeException.class);
+            StringBuilder messages = new StringBuilder();
+            for (Throwable t = failure.get(); t != null; t = t.getCause()) {
+                messages.append(t.getMessage()).append(" <- ");
+            }
+            assertThat(messages.toString()).contains("weights.bin");
+        }
+    }
+
     @Test
     void externalDataInsideTheFolderGivesTheGoldenTokens() throws Exception {
         Path dir = tmp.resolve("model");

@@ -3,6 +3,7 @@ package dev.ferry.core.generate;
 import dev.ferry.core.config.TokenLimits;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.LongConsumer;
 
@@ -33,6 +34,7 @@ public final class GenerationLoop {
      *                                  than the model's positions (checked before any forward)
      */
     public static long[] generate(LanguageModel model, long[] prompt, GenerationConfig config, LongConsumer onToken) {
+        Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
         TokenLimits limits = model.tokenLimits();
         limits.checkPrompt(prompt);
         Set<Long> eos = eos(model, config);
@@ -43,7 +45,9 @@ public final class GenerationLoop {
         try (LanguageModel.Cache cache = config.useCache() ? model.newCache() : null) {
             long[] step = prompt;
             for (int produced = 0; produced < limit; produced++) {
-                long token = sampler.next(model.nextTokenLogits(step, 1, null, cache)[0]);
+                float[] logits = model.nextTokenLogits(step, 1, null, cache)[0];
+                requireFinite(logits, produced, 0);
+                long token = sampler.next(logits);
                 if (length == sequence.length) {
                     sequence = Arrays.copyOf(sequence, length + Math.min(limit - produced, Math.max(64, length)));
                 }
@@ -72,6 +76,7 @@ public final class GenerationLoop {
      *                                  (naming its row; checked before any forward)
      */
     public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig config) {
+        Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
         TokenLimits limits = model.tokenLimits();
         limits.checkBatch(prompts);
         if (prompts.length <= 1 || !model.supportsBatches()) {
@@ -124,6 +129,7 @@ public final class GenerationLoop {
                 for (int r = 0; r < rows; r++) {
                     long token = pad;
                     if (produced[r] < cap[r]) {
+                        requireFinite(last[r], produced[r], r);
                         token = samplers[r].next(last[r]);
                         out[r][produced[r]++] = token;
                         if (eos.contains(token) || produced[r] == cap[r]) {
@@ -142,6 +148,25 @@ public final class GenerationLoop {
             out[r] = Arrays.copyOf(out[r], produced[r]);
         }
         return out;
+    }
+
+    /**
+     * Stops generation when a row of logits holds NaN or infinity: no token can be chosen from it (greedy would pick
+     * an arbitrary one, sampling none), so the caller gets a named error instead of tokens made of garbage.
+     */
+    static void requireFinite(float[] logits, int step, int row) {
+        for (int i = 0; i < logits.length; i++) {
+            if (!Float.isFinite(logits[i])) {
+                int bad = 0;
+                for (float v : logits) {
+                    bad += Float.isFinite(v) ? 0 : 1;
+                }
+                throw new NonFiniteLogitsException("the model's logits hold " + logits[i] + " (" + bad + " of "
+                        + logits.length + " values not finite, first at token id " + i + ") for new token " + step
+                        + (row > 0 ? " of row " + row : "") + "; generation stopped. Check config.json's numbers "
+                        + "(rms_norm_eps, layer_norm_epsilon, rope_theta), the weights, and the dtype", step, row);
+            }
+        }
     }
 
     private static Set<Long> eos(LanguageModel model, GenerationConfig config) {

@@ -139,6 +139,9 @@ public final class Ferry {
 
         /** Budgets in Accelerate's {@code max_memory} form: keys {@code 0}, {@code "cpu"}, {@code "disk"}; values bytes or size strings. */
         public Builder maxMemory(Map<?, ?> budgets) {
+            if (budgets == null) {
+                throw new IllegalArgumentException("maxMemory: null");
+            }
             Map<Device, Long> parsed = PlanRequest.parseMaxMemory(budgets);
             if (parsed.size() != budgets.size()) {
                 throw new IllegalArgumentException("maxMemory: a device is given twice in " + budgets);
@@ -149,12 +152,14 @@ public final class Ferry {
 
         /** Classes never split across devices when planning (default: the family's block class). */
         public Builder noSplit(String... classes) {
+            requireNames("noSplit", classes);
             this.noSplit = new LinkedHashSet<>(Arrays.asList(classes));
             return this;
         }
 
         /** Preload classes: each such module is one unit with one hook (default: the family's block class). */
         public Builder preload(String... classes) {
+            requireNames("preload", classes);
             if (classes.length == 0) {
                 throw new IllegalArgumentException("preload: name at least one class, or call noPreload()");
             }
@@ -170,6 +175,9 @@ public final class Ferry {
 
         /** Disk-offloaded weights are written here (Accelerate's offload-folder layout) and read from it. */
         public Builder offloadFolder(Path folder) {
+            if (folder == null) {
+                throw new IllegalArgumentException("offloadFolder: null");
+            }
             this.offloadFolder = folder;
             return this;
         }
@@ -182,10 +190,16 @@ public final class Ferry {
 
         /** Weights as {@code float16}, {@code bfloat16} or {@code float32} (default: as config.json declares). */
         public Builder dtype(String torchName) {
+            if (torchName == null) {
+                throw new IllegalArgumentException("dtype: null; give float16, bfloat16 or float32");
+            }
             return dtype(DType.fromTorch(torchName));
         }
 
         public Builder dtype(DType type) {
+            if (type == null) {
+                throw new IllegalArgumentException("dtype: null; give float16, bfloat16 or float32");
+            }
             this.dtype = type;
             return this;
         }
@@ -204,6 +218,9 @@ public final class Ferry {
          * the folder has a config.json, ONNX when it has only a model.onnx.
          */
         public Builder backend(String name) {
+            if (name == null) {
+                throw new IllegalArgumentException("backend: null; give \"pytorch\" or \"onnx\", or leave it out");
+            }
             this.backend = name;
             return this;
         }
@@ -259,6 +276,17 @@ public final class Ferry {
             throw new IllegalArgumentException("no backend on the class path can load " + dir + " (found "
                     + (names.isEmpty() ? "none" : String.join(", ", names)) + "); add ferry-backend-pytorch or "
                     + "ferry-backend-onnx");
+        }
+
+        private static void requireNames(String option, String[] classes) {
+            if (classes == null) {
+                throw new IllegalArgumentException(option + ": null");
+            }
+            for (int i = 0; i < classes.length; i++) {
+                if (classes[i] == null) {
+                    throw new IllegalArgumentException(option + ": class name " + i + " is null");
+                }
+            }
         }
 
         private void once() {
