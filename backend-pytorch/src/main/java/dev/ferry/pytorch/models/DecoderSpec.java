@@ -174,7 +174,7 @@ public final class DecoderSpec {
     }
 
     public Map<String, RopeTable> rope() {
-        return Map.copyOf(b.rope);
+        return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.rope)); // in order: buffers are registered by it
     }
 
     /** The rotary table layer {@code i} uses ({@link RotaryEmbedding#SINGLE} when all layers share one). */
