@@ -122,7 +122,10 @@ public final class Generator implements LanguageModel, AutoCloseable {
         return model.padTokenId();
     }
 
-    /** Llama-family and GPT-2 models take left-padded, masked batches. */
+    /**
+     * Every family takes left-padded, masked batches (Phi-3's LongRoPE, like transformers', picks short or long
+     * factors from the batch's longest row, so a row may then differ from itself alone).
+     */
     @Override
     public boolean supportsBatches() {
         return true;
