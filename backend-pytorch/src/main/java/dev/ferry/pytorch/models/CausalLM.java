@@ -73,7 +73,7 @@ public class CausalLM extends DjlModule {
     }
 
     public final KVCache newCache() {
-        return new KVCache(numLayers());
+        return new KVCache(trunk.windows());
     }
 
     /**
