@@ -56,7 +56,8 @@ public final class PyTorchModelLoader implements ModelLoader {
             checkpoint = SafetensorsCheckpoint.open(request.modelDir());
             DispatchOptions dispatch = DispatchOptions.of(map).withPreloadClasses(preload)
                     .withPrefetchBlocks(request.prefetchBlocks());
-            CheckpointDispatcher.Result result = loader.loadAndDispatch(lm, checkpoint, plan,
+            CheckpointDispatcher.Result result = loader.loadAndDispatch(lm,
+                    ModelFamilies.checkpointView(lm, checkpoint), plan,
                     CheckpointDispatcher.Options.of(map).withDispatch(dispatch)
                             .withOffloadDir(request.offloadFolder())
                             .withOverwriteOffloadDir(request.overwriteOffloadFolder()));
