@@ -1,5 +1,6 @@
 package dev.ferry.pytorch;
 
+import dev.ferry.core.hook.StreamCounter;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
@@ -24,16 +25,23 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     private final Generator generator;
     private final CheckpointDispatcher.Result result;
     private final WeightsStore checkpoint;
+    private final StreamCounter counter;
     private volatile boolean closed;
 
     PyTorchDispatchedModel(DjlBackend backend, CausalLM model, DeviceMap map, Generator generator,
-                           CheckpointDispatcher.Result result, WeightsStore checkpoint) {
+                           CheckpointDispatcher.Result result, WeightsStore checkpoint, StreamCounter counter) {
+        this.counter = counter;
         this.backend = backend;
         this.model = model;
         this.map = map;
         this.generator = generator;
         this.result = result;
         this.checkpoint = checkpoint;
+    }
+
+    @Override
+    public java.util.Optional<StreamCounter> streamCounter() {
+        return java.util.Optional.of(counter);
     }
 
     @Override

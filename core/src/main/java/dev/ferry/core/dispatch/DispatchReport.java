@@ -196,6 +196,15 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
             o.put("hooked", e.hooked());
             o.put("reason", e.reasonText());
         }
+        if (memory != null && memory.routed() != null) {
+            ObjectNode r = root.putObject("routed_experts");
+            r.put("experts", memory.routed().experts());
+            r.put("layers", memory.routed().layers());
+            r.put("stored_bytes", memory.routed().storedBytes());
+            r.put("bytes_per_token_at_most", memory.routed().bytesPerTokenAtMost());
+            r.put("rule", PreloadRule.moeSentence());
+            root.put("streamed_bytes_per_token_at_most", memory.streamedBytesPerTokenAtMost());
+        }
         if (!keysWithoutModules.isEmpty()) {
             ArrayNode keys = root.putArray("map_keys_without_ops");
             keysWithoutModules.forEach(keys::add);
@@ -235,6 +244,9 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
         sb.append(String.format("%d of %d modules hooked; main device %s%n", hookedCount(), modules.size(),
                 mainDevice));
         sb.append(memory.describeAll()).append(System.lineSeparator());
+        if (memory.routed() != null) {
+            sb.append(PreloadRule.moeSentence()).append(System.lineSeparator());
+        }
         if (!keysWithoutModules.isEmpty()) {
             sb.append("device map keys without ops in the model (accepted, nothing to place): ")
                     .append(keysWithoutModules).append(System.lineSeparator());
