@@ -58,7 +58,8 @@ public final class PyTorchModelLoader implements ModelLoader {
             StreamCounter counter = new StreamCounter();
             DispatchOptions dispatch = DispatchOptions.of(map).withPreloadClasses(preload)
                     .withPrefetchBlocks(request.prefetchBlocks()).withStreamCounter(counter);
-            CheckpointDispatcher.Result result = loader.loadAndDispatch(lm, checkpoint, plan,
+            CheckpointDispatcher.Result result = loader.loadAndDispatch(lm,
+                    ModelFamilies.checkpointView(lm, checkpoint), plan,
                     CheckpointDispatcher.Options.of(map).withDispatch(dispatch)
                             .withOffloadDir(request.offloadFolder())
                             .withOverwriteOffloadDir(request.overwriteOffloadFolder()));

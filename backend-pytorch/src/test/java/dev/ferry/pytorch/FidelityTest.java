@@ -40,7 +40,8 @@ class FidelityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
+    @ValueSource(strings = {"tiny-llama", "tiny-gpt2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3",
+            "tiny-mistral-sliding", "tiny-qwen2-sliding"})
     void logitsAndGreedyTokensMatchTransformers(String fixture) {
         Golden golden = Golden.of(fixture);
         CausalLM model = load(fixture);

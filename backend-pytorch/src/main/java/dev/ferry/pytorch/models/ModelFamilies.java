@@ -28,14 +28,36 @@ import java.util.TreeSet;
  */
 public final class ModelFamilies {
 
+    /** Every family this backend builds, by {@code model_type}: add a family here. */
+    private static final Map<String, Family> FAMILIES = register(GPT2Family.GPT2, DenseFamilies.ALL);
+
     private ModelFamilies() {
+    }
+
+    private static Map<String, Family> register(Family gpt2, List<? extends Family> more) {
+        Map<String, Family> m = new LinkedHashMap<>();
+        m.put(gpt2.modelType(), gpt2);
+        more.forEach(f -> m.put(f.modelType(), f));
+        return Collections.unmodifiableMap(m);
     }
 
     /** The {@code model_type}s this backend builds. */
     public static Set<String> supportedModelTypes() {
-        Set<String> s = new TreeSet<>(LlamaFamily.PREFIXES.keySet());
-        s.add("gpt2");
-        return s;
+        return new TreeSet<>(FAMILIES.keySet());
+    }
+
+    /**
+     * The family of {@code config}'s {@code model_type}.
+     *
+     * @throws IllegalArgumentException naming the type and the supported ones when no family reads it
+     */
+    public static Family family(ModelConfig config) {
+        String type = config.modelType();
+        Family f = FAMILIES.get(type);
+        if (f == null) {
+            throw new IllegalArgumentException("unknown model_type '" + type + "'; supported: " + supportedModelTypes());
+        }
+        return f;
     }
 
     /** The model of the folder's {@code config.json}, on meta. */
@@ -52,14 +74,12 @@ public final class ModelFamilies {
     }
 
     public static CausalLM build(ModelConfig config, DjlBackend backend, DType dtype) {
-        String type = config.modelType();
-        if (LlamaFamily.PREFIXES.containsKey(type)) {
-            return LlamaFamily.build(config, backend, dtype);
-        }
-        if (type.equals("gpt2")) {
-            return GPT2Family.build(config, backend, dtype);
-        }
-        throw new IllegalArgumentException("unknown model_type '" + type + "'; supported: " + supportedModelTypes());
+        return family(config).build(config, backend, dtype);
+    }
+
+    /** {@code checkpoint} as {@code model}'s module tree names its tensors ({@link Family#checkpointView}). */
+    public static WeightsStore checkpointView(CausalLM model, WeightsStore checkpoint) {
+        return family(model.config()).checkpointView(checkpoint);
     }
 
     /**
