@@ -52,7 +52,7 @@ ACC=(python3 "$F/accelerate_decode.py")
 tests() {
   FERRY_FIXTURES=$F/fixtures timeout 400 "${JAVA[@]}" -Dferry.fixtures="$F/fixtures" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
     --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
-    --select-class dev.ferry.pytorch.CudaGoldenTest --include-tag gpu --details tree --disable-banner \
+    --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
 }
 
