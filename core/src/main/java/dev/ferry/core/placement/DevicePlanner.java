@@ -560,7 +560,8 @@ public final class DevicePlanner {
                     budgetView.put(devices.get(d), budget[d]);
                 }
             }
-            return new DevicePlan(new DeviceMap(map), bytes, budgetView, kept, t.size[0], warnings);
+            long total = t.size[0] + (experts == null ? 0 : java.util.Arrays.stream(experts.bytes).sum());
+            return new DevicePlan(new DeviceMap(map), bytes, budgetView, kept, total, warnings);
         }
 
         /**
