@@ -8,6 +8,10 @@ import dev.ferry.core.module.Module;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.testing.MoeTree;
+import dev.ferry.core.testing.TestBackend;
+import dev.ferry.core.weights.HostMemoryStore;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -150,5 +154,28 @@ class ExpertUnitsTest {
         assertThat(plan.routedUnits()).hasSize(4);
         assertThat(plan.unit("model.layers.1.mlp.experts.0.w1")).isNull();
         assertThat(plan.unit("model.layers.1.mlp.experts.0").members()).contains("model.layers.1.mlp.experts.0.w2");
+    }
+
+    @Test
+    void expertsOffloadedToCpuMemoryLiveInPageLockedMemoryWhileTheDenseWeightsAreOnTheAccelerator() {
+        TestBackend backend = new TestBackend(1);
+        Module root = tree();
+        HostMemoryStore checkpoint = new HostMemoryStore();
+        root.stateDict().forEach((name, slot) -> checkpoint.put(name, slot.spec(),
+                ByteBuffer.allocate((int) slot.byteSize()).order(ByteOrder.LITTLE_ENDIAN)));
+        DeviceMap map = map("", GPU, "model.layers.0.mlp.experts", CPU, "model.layers.1.mlp.experts", CPU);
+
+        CheckpointDispatcher.Result result = new CheckpointDispatcher(backend, new Dispatcher(backend)).loadAndDispatch(
+                root, checkpoint, CheckpointDispatcher.Options.of(map).withDispatch(
+                        DispatchOptions.of(map).withPreloadClasses(PRELOAD.preloadClasses())));
+
+        long experts = 2 * 4 * 3L * 64 * 96 * 4;
+        assertThat(result.hostOffloadBytes()).isEqualTo(experts);
+        // (a locked buffer's capacity may run a page past its tensor: allocations are whole pages)
+        assertThat(backend.locking().buffers().stream().mapToLong(ByteBuffer::limit).sum()).isEqualTo(experts);
+        assertThat(root.find("model.layers.1.self_attn.q_proj").tensor("weight").device()).isEqualTo(GPU);
+        assertThat(root.find("model.layers.1.mlp.experts.3.w2").tensor("weight").isMaterialised()).isFalse();
+        Dispatcher.remove(root);
+        assertThat(backend.locking().lockedBytes()).isZero();
     }
 }
