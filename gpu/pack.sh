@@ -35,7 +35,7 @@ mvn -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-s
 mvn -q -B dependency:copy -Dartifact=org.assertj:assertj-core:3.27.7 -DoutputDirectory="$S/tools"
 cp -r core/target/test-classes "$S/test-classes/core"
 cp -r backend-pytorch/target/test-classes "$S/test-classes/pytorch"
-for m in tiny-llama tiny-gpt2; do
+for m in tiny-llama tiny-gpt2 tiny-qwen3 tiny-gemma2 tiny-gemma3 tiny-phi3 tiny-phi3-longrope tiny-mistral-sliding tiny-qwen2-sliding; do
   mkdir -p "$S/fixtures/$m" && cp "$FIX/$m"/*.json "$FIX/$m"/*.safetensors "$S/fixtures/$m/"
 done
 # the mixture-of-experts fixtures of MoeCudaTest

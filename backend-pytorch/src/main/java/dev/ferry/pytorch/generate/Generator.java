@@ -122,7 +122,10 @@ public final class Generator implements LanguageModel, AutoCloseable {
         return model.padTokenId();
     }
 
-    /** Llama-family and GPT-2 models take left-padded, masked batches. */
+    /**
+     * Every family takes left-padded, masked batches (Phi-3's LongRoPE, like transformers', picks short or long
+     * factors from the batch's longest row, so a row may then differ from itself alone).
+     */
     @Override
     public boolean supportsBatches() {
         return true;
@@ -140,10 +143,28 @@ public final class Generator implements LanguageModel, AutoCloseable {
     @Override
     public float[][] nextTokenLogits(long[] ids, int rows, long[] mask, LanguageModel.Cache cache) {
         KVCache kv = (KVCache) cache;
+        int seq = ids.length / rows;
+        if (kv != null && model.bypassesCacheAt(kv.length(), seq)) {
+            // as transformers' Phi-3 with LongRoPE: this step runs on a fresh cache, the model's own is left as it was
+            try (KVCache fresh = model.newCache()) {
+                return rows == 1 && mask == null ? new float[][] {lastLogits(ids, fresh)}
+                        : lastLogits(ids, lastColumns(mask, rows, seq), rows, seq, fresh);
+            }
+        }
         if (rows == 1 && mask == null) {
             return new float[][] {lastLogits(ids, kv)};
         }
         return lastLogits(ids, mask, rows, ids.length / rows, kv);
+    }
+
+    /** The last {@code seq} columns of each of {@code rows} rows of a row-major mask. */
+    private static long[] lastColumns(long[] mask, int rows, int seq) {
+        int width = mask.length / rows;
+        long[] out = new long[rows * seq];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(mask, r * width + width - seq, out, r * seq, seq);
+        }
+        return out;
     }
 
     /**

@@ -28,15 +28,19 @@ public class CausalLM extends DjlModule {
     private final int vocab;
     private final int maxPositions;
     private final float finalSoftcap;
+    private final int dropCacheAt;
 
     /**
      * @param trunkName    the trunk's child name ({@code model}, GPT-2's {@code transformer})
      * @param maxPositions the longest sequence the positions allow
      * @param finalSoftcap {@code tanh(logits / cap) · cap} when positive (Gemma 2)
+     * @param dropCacheAt 0, or the length past which cached keys are stale ({@link #bypassesCacheAt})
      */
     public CausalLM(String className, DjlBackend backend, ModelConfig config, String trunkName, DecoderTrunk trunk,
-                    int hidden, int vocab, int maxPositions, boolean tied, float finalSoftcap, DType dtype) {
+                    int hidden, int vocab, int maxPositions, boolean tied, float finalSoftcap, int dropCacheAt,
+                    DType dtype) {
         super(className, backend);
+        this.dropCacheAt = dropCacheAt;
         this.config = config;
         this.vocab = vocab;
         this.maxPositions = maxPositions;
@@ -70,6 +74,20 @@ public class CausalLM extends DjlModule {
 
     public final KVCache newCache() {
         return new KVCache(numLayers());
+    }
+
+    /**
+     * Whether a generation step of {@code seq} new positions after {@code past} cached ones runs on a fresh cache,
+     * leaving the model's cache as it was. This is what transformers 5.17 does for Phi-3 with LongRoPE once the
+     * sequence reaches {@code original_max_position_embeddings + 1} while the cache holds at most that many positions:
+     * {@code Phi3ForCausalLM.prepare_inputs_for_generation} sets {@code past_key_values = None}, meant to recompute the
+     * cache with the long factors, but the model runs only the new token on a new cache that generation does not keep,
+     * so the cache never grows past the original length and every later token is predicted from the token before it
+     * alone. Ferry does the same, to give transformers' tokens; without the cache ({@code withCache(false)}) each step
+     * sees the whole sequence, as transformers' {@code use_cache=False} does.
+     */
+    public boolean bypassesCacheAt(int past, int seq) {
+        return dropCacheAt > 0 && past > 0 && past <= dropCacheAt && past + seq >= dropCacheAt + 1;
     }
 
     public List<Long> eosTokenIds() {

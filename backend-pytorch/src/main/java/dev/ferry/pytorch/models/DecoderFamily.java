@@ -31,7 +31,7 @@ public record DecoderFamily(String modelType, ClassNames names,
         DecoderSpec spec = spec(config);
         var shape = spec.shape();
         return new CausalLM(names.causalLm(), backend, config, "model", new DecoderModel(spec, backend, dtype),
-                spec.hidden(), shape.vocabSize(), shape.maxPositions(), shape.tiedEmbeddings(), spec.finalSoftcap(),
-                dtype);
+                spec.hidden(), shape.vocabSize(), shape.maxPositions(), spec.tiedEmbeddings(), spec.finalSoftcap(),
+                spec.dropCacheAt(), dtype);
     }
 }

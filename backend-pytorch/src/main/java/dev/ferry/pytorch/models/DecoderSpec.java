@@ -157,12 +157,24 @@ public final class DecoderSpec {
         return b.tied;
     }
 
+    /**
+     * 0, or the {@code original_max_position_embeddings} of a LongRoPE table when the family bypasses its cache past
+     * it ({@link CausalLM#bypassesCacheAt}).
+     */
+    public int dropCacheAt() {
+        if (!b.dropOnLongRope) {
+            return 0;
+        }
+        return b.rope.values().stream().filter(t -> t.longInvFreq() != null)
+                .mapToInt(RopeTable::originalMaxPositions).findFirst().orElse(0);
+    }
+
     public MlpFactory mlp() {
         return b.mlp;
     }
 
     public Map<String, RopeTable> rope() {
-        return Map.copyOf(b.rope);
+        return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(b.rope)); // in order: buffers are registered by it
     }
 
     /** The rotary table layer {@code i} uses ({@link RotaryEmbedding#SINGLE} when all layers share one). */
@@ -199,6 +211,7 @@ public final class DecoderSpec {
         private MlpFactory mlp = MlpFactory.GATED;
         private Map<String, RopeTable> rope = new LinkedHashMap<>();
         private boolean partialRotary;
+        private boolean dropOnLongRope;
         private boolean tied;
         private FamilyConfig config;
         private List<String> layerTypes;
@@ -228,6 +241,7 @@ public final class DecoderSpec {
             c.mlp = mlp;
             c.rope = new LinkedHashMap<>(rope);
             c.partialRotary = partialRotary;
+            c.dropOnLongRope = dropOnLongRope;
             c.tied = tied;
             c.config = config;
             c.layerTypes = List.copyOf(layerTypes);
@@ -322,6 +336,15 @@ public final class DecoderSpec {
         /** Rotary embeddings may cover part of each head ({@code partial_rotary_factor}, Phi-3). */
         public Builder partialRotary() {
             partialRotary = true;
+            return this;
+        }
+
+        /**
+         * Generation past LongRoPE's original length bypasses the KV cache as transformers' Phi-3 does
+         * ({@link CausalLM#bypassesCacheAt}).
+         */
+        public Builder dropCacheOnLongRope() {
+            dropOnLongRope = true;
             return this;
         }
 

@@ -62,10 +62,13 @@ public final class DenseFamilies {
                         .ropePerLayerKind(ropePerKind(c, b.shape().headDim()));
             });
 
-    /** Phi-3: fused {@code qkv_proj} and {@code gate_up_proj}, residual dropouts, partial rotary, Mistral's window. */
+    /**
+     * Phi-3: fused {@code qkv_proj} and {@code gate_up_proj}, residual dropouts, partial rotary, Mistral's window, and
+     * with LongRoPE the KV cache bypassed past the original length, as transformers 5.17 does.
+     */
     public static final DecoderFamily PHI3 = new DecoderFamily("phi3", ClassNames.of("Phi3"),
             (c, b) -> windowEverywhere(c, b.qkv(DecoderSpec.Qkv.FUSED).mlp(MlpFactory.FUSED_GATE_UP)
-                    .residualDropouts().partialRotary()));
+                    .residualDropouts().partialRotary().dropCacheOnLongRope()));
 
     /** Every dense family, in the order of {@code supportedModelTypes}. */
     public static final List<DecoderFamily> ALL = List.of(LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT, PHI3);

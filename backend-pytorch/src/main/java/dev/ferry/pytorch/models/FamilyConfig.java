@@ -104,7 +104,7 @@ public final class FamilyConfig {
         n.forEach(e -> {
             if (!LAYER_KINDS.contains(e.asText())) {
                 throw new ConfigException("layer_types", "config.json of model_type '" + modelType
-                        + "': attention kind '" + e.asText() + "' is not supported; supported: " + FULL + ", "
+                        + "': layer_types lists attention kind '" + e.asText() + "', which is not supported; supported: " + FULL + ", "
                         + SLIDING);
             }
             out.add(e.asText());

@@ -45,6 +45,6 @@ public final class GPT2Family implements Family {
         GPT2Model trunk = new GPT2Model(backend, d, shape.vocabSize(), shape.maxPositions(), shape.layers(),
                 c.number("embd_pdrop", 0.1), dtype);
         return new CausalLM("GPT2LMHeadModel", backend, c, "transformer", trunk, d.embed(), shape.vocabSize(),
-                shape.maxPositions(), shape.tiedEmbeddings(), 0f, dtype);
+                shape.maxPositions(), shape.tiedEmbeddings(), 0f, 0, dtype);
     }
 }

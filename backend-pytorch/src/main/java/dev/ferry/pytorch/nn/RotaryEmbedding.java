@@ -80,11 +80,6 @@ public class RotaryEmbedding extends DjlModule {
         return out;
     }
 
-    /** The kinds of layer this module has tables for ({@link #SINGLE} alone when all layers rotate alike). */
-    public java.util.Set<String> kinds() {
-        return tables.keySet();
-    }
-
     @Override
     protected Object forward(Object... args) {
         NDArray x = array(arg(args, 0, "hidden states"));
