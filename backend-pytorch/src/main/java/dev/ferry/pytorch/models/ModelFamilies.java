@@ -29,17 +29,23 @@ import java.util.TreeSet;
  */
 public final class ModelFamilies {
 
-    /** Every family this backend builds, by {@code model_type}: add a family here. */
-    private static final Map<String, Family> FAMILIES = register(GPT2Family.GPT2,
-            java.util.stream.Stream.concat(DenseFamilies.ALL.stream(), MoeFamilies.ALL.stream()).toList());
+    /** Every family this backend builds, by {@code model_type}: add a family (or a group of them) here. */
+    private static final Map<String, Family> FAMILIES = register(List.of(GPT2Family.GPT2), DenseFamilies.ALL,
+            MoeFamilies.ALL);
 
     private ModelFamilies() {
     }
 
-    private static Map<String, Family> register(Family gpt2, List<? extends Family> more) {
+    @SafeVarargs
+    private static Map<String, Family> register(List<? extends Family>... groups) {
         Map<String, Family> m = new LinkedHashMap<>();
-        m.put(gpt2.modelType(), gpt2);
-        more.forEach(f -> m.put(f.modelType(), f));
+        for (List<? extends Family> group : groups) {
+            for (Family f : group) {
+                if (m.putIfAbsent(f.modelType(), f) != null) {
+                    throw new IllegalStateException("two families read model_type '" + f.modelType() + "'");
+                }
+            }
+        }
         return Collections.unmodifiableMap(m);
     }
 
