@@ -9,6 +9,7 @@ import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
 import dev.ferry.pytorch.models.ModelFamilies;
+import dev.ferry.pytorch.nn.KVCache;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -76,5 +77,37 @@ class FidelityTest {
         Generator gen = new Generator(load("tiny-phi3-longrope"), backend, Device.cpu());
         assertThat(golden.maxAbsDiff(gen.logits(golden.inputIds()))).isLessThan(TOLERANCE);
         assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8))).containsExactly(golden.greedy());
+    }
+
+    /**
+     * A sliding-window layer's cache keeps only its last window - 1 positions (tiny-qwen2-sliding: layers 2 and 3,
+     * window 4) while full layers keep all, and decoding from it still gives transformers' tokens.
+     */
+    @Test
+    void slidingLayersCacheOnlyTheirWindowAndStillDecodeAsTransformers() {
+        Golden golden = Golden.of("tiny-qwen2-sliding");
+        CausalLM model = load("tiny-qwen2-sliding");
+        Generator gen = new Generator(model, backend, Device.cpu());
+        try (KVCache cache = model.newCache()) {
+            long token = argmax(gen.nextTokenLogits(golden.inputIds(), 1, null, cache)[0]);
+            for (int step = 1; step < 4; step++) {
+                assertThat(token).isEqualTo(golden.greedy()[step - 1]);
+                token = argmax(gen.nextTokenLogits(new long[] {token}, 1, null, cache)[0]);
+            }
+            assertThat(token).isEqualTo(golden.greedy()[3]);
+            assertThat(cache.length()).isEqualTo(golden.inputIds().length + 3);
+            assertThat(new int[] {cache.held(0), cache.held(1), cache.held(2), cache.held(3)})
+                    .containsExactly(11, 11, 3, 3);
+        }
+    }
+
+    static long argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
     }
 }

@@ -28,19 +28,19 @@ public class CausalLM extends DjlModule {
     private final int vocab;
     private final int maxPositions;
     private final float finalSoftcap;
-    private final int dropCacheAt;
+    private final int bypassCacheAt;
 
     /**
      * @param trunkName    the trunk's child name ({@code model}, GPT-2's {@code transformer})
      * @param maxPositions the longest sequence the positions allow
      * @param finalSoftcap {@code tanh(logits / cap) · cap} when positive (Gemma 2)
-     * @param dropCacheAt 0, or the length past which cached keys are stale ({@link #bypassesCacheAt})
+     * @param bypassCacheAt 0, or the length past which cached keys are stale ({@link #bypassesCacheAt})
      */
     public CausalLM(String className, DjlBackend backend, ModelConfig config, String trunkName, DecoderTrunk trunk,
-                    int hidden, int vocab, int maxPositions, boolean tied, float finalSoftcap, int dropCacheAt,
+                    int hidden, int vocab, int maxPositions, boolean tied, float finalSoftcap, int bypassCacheAt,
                     DType dtype) {
         super(className, backend);
-        this.dropCacheAt = dropCacheAt;
+        this.bypassCacheAt = bypassCacheAt;
         this.config = config;
         this.vocab = vocab;
         this.maxPositions = maxPositions;
@@ -73,7 +73,7 @@ public class CausalLM extends DjlModule {
     }
 
     public final KVCache newCache() {
-        return new KVCache(numLayers());
+        return new KVCache(trunk.windows());
     }
 
     /**
@@ -87,7 +87,7 @@ public class CausalLM extends DjlModule {
      * sees the whole sequence, as transformers' {@code use_cache=False} does.
      */
     public boolean bypassesCacheAt(int past, int seq) {
-        return dropCacheAt > 0 && past > 0 && past <= dropCacheAt && past + seq >= dropCacheAt + 1;
+        return bypassCacheAt > 0 && past > 0 && past <= bypassCacheAt && past + seq >= bypassCacheAt + 1;
     }
 
     public List<Long> eosTokenIds() {

@@ -52,6 +52,15 @@ public class DecoderModel extends DecoderTrunk {
     }
 
     @Override
+    public int[] windows() {
+        int[] w = new int[layers.size()];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = spec.window(i);
+        }
+        return w;
+    }
+
+    @Override
     protected DjlTensor run(Object ids, DjlTensor positions, Masks masks, KVCache cache) {
         DjlTensor h = adopt(embedTokens.call(ids));
         Map<String, List<?>> rope = new HashMap<>();
@@ -64,7 +73,9 @@ public class DecoderModel extends DecoderTrunk {
                 r.forEach(o -> adopt(o));
                 return r;
             });
-            DjlTensor mask = masks.forWindow(h.array().getManager(), spec.window(i));
+            int held = cache == null ? 0 : cache.held(i);
+            DjlTensor mask = cache == null ? masks.forWindow(h.array().getManager(), spec.window(i))
+                    : masks.forWindow(h.array().getManager(), spec.window(i), held);
             DjlTensor next = adopt(layers.get(i).call(h, cs.get(0), cs.get(1), mask, cache));
             h.close(); // free each layer's input early; the scope would only do it at the end
             h = next;

@@ -161,8 +161,8 @@ public final class DecoderSpec {
      * 0, or the {@code original_max_position_embeddings} of a LongRoPE table when the family bypasses its cache past
      * it ({@link CausalLM#bypassesCacheAt}).
      */
-    public int dropCacheAt() {
-        if (!b.dropOnLongRope) {
+    public int bypassCacheAt() {
+        if (!b.bypassOnLongRope) {
             return 0;
         }
         return b.rope.values().stream().filter(t -> t.longInvFreq() != null)
@@ -211,7 +211,7 @@ public final class DecoderSpec {
         private MlpFactory mlp = MlpFactory.GATED;
         private Map<String, RopeTable> rope = new LinkedHashMap<>();
         private boolean partialRotary;
-        private boolean dropOnLongRope;
+        private boolean bypassOnLongRope;
         private boolean tied;
         private FamilyConfig config;
         private List<String> layerTypes;
@@ -241,7 +241,7 @@ public final class DecoderSpec {
             c.mlp = mlp;
             c.rope = new LinkedHashMap<>(rope);
             c.partialRotary = partialRotary;
-            c.dropOnLongRope = dropOnLongRope;
+            c.bypassOnLongRope = bypassOnLongRope;
             c.tied = tied;
             c.config = config;
             c.layerTypes = List.copyOf(layerTypes);
@@ -343,8 +343,8 @@ public final class DecoderSpec {
          * Generation past LongRoPE's original length bypasses the KV cache as transformers' Phi-3 does
          * ({@link CausalLM#bypassesCacheAt}).
          */
-        public Builder dropCacheOnLongRope() {
-            dropOnLongRope = true;
+        public Builder bypassCacheOnLongRope() {
+            bypassOnLongRope = true;
             return this;
         }
 

@@ -30,6 +30,11 @@ public abstract class DecoderTrunk extends DjlModule {
 
     public abstract int layerCount();
 
+    /** Each layer's sliding window, 0 where it attends to every earlier position (what a KV cache may drop). */
+    public int[] windows() {
+        return new int[layerCount()];
+    }
+
     /**
      * The final hidden states of {@code ids} at {@code positions}, a tensor of the current scope; {@code masks} gives
      * each layer's additive mask.
@@ -68,11 +73,22 @@ public abstract class DecoderTrunk extends DjlModule {
 
         /** The mask for layers of {@code window} ({@code null} when it hides nothing), a temporary of the forward's scope. */
         public DjlTensor forWindow(NDManager manager, int window) {
+            return forWindow(manager, window, past);
+        }
+
+        /**
+         * The mask for layers of {@code window} whose cache holds only the last {@code held} of the {@code past}
+         * positions (a sliding-window cache): its key columns are those positions and the new ones.
+         */
+        public DjlTensor forWindow(NDManager manager, int window, int held) {
             if (made.containsKey(window)) {
                 return made.get(window);
             }
             NDArray m = padding == null ? Attention.causalMask(manager, past, seq, window)
                     : padding.additive(manager, seq, window);
+            if (m != null && held < past) {
+                m = m.get(":, :, :, " + (past - held) + ":"); // the dropped positions were hidden anyway
+            }
             DjlTensor t = m == null ? null : scoped(m);
             made.put(window, t);
             return t;

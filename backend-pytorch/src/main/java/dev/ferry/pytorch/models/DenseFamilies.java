@@ -57,7 +57,8 @@ public final class DenseFamilies {
     public static final DecoderFamily GEMMA3_TEXT = new DecoderFamily("gemma3_text",
             ClassNames.of("Gemma3").withModel("Gemma3TextModel").withEmbedding("Gemma3TextScaledWordEmbedding"),
             (c, b) -> {
-                int pattern = (int) c.number("_sliding_window_pattern", c.number("sliding_window_pattern", 6));
+                int pattern = c.has("_sliding_window_pattern") ? c.requiredPositive("_sliding_window_pattern")
+                        : c.has("sliding_window_pattern") ? c.requiredPositive("sliding_window_pattern") : 6;
                 return gemma(c, b, i -> (i + 1) % pattern != 0).qkNorm()
                         .ropePerLayerKind(ropePerKind(c, b.shape().headDim()));
             });
@@ -68,9 +69,9 @@ public final class DenseFamilies {
      */
     public static final DecoderFamily PHI3 = new DecoderFamily("phi3", ClassNames.of("Phi3"),
             (c, b) -> windowEverywhere(c, b.qkv(DecoderSpec.Qkv.FUSED).mlp(MlpFactory.FUSED_GATE_UP)
-                    .residualDropouts().partialRotary().dropCacheOnLongRope()));
+                    .residualDropouts().partialRotary().bypassCacheOnLongRope()));
 
-    /** Every dense family, in the order of {@code supportedModelTypes}. */
+    /** Every dense family. */
     public static final List<DecoderFamily> ALL = List.of(LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT, PHI3);
 
     /** Every layer slides when {@code sliding_window} is set (Mistral, Phi-3), unless {@code layer_types} says otherwise. */
