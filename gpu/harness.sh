@@ -10,6 +10,10 @@
 #   small  TinyLlama-shaped 1.1B fp16: layers 11-21 in CPU memory, and all on gpu0 (also plain transformers and
 #          Ferry with no hooks), Ferry and Accelerate with and without preload; torch's pinned/pageable copy speed
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
+#   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
+#   moe    on it (made first if missing): attention, norms, routers, embeddings and head on gpu0 (1.6 GB, within
+#          0=4GiB), every layer's experts in CPU memory; Ferry fetches only the routed experts, Accelerate moves each
+#          layer's experts module whole. Run "setup moeckpt" and "moe" as two calls to stay under 10 minutes each
 # Writes OUT_DIR/summary.json (every result line), OUT_DIR/<step>.log and OUT_DIR/junit/ (XML reports).
 set -u
 OUT=$(mkdir -p "${1:?OUT_DIR}" && cd "$1" && pwd); shift
@@ -49,7 +53,7 @@ ACC=(python3 "$F/accelerate_decode.py")
 tests() {
   FERRY_FIXTURES=$F/fixtures timeout 400 "${JAVA[@]}" -Dferry.fixtures="$F/fixtures" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
     --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
-    --select-class dev.ferry.pytorch.CudaGoldenTest --include-tag gpu --details tree --disable-banner \
+    --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
 }
 
@@ -106,6 +110,20 @@ big() {
   arow "8B fp16, 0=4GiB, layers 16-31 on disk (warm), decode: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib-disk.json" --preload $P --new 6 --reps 1 --offload-folder "$W/acc-offload"
 }
 
+moeckpt() {
+  local C=$W/qwen3-moe-14b
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" qwen3-moe-14b | tee -a "$OUT/rows.raw"
+  python3 "$F/accelerate_decode.py" --experts-map "$C" "$W/moe-experts-cpu.json" cpu | tee -a "$OUT/maps.log"
+}
+
+moe() {
+  local C=$W/qwen3-moe-14b
+  [ -f "$W/moe-experts-cpu.json" ] || moeckpt
+  local N="MoE 13.7 GB fp16 (Qwen3-MoE shape, 10 layers x 128 experts, top-8), 0=4GiB, experts in CPU memory, decode"
+  ROW_TIMEOUT=240 row "$N: ferry preload" -- "${BENCH[@]}" "$C" "$W/moe-experts-cpu.json" preload=Qwen3MoeDecoderLayer prompt=128 new=16 reps=2
+  ROW_TIMEOUT=300 arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/moe-experts-cpu.json" --new 4 --reps 1
+}
+
 for s in $STEPS; do
   stamp "step $s"
   case $s in
@@ -113,6 +131,8 @@ for s in $STEPS; do
     tests) tests 2>&1 | tee "$OUT/tests.log" | tail -60 ;;
     small) small 2>&1 | tee "$OUT/small.log" | grep -v "^===" ;;
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
+    moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;
+    moe) moe 2>&1 | tee "$OUT/moe.log" | grep -v "^===" ;;
     *) echo "unknown step $s" ;;
   esac
 done

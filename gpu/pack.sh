@@ -38,6 +38,10 @@ cp -r backend-pytorch/target/test-classes "$S/test-classes/pytorch"
 for m in tiny-llama tiny-gpt2 tiny-qwen3 tiny-gemma2 tiny-gemma3 tiny-phi3 tiny-phi3-longrope tiny-mistral-sliding tiny-qwen2-sliding; do
   mkdir -p "$S/fixtures/$m" && cp "$FIX/$m"/*.json "$FIX/$m"/*.safetensors "$S/fixtures/$m/"
 done
+# the mixture-of-experts fixtures of MoeCudaTest
+for m in tiny-mixtral tiny-qwen3-moe; do
+  mkdir -p "$S/fixtures/$m" && cp "$FIX/$m"/*.json "$FIX/$m"/*.safetensors "$S/fixtures/$m/"
+done
 # a JRE for Ferry, with include/ so that DJL's JNI can be built against it
 JDK=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
 "$JDK/bin/jlink" --add-modules java.base,java.compiler,java.desktop,java.sql,java.logging,java.naming,java.management,jdk.management,jdk.unsupported,jdk.zipfs \

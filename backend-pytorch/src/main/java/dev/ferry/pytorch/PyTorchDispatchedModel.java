@@ -1,5 +1,6 @@
 package dev.ferry.pytorch;
 
+import dev.ferry.core.hook.StreamCounter;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
@@ -26,15 +27,22 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     private final CheckpointDispatcher.Result result;
     private final WeightsStore checkpoint;
     private final CallGate gate = new CallGate("the model");
+    private final StreamCounter counter;
 
     PyTorchDispatchedModel(DjlBackend backend, CausalLM model, DeviceMap map, Generator generator,
-                           CheckpointDispatcher.Result result, WeightsStore checkpoint) {
+                           CheckpointDispatcher.Result result, WeightsStore checkpoint, StreamCounter counter) {
+        this.counter = counter;
         this.backend = backend;
         this.model = model;
         this.map = map;
         this.generator = generator;
         this.result = result;
         this.checkpoint = checkpoint;
+    }
+
+    @Override
+    public java.util.Optional<StreamCounter> streamCounter() {
+        return java.util.Optional.of(counter);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.ferry.pytorch;
 
+import dev.ferry.core.hook.StreamCounter;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchOptions;
 import dev.ferry.core.dispatch.DispatchPlan;
@@ -54,8 +55,9 @@ public final class PyTorchModelLoader implements ModelLoader {
                 throw new IllegalArgumentException("device map: " + e.getMessage(), e);
             }
             checkpoint = SafetensorsCheckpoint.open(request.modelDir());
+            StreamCounter counter = new StreamCounter();
             DispatchOptions dispatch = DispatchOptions.of(map).withPreloadClasses(preload)
-                    .withPrefetchBlocks(request.prefetchBlocks());
+                    .withPrefetchBlocks(request.prefetchBlocks()).withStreamCounter(counter);
             CheckpointDispatcher.Result result = loader.loadAndDispatch(lm,
                     ModelFamilies.checkpointView(lm, checkpoint), plan,
                     CheckpointDispatcher.Options.of(map).withDispatch(dispatch)
@@ -63,7 +65,7 @@ public final class PyTorchModelLoader implements ModelLoader {
                             .withOverwriteOffloadDir(request.overwriteOffloadFolder()));
             Generator generator = new Generator(lm, backend, map.mainDevice(),
                     Generator.tokenizer(request.modelDir()).orElse(null));
-            return new PyTorchDispatchedModel(backend, lm, map.resolve(lm), generator, result, checkpoint);
+            return new PyTorchDispatchedModel(backend, lm, map.resolve(lm), generator, result, checkpoint, counter);
         } catch (RuntimeException e) {
             if (checkpoint != null) {
                 checkpoint.close();

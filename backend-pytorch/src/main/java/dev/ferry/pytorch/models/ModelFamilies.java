@@ -1,5 +1,6 @@
 package dev.ferry.pytorch.models;
 
+import dev.ferry.core.dispatch.CheckpointNames;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.tensor.DType;
@@ -29,7 +30,8 @@ import java.util.TreeSet;
 public final class ModelFamilies {
 
     /** Every family this backend builds, by {@code model_type}: add a family (or a group of them) here. */
-    private static final Map<String, Family> FAMILIES = register(List.of(GPT2Family.GPT2), DenseFamilies.ALL);
+    private static final Map<String, Family> FAMILIES = register(List.of(GPT2Family.GPT2), DenseFamilies.ALL,
+            MoeFamilies.ALL);
 
     private ModelFamilies() {
     }
@@ -85,7 +87,8 @@ public final class ModelFamilies {
 
     /** {@code checkpoint} as {@code model}'s module tree names its tensors ({@link Family#checkpointView}). */
     public static WeightsStore checkpointView(CausalLM model, WeightsStore checkpoint) {
-        return family(model.config()).checkpointView(checkpoint);
+        // then the tree's own spellings: 4.x aliases and fused experts (the one rule core's loader applies too)
+        return CheckpointNames.view(model, family(model.config()).checkpointView(checkpoint));
     }
 
     /**
@@ -94,8 +97,9 @@ public final class ModelFamilies {
      * read from whichever of their names the store has. Missing tensors are all named in one error; a shape
      * mismatch names the tensor and both shapes. Keys of the store the model does not use are ignored.
      */
-    public static void load(Module root, WeightsStore store, DjlBackend backend, Device device) {
+    public static void load(Module root, WeightsStore checkpoint, DjlBackend backend, Device device) {
         backend.requireAvailable(device);
+        WeightsStore store = CheckpointNames.view(root, checkpoint);
         Map<TensorSlot, List<String>> names = new IdentityHashMap<>();
         List<TensorSlot> order = new ArrayList<>();
         root.stateDict().forEach((name, slot) -> {
@@ -109,7 +113,8 @@ public final class ModelFamilies {
         for (TensorSlot slot : order) {
             String found = names.get(slot).stream().filter(store::contains).findFirst().orElse(null);
             if (found == null) {
-                missing.add(String.join(" = ", names.get(slot)) + " " + slot.spec());
+                missing.add(CheckpointNames.describeMissing(root, String.join(" = ", names.get(slot))) + " "
+                        + slot.spec());
                 continue;
             }
             TensorSpec stored = store.spec(found);
