@@ -20,6 +20,8 @@ OUT=$(mkdir -p "${1:?OUT_DIR}" && cd "$1" && pwd); shift
 STEPS=${*:-setup tests small}
 H=$(cd "$(dirname "$0")/.." && pwd)
 F=${FERRY_HOME:-/root/ferry}
+# the fixtures travel with the checkout (testdata/), not in the pack: one device call carries 64 MiB in all
+FIX=${FERRY_FIXTURES:-$H/testdata}
 W=${FERRY_WORK:-/root/ferry-work}
 stamp() { echo "=== [${SECONDS}s] $*"; }
 TORCH=$(python3 -c "import torch, os; print(os.path.dirname(torch.__file__))")
@@ -51,7 +53,7 @@ BENCH=("${JAVA[@]}" -cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
 ACC=(python3 "$F/accelerate_decode.py")
 
 tests() {
-  FERRY_FIXTURES=$F/fixtures timeout 400 "${JAVA[@]}" -Dferry.fixtures="$F/fixtures" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
+  FERRY_FIXTURES=$FIX timeout 400 "${JAVA[@]}" -Dferry.fixtures="$FIX" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
     --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
     --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
