@@ -152,11 +152,7 @@ class CudaGoldenTest {
             Generator gen = new Generator(l.model(), backend, GPU0);
             double diff = golden.maxAbsDiff(gen.logits(golden.inputIds()));
             assertThat(diff).isLessThan(TOLERANCE);
-            assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8))).containsExactly(golden.greedy());
-            if (!FidelityTest.crossesLongRope(fixture)) {
-                assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8).withCache(false)))
-                        .containsExactly(golden.greedy());
-            }
+            FidelityTest.assertGreedyAsGolden(gen, fixture, golden);
             alsoCheck.accept(l.model());
             return diff;
         }

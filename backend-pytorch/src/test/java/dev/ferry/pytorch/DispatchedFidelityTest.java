@@ -143,11 +143,7 @@ class DispatchedFidelityTest {
             double diff = golden.maxAbsDiff(gen.logits(golden.inputIds()));
             System.out.printf("%s preload %s from %s: max |logit - golden| = %.3g%n", fixture, preload, kind, diff);
             assertThat(diff).isLessThan(FidelityTest.TOLERANCE);
-            assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8))).containsExactly(golden.greedy());
-            if (!FidelityTest.crossesLongRope(fixture)) {
-                assertThat(gen.generate(golden.inputIds(), GenerationConfig.greedy(8).withCache(false)))
-                        .containsExactly(golden.greedy());
-            }
+            FidelityTest.assertGreedyAsGolden(gen, fixture, golden);
             // offloaded weights are released after every forward
             String offloaded = fixture.equals("tiny-gpt2") ? "transformer.h.2.mlp.c_fc" : "model.layers.3.mlp.down_proj";
             assertThat(model.find(offloaded).tensor("weight").isMaterialised()).isFalse();

@@ -142,33 +142,23 @@ public final class Generator implements LanguageModel, AutoCloseable {
 
     /**
      * One row without a mask is the plain forward (what the goldens were made with); otherwise the masked batch
-     * forward. The cache must come from {@link #newCache()}.
+     * forward. The cache must come from {@link #newCache()}; it records the ids it is fed, so that at the step
+     * {@link CausalLM#recomputesCacheAt} names it is emptied and the whole sequence (its ids and these) is run again.
      */
     @Override
     public float[][] nextTokenLogits(long[] ids, int rows, long[] mask, LanguageModel.Cache cache) {
         KVCache kv = (KVCache) cache;
-        int seq = ids.length / rows;
-        if (kv != null && model.bypassesCacheAt(kv.length(), seq)) {
-            // as transformers' Phi-3 with LongRoPE: this step runs on a fresh cache, the model's own is left as it was
-            try (KVCache fresh = model.newCache()) {
-                return rows == 1 && mask == null ? new float[][] {lastLogits(ids, fresh)}
-                        : lastLogits(ids, lastColumns(mask, rows, seq), rows, seq, fresh);
+        if (kv != null) {
+            if (model.recomputesCacheAt(kv.length(), ids.length / rows)) {
+                ids = kv.tokensThen(ids, rows);
+                kv.clear();
             }
+            kv.recordTokens(ids, rows);
         }
         if (rows == 1 && mask == null) {
             return new float[][] {lastLogits(ids, kv)};
         }
         return lastLogits(ids, mask, rows, ids.length / rows, kv);
-    }
-
-    /** The last {@code seq} columns of each of {@code rows} rows of a row-major mask. */
-    private static long[] lastColumns(long[] mask, int rows, int seq) {
-        int width = mask.length / rows;
-        long[] out = new long[rows * seq];
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(mask, r * width + width - seq, out, r * seq, seq);
-        }
-        return out;
     }
 
     /**

@@ -28,19 +28,20 @@ public class CausalLM extends DjlModule {
     private final int vocab;
     private final int maxPositions;
     private final float finalSoftcap;
-    private final int bypassCacheAt;
+    private final int longRopeSwitch;
 
     /**
      * @param trunkName    the trunk's child name ({@code model}, GPT-2's {@code transformer})
      * @param maxPositions the longest sequence the positions allow
      * @param finalSoftcap {@code tanh(logits / cap) · cap} when positive (Gemma 2)
-     * @param bypassCacheAt 0, or the length past which cached keys are stale ({@link #bypassesCacheAt})
+     * @param longRopeSwitch 0, or the length past which the rope table switches to LongRoPE's long factors, which
+     *                       makes keys cached before it stale ({@link #recomputesCacheAt})
      */
     public CausalLM(String className, DjlBackend backend, ModelConfig config, String trunkName, DecoderTrunk trunk,
-                    int hidden, int vocab, int maxPositions, boolean tied, float finalSoftcap, int bypassCacheAt,
+                    int hidden, int vocab, int maxPositions, boolean tied, float finalSoftcap, int longRopeSwitch,
                     DType dtype) {
         super(className, backend);
-        this.bypassCacheAt = bypassCacheAt;
+        this.longRopeSwitch = longRopeSwitch;
         this.config = config;
         this.vocab = vocab;
         this.maxPositions = maxPositions;
@@ -77,17 +78,21 @@ public class CausalLM extends DjlModule {
     }
 
     /**
-     * Whether a generation step of {@code seq} new positions after {@code past} cached ones runs on a fresh cache,
-     * leaving the model's cache as it was. This is what transformers 5.17 does for Phi-3 with LongRoPE once the
-     * sequence reaches {@code original_max_position_embeddings + 1} while the cache holds at most that many positions:
-     * {@code Phi3ForCausalLM.prepare_inputs_for_generation} sets {@code past_key_values = None}, meant to recompute the
-     * cache with the long factors, but the model runs only the new token on a new cache that generation does not keep,
-     * so the cache never grows past the original length and every later token is predicted from the token before it
-     * alone. Ferry does the same, to give transformers' tokens; without the cache ({@code withCache(false)}) each step
-     * sees the whole sequence, as transformers' {@code use_cache=False} does.
+     * Whether a generation step of {@code seq} new positions after {@code past} cached ones must first drop the cache
+     * and recompute the whole sequence: the step where it first passes LongRoPE's
+     * {@code original_max_position_embeddings}, from which the rope table rotates with the long factors, so keys
+     * cached with the short ones are stale. The recompute happens once; later steps extend the cache as usual, so
+     * cached generation gives the tokens of {@code withCache(false)}, where every step is a full forward. In a
+     * left-padded batch {@code past + seq} is the longest row's length, which picks the factors for every row (as
+     * transformers does), so every row is recomputed.
+     *
+     * <p>This is what transformers 4.x meant ({@code Phi3ForCausalLM.prepare_inputs_for_generation} sets
+     * {@code past_key_values = None} there). transformers 5.17's {@code generate} differs past the switch: it still
+     * passes only the new token, so the recompute never happens and each later token is predicted from itself alone
+     * on a throwaway cache. Ferry recomputes, as transformers 4.x did.
      */
-    public boolean bypassesCacheAt(int past, int seq) {
-        return bypassCacheAt > 0 && past > 0 && past <= bypassCacheAt && past + seq >= bypassCacheAt + 1;
+    public boolean recomputesCacheAt(int past, int seq) {
+        return longRopeSwitch > 0 && past > 0 && past <= longRopeSwitch && past + seq > longRopeSwitch;
     }
 
     public List<Long> eosTokenIds() {

@@ -32,6 +32,6 @@ public record DecoderFamily(String modelType, ClassNames names,
         var shape = spec.shape();
         return new CausalLM(names.causalLm(), backend, config, "model", new DecoderModel(spec, backend, dtype),
                 spec.hidden(), shape.vocabSize(), shape.maxPositions(), spec.tiedEmbeddings(), spec.finalSoftcap(),
-                spec.bypassCacheAt(), dtype);
+                spec.longRopeSwitch(), dtype);
     }
 }

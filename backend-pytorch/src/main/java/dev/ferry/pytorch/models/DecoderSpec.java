@@ -158,13 +158,10 @@ public final class DecoderSpec {
     }
 
     /**
-     * 0, or the {@code original_max_position_embeddings} of a LongRoPE table when the family bypasses its cache past
-     * it ({@link CausalLM#bypassesCacheAt}).
+     * 0, or the {@code original_max_position_embeddings} of a LongRoPE table, past which it rotates with the long
+     * factors ({@link CausalLM#recomputesCacheAt}).
      */
-    public int bypassCacheAt() {
-        if (!b.bypassOnLongRope) {
-            return 0;
-        }
+    public int longRopeSwitch() {
         return b.rope.values().stream().filter(t -> t.longInvFreq() != null)
                 .mapToInt(RopeTable::originalMaxPositions).findFirst().orElse(0);
     }
@@ -211,7 +208,6 @@ public final class DecoderSpec {
         private MlpFactory mlp = MlpFactory.GATED;
         private Map<String, RopeTable> rope = new LinkedHashMap<>();
         private boolean partialRotary;
-        private boolean bypassOnLongRope;
         private boolean tied;
         private FamilyConfig config;
         private List<String> layerTypes;
@@ -241,7 +237,6 @@ public final class DecoderSpec {
             c.mlp = mlp;
             c.rope = new LinkedHashMap<>(rope);
             c.partialRotary = partialRotary;
-            c.bypassOnLongRope = bypassOnLongRope;
             c.tied = tied;
             c.config = config;
             c.layerTypes = List.copyOf(layerTypes);
@@ -336,15 +331,6 @@ public final class DecoderSpec {
         /** Rotary embeddings may cover part of each head ({@code partial_rotary_factor}, Phi-3). */
         public Builder partialRotary() {
             partialRotary = true;
-            return this;
-        }
-
-        /**
-         * Generation past LongRoPE's original length bypasses the KV cache as transformers' Phi-3 does
-         * ({@link CausalLM#bypassesCacheAt}).
-         */
-        public Builder bypassCacheOnLongRope() {
-            bypassOnLongRope = true;
             return this;
         }
 

@@ -64,12 +64,12 @@ public final class DenseFamilies {
             });
 
     /**
-     * Phi-3: fused {@code qkv_proj} and {@code gate_up_proj}, residual dropouts, partial rotary, Mistral's window, and
-     * with LongRoPE the KV cache bypassed past the original length, as transformers 5.17 does.
+     * Phi-3: fused {@code qkv_proj} and {@code gate_up_proj}, residual dropouts, partial rotary and Mistral's window
+     * (with LongRoPE, generation recomputes the cache once past the original length: {@link CausalLM#recomputesCacheAt}).
      */
     public static final DecoderFamily PHI3 = new DecoderFamily("phi3", ClassNames.of("Phi3"),
             (c, b) -> windowEverywhere(c, b.qkv(DecoderSpec.Qkv.FUSED).mlp(MlpFactory.FUSED_GATE_UP)
-                    .residualDropouts().partialRotary().bypassCacheOnLongRope()));
+                    .residualDropouts().partialRotary()));
 
     /** Every dense family. */
     public static final List<DecoderFamily> ALL = List.of(LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT, PHI3);

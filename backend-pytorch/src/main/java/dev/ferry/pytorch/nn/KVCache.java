@@ -8,6 +8,8 @@ import ai.djl.ndarray.NDScope;
  * like transformers' {@code DynamicCache}. It owns its arrays; each layer's stay on the device that layer
  * executes on. Not a tensor, so hooks pass it through untouched. A sliding-window layer keeps only its last
  * {@code window - 1} positions (as transformers' sliding cache layers do): no later query can see older ones.
+ * It also records the token ids it was fed ({@link #recordTokens}), so that the whole sequence can be recomputed
+ * when its keys go stale ({@code CausalLM.recomputesCacheAt}).
  */
 public final class KVCache implements dev.ferry.core.generate.LanguageModel.Cache {
 
@@ -16,6 +18,9 @@ public final class KVCache implements dev.ferry.core.generate.LanguageModel.Cach
     private final int[] windows;
     /** Per layer, the positions dropped from the front (sliding-window layers). */
     private final int[] dropped;
+    /** The token ids fed so far, one array per row, the first {@code tokenCount} of each used (null before any). */
+    private long[][] tokens;
+    private int tokenCount;
 
     public KVCache(int layers) {
         this(new int[layers]);
@@ -76,8 +81,63 @@ public final class KVCache implements dev.ferry.core.generate.LanguageModel.Cach
         return new NDArray[] {newK, newV};
     }
 
+    /**
+     * Records the ids of a step ({@code [rows, seq]} row-major, padding included) whose keys and values this cache
+     * is given. Arrays grow by doubling, so recording a long generation costs linear time.
+     */
+    public void recordTokens(long[] step, int rows) {
+        int seq = step.length / rows;
+        if (tokens == null) {
+            tokens = new long[rows][Math.max(16, 2 * seq)];
+        } else if (tokens.length != rows) {
+            throw new IllegalArgumentException("the cache holds " + tokens.length + " rows, the step has " + rows);
+        }
+        if (tokenCount + seq > tokens[0].length) {
+            int capacity = Math.max(2 * tokens[0].length, tokenCount + seq);
+            for (int r = 0; r < rows; r++) {
+                tokens[r] = java.util.Arrays.copyOf(tokens[r], capacity);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(step, r * seq, tokens[r], tokenCount, seq);
+        }
+        tokenCount += seq;
+    }
+
+    /**
+     * The recorded ids followed by {@code step}: the whole sequence, {@code [rows, length() + seq]} row-major.
+     *
+     * @throws IllegalStateException when the ids recorded are not the positions the cache has seen (it was fed
+     *                               without {@link #recordTokens}), or the rows differ
+     */
+    public long[] tokensThen(long[] step, int rows) {
+        int recorded = tokens == null ? 0 : tokenCount;
+        if (recorded != length() || (tokens != null && tokens.length != rows)) {
+            throw new IllegalStateException("the KV cache has seen " + length() + " positions but recorded the ids of "
+                    + recorded + (tokens == null ? "" : " in " + tokens.length + " rows")
+                    + ": a cache to recompute must be fed through Generator.nextTokenLogits");
+        }
+        int seq = step.length / rows;
+        int width = recorded + seq;
+        long[] out = new long[rows * width];
+        for (int r = 0; r < rows; r++) {
+            if (recorded > 0) {
+                System.arraycopy(tokens[r], 0, out, r * width, recorded);
+            }
+            System.arraycopy(step, r * seq, out, r * width + recorded, seq);
+        }
+        return out;
+    }
+
+    /** Frees every layer's keys and values and forgets the recorded ids: the cache is empty again, ready for reuse. */
+    public void clear() {
+        close();
+    }
+
     @Override
     public void close() {
+        tokens = null;
+        tokenCount = 0;
         java.util.Arrays.fill(dropped, 0);
         for (int i = 0; i < keys.length; i++) {
             if (keys[i] != null) {

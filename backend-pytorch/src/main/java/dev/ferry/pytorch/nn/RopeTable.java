@@ -23,9 +23,9 @@ public record RopeTable(float[] invFreq, float[] longInvFreq, int originalMaxPos
     /**
      * The frequencies a forward uses whose largest position id is {@code maxPosition}: transformers'
      * {@code longrope_frequency_update} switches to the long factors once {@code maxPosition + 1} exceeds
-     * {@code original_max_position_embeddings}, per forward (so with a KV cache, the keys cached before the switch
-     * keep the short factors, exactly as transformers' cache does). In a batch, {@code maxPosition} is the longest
-     * row's, as in transformers.
+     * {@code original_max_position_embeddings}, per forward (keys cached before the switch keep the short factors,
+     * so generation recomputes its cache there: {@code CausalLM.recomputesCacheAt}). In a batch, {@code maxPosition}
+     * is the longest row's, as in transformers.
      */
     public float[] frequenciesFor(long maxPosition) {
         return longInvFreq != null && maxPosition + 1 > originalMaxPositions ? longInvFreq : invFreq;
