@@ -126,6 +126,22 @@ moe() {
   ROW_TIMEOUT=300 arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/moe-experts-cpu.json" --new 4 --reps 1
 }
 
+# where a MoE decode spends its time: a short run with info logging and two thread dumps (SIGQUIT), then stopped
+moediag() {
+  local C=$W/qwen3-moe-14b
+  [ -f "$W/moe-experts-cpu.json" ] || moeckpt
+  "${JAVA[@]}" -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark "$C" "$W/moe-experts-cpu.json" \
+    preload=Qwen3MoeDecoderLayer prompt=8 new=4 reps=1 name=moediag > "$OUT/moediag-java.log" 2>&1 &
+  local p=$!
+  for t in 45 45 45; do
+    sleep $t; kill -0 $p 2>/dev/null || break
+    stamp "thread dump"; kill -3 $p; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+  done
+  kill $p 2>/dev/null; wait $p 2>/dev/null
+  grep -v "^\s*$" "$OUT/moediag-java.log" | grep -v "^\s*- \|^\s*at java\.\|jdk.internal" | tail -150
+}
+
 for s in $STEPS; do
   stamp "step $s"
   case $s in
@@ -133,6 +149,7 @@ for s in $STEPS; do
     tests) tests 2>&1 | tee "$OUT/tests.log" | tail -60 ;;
     small) small 2>&1 | tee "$OUT/small.log" | grep -v "^===" ;;
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
+    moediag) moediag 2>&1 | tee "$OUT/moediag.log" ;;
     moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;
     moe) moe 2>&1 | tee "$OUT/moe.log" | grep -v "^===" ;;
     *) echo "unknown step $s" ;;

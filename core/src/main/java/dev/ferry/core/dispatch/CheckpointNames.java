@@ -5,7 +5,6 @@ import dev.ferry.core.module.RoutedExperts;
 import dev.ferry.core.tensor.TensorSpec;
 import dev.ferry.core.weights.WeightsStore;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -198,11 +197,11 @@ public final class CheckpointNames implements WeightsStore {
         if (s == null) {
             return checkpoint.bytes(key);
         }
-        ByteBuffer all = checkpoint.bytes(s.key());
         if (s.offset() < 0) {
-            return all;
+            return checkpoint.bytes(s.key());
         }
-        return all.slice((int) s.offset(), (int) s.spec().byteSize()).asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        // one expert's slice of a fused tensor: read that range only, not all experts for each one
+        return checkpoint.bytes(s.key(), s.offset(), Math.toIntExact(s.spec().byteSize()));
     }
 
     /** The checkpoint this view reads. */

@@ -212,6 +212,11 @@ public final class SafetensorsCheckpoint implements WeightsStore {
     }
 
     @Override
+    public ByteBuffer bytes(String key, long offset, int length) {
+        return fileOf(key).bytes(key, offset, length);
+    }
+
+    @Override
     public List<ByteBuffer> chunks(String key, int maxChunkBytes) {
         return fileOf(key).chunks(key, maxChunkBytes);
     }

@@ -426,6 +426,24 @@ public final class SafetensorsFile implements WeightsStore {
                 .duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
 
+    /** {@code length} bytes of the tensor from {@code offset} on; in {@link FileAccess#READ} only that range is read. */
+    @Override
+    public ByteBuffer bytes(String key, long offset, int length) {
+        Entry e = entry(key);
+        if (offset < 0 || length < 0 || offset + length > e.byteSize()) {
+            throw new IllegalArgumentException("bytes " + offset + ".." + (offset + length) + " of tensor '" + key
+                    + "' in " + path + ", which is " + e.byteSize() + " bytes");
+        }
+        if (access != FileAccess.READ) {
+            return WeightsStore.super.bytes(key, offset, length);
+        }
+        if (closed) {
+            throw new IllegalStateException(path + " is closed");
+        }
+        checkUnchanged();
+        return FileReads.readOwned(channel(), path, key, e.fileOffset() + offset, length);
+    }
+
     /** Reads the tensor's bytes into {@code dst} by positional reads (whatever the {@link FileAccess}). */
     @Override
     public void read(String key, ByteBuffer dst) {

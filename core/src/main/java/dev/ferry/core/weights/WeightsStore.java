@@ -31,6 +31,16 @@ public interface WeightsStore extends AutoCloseable {
     ByteBuffer bytes(String key);
 
     /**
+     * {@code length} bytes of the tensor {@code key} from {@code offset} on (a slice of a fused tensor, such as one
+     * expert of a fused experts weight), read-only and little-endian. Stores that read files override it to read
+     * only that range: one expert must not cost a read of all of them.
+     */
+    default ByteBuffer bytes(String key, long offset, int length) {
+        return bytes(key).slice(Math.toIntExact(offset), length).asReadOnlyBuffer()
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /**
      * The tensor's bytes as consecutive read-only little-endian views of at most {@code maxChunkBytes}
      * each (rounded down to a multiple of 8, so no element straddles two chunks). This is how a tensor
      * over 2 GiB, which no single {@link ByteBuffer} can hold, is read; stores that can hold such tensors
