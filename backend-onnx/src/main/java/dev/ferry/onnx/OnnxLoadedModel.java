@@ -7,6 +7,7 @@ import dev.ferry.core.generate.GenerationLoop;
 import dev.ferry.core.generate.LanguageModel;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.text.ModelText;
 import dev.ferry.core.weights.OffloadFolder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,6 +28,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
     private final OffloadFolder folder;
     private final Path dir;
     private HuggingFaceTokenizer tokenizer;
+    private final ModelText text;
     private volatile boolean closed;
 
     OnnxLoadedModel(OnnxDispatchedModel dispatched, OnnxCausalLm lm, DeviceMap map, OffloadFolder folder, Path dir) {
@@ -35,6 +37,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
         this.map = map;
         this.folder = folder;
         this.dir = dir;
+        this.text = ModelText.of(dir, lm.eosTokenIds(), DjlTextTokenizer::open);
     }
 
     @Override
@@ -68,15 +71,21 @@ public final class OnnxLoadedModel implements DispatchedModel {
     }
 
     @Override
+    public ModelText text() {
+        open();
+        return text;
+    }
+
+    @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
         open();
-        return GenerationLoop.generate(lm, prompt, config);
+        return GenerationLoop.generate(lm, prompt, text.withEos(config));
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
         open();
-        return GenerationLoop.generate(lm, prompts, config);
+        return GenerationLoop.generate(lm, prompts, text.withEos(config));
     }
 
     @Override
@@ -147,6 +156,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
             if (tokenizer != null) {
                 tokenizer.close();
             }
+            text.close();
         }
     }
 }

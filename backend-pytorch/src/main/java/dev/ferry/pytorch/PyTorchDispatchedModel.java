@@ -7,6 +7,7 @@ import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.generate.LanguageModel;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.text.ModelText;
 import dev.ferry.core.weights.WeightsStore;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
@@ -24,10 +25,12 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     private final Generator generator;
     private final CheckpointDispatcher.Result result;
     private final WeightsStore checkpoint;
+    private final ModelText text;
     private volatile boolean closed;
 
     PyTorchDispatchedModel(DjlBackend backend, CausalLM model, DeviceMap map, Generator generator,
-                           CheckpointDispatcher.Result result, WeightsStore checkpoint) {
+                           CheckpointDispatcher.Result result, WeightsStore checkpoint, ModelText text) {
+        this.text = text;
         this.backend = backend;
         this.model = model;
         this.map = map;
@@ -67,15 +70,21 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     }
 
     @Override
+    public ModelText text() {
+        open();
+        return text;
+    }
+
+    @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
         open();
-        return generator.generate(prompt, config);
+        return generator.generate(prompt, text.withEos(config));
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
         open();
-        return generator.generate(prompts, config);
+        return generator.generate(prompts, text.withEos(config));
     }
 
     @Override
@@ -113,6 +122,7 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
             result.close();
             checkpoint.close();
             generator.close();
+            text.close();
         } finally {
             backend.close();
         }
