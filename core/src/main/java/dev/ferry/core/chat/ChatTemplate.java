@@ -189,6 +189,7 @@ public final class ChatTemplate {
                 .withUseTrimmingForNotesAndExpressions(true)
                 .withUseNaturalOperatorPrecedence(true)
                 .withKeepNullableLoopValues(true)
+                .withUsePyishObjectMapper(true)            // True/False, {'a': 1} as Python prints them
                 .build();
         Jinjava j = new Jinjava(JinjavaConfig.newBuilder()
                 .withTrimBlocks(true)

@@ -124,6 +124,11 @@ public final class TextGeneration {
                 released = Math.max(released, safe);
             }
             listener.onToken(token, delta);
+            if (reason == null && cancellation != null && cancellation.isCancelled()) {
+                // cancelled while this token was delivered: end here, with the text the stream has given
+                reason = StopReason.CANCELLED;
+                text.setLength(Math.min(text.length(), released));
+            }
             return reason == null;
         }
 
