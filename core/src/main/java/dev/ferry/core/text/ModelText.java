@@ -43,9 +43,14 @@ public final class ModelText implements AutoCloseable {
      * @throws IllegalArgumentException when generation_config.json is not valid JSON
      */
     public static ModelText of(Path dir, List<Long> configEos, Function<Path, TextTokenizer> tokenizers) {
+        return new ModelText(dir, eosTokenIds(dir, configEos), tokenizers);
+    }
+
+    /** {@code configEos} (config.json's) followed by generation_config.json's ids that it lacks. */
+    public static List<Long> eosTokenIds(Path dir, List<Long> configEos) {
         Set<Long> eos = new LinkedHashSet<>(configEos);
         eos.addAll(generationConfigEos(dir));
-        return new ModelText(dir, new ArrayList<>(eos), tokenizers);
+        return new ArrayList<>(eos);
     }
 
     /** generation_config.json's {@code eos_token_id} (a number or a list); empty without the file. */

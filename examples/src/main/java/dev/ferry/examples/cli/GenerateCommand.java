@@ -97,6 +97,12 @@ final class GenerateCommand implements Callable<Integer> {
         @Option(names = "--input-ids", split = ",", paramLabel = "ID", required = true,
                 description = "Prompt as token ids, e.g. 1,17,42.")
         List<Long> ids;
+
+        @Option(names = "--messages", paramLabel = "FILE.json", required = true,
+                description = "A conversation, a JSON list of {\"role\", \"content\"} objects, turned into the "
+                        + "prompt by the model's chat template (chat_template.jinja or tokenizer_config.json) as "
+                        + "transformers' apply_chat_template(..., add_generation_prompt=True, tokenize=True) does.")
+        Path messages;
     }
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
@@ -139,16 +145,26 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private HuggingFaceTokenizer tokenizer() {
-        if (prompt.text == null) {
+        if (prompt.text == null && prompt.messages == null) {
             return null;
         }
-        return Generator.tokenizer(model).orElseThrow(() -> new UsageException("--prompt: " + model
+        String option = prompt.text != null ? "--prompt" : "--messages";
+        return Generator.tokenizer(model).orElseThrow(() -> new UsageException(option + ": " + model
                 + " has no tokenizer.json; pass the prompt as token ids with --input-ids"));
     }
 
     private long[] promptIds(HuggingFaceTokenizer tokenizer) {
+        if (prompt.messages != null) {
+            return ChatPrompt.ids(model, prompt.messages, tokenizer);
+        }
         return tokenizer != null ? tokenizer.encode(prompt.text).getIds()
                 : prompt.ids.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** config.json's end-of-sequence ids and every one of generation_config.json's, where the options name none. */
+    private GenerationConfig withModelEos(GenerationConfig config, List<Long> configEos) {
+        return config.eosTokenIds() != null ? config
+                : config.withEos(dev.ferry.core.text.ModelText.eosTokenIds(model, configEos));
     }
 
     /**
@@ -170,7 +186,7 @@ final class GenerateCommand implements Callable<Integer> {
             HuggingFaceTokenizer tokenizer = tokenizer();
             CausalLM lm = inDType(ModelTrees.causalLmOnMeta(model, djl), djl, err);
             long[] ids = promptIds(tokenizer);
-            GenerationConfig checked = atTheDoor(lm.tokenLimits(), ids, config);
+            GenerationConfig checked = withModelEos(atTheDoor(lm.tokenLimits(), ids, config), lm.eosTokenIds());
             Set<String> classes = preload.classes(lm, err);
             DeviceMap map = planning.deviceMap(deviceMap, lm, djl, classes, true, err);
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
@@ -180,7 +196,7 @@ final class GenerateCommand implements Callable<Integer> {
                 TimedGeneration gen = TimedGeneration.run(generator, ids, checked, err);
                 String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
                 return new Generation(lm.className(), map, loaded.seconds(), loaded.placement(), loaded.report(),
-                        ids, gen, text, StopReason.of(gen.tokens(), lm.eosTokenIds(), maxNewTokens,
+                        ids, gen, text, StopReason.of(gen.tokens(), checked.eosTokenIds(), maxNewTokens,
                         checked.maxNewTokens()), lm.tokenLimits().maxPositions());
             }
         }
@@ -238,7 +254,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         double loadSeconds = (System.nanoTime() - start) / 1e9;
         try (OnnxDispatchedModel d = dispatched; OffloadFolder closeFolder = folder) {
-            GenerationConfig withEos = checked.eosTokenIds() == null ? checked.withEos(eos) : checked;
+            GenerationConfig withEos = withModelEos(checked, eos);
             TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits, eos), ids, withEos, err);
             OnnxDispatchReport report = d.report();
             String placement = String.format("%d partitions, %d of them resident sessions, %s of initializers",
@@ -260,7 +276,8 @@ final class GenerateCommand implements Callable<Integer> {
         try {
             limits.checkPrompt(ids);
         } catch (IllegalArgumentException e) {
-            throw new UsageException((prompt.text != null ? "--prompt" : "--input-ids") + ": " + e.getMessage(), e);
+            throw new UsageException((prompt.text != null ? "--prompt" : prompt.messages != null ? "--messages"
+                    : "--input-ids") + ": " + e.getMessage(), e);
         }
         int n = limits.cappedNewTokens(ids.length, config.maxNewTokens());
         if (n == config.maxNewTokens()) {
