@@ -23,6 +23,7 @@ import picocli.CommandLine.Spec;
                 + "will be dispatched, generates with the model dispatched over accelerators, CPU and disk.",
         subcommands = {PlanCommand.class, ExplainCommand.class, GenerateCommand.class, EmbedCommand.class,
                 BatchCommand.class, DemoCommand.class,
+                ServeCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Run without arguments for the demo on the small model that ships with Ferry.",
                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage."})
