@@ -271,11 +271,8 @@ public final class FerryServer implements AutoCloseable {
             return;
         }
         BlockingQueue<Event> events = new LinkedBlockingQueue<>();
-        CompletableFuture<Completion> result = scheduler.submit(prompt, g.config(), (token, delta) -> {
-            if (delta != null && !delta.isEmpty()) {
-                events.add(new Event(delta, null, null));
-            }
-        }, cancellation);
+        CompletableFuture<Completion> result = scheduler.submit(prompt, g.config(),
+                (token, delta) -> events.add(new Event(delta == null ? "" : delta, null, null)), cancellation);
         result.whenComplete((c, e) -> events.add(new Event(null, c, e)));
         Event first = take(events, cancellation);
         if (first.failed() != null) { // nothing sent yet: a proper status
@@ -286,22 +283,19 @@ public final class FerryServer implements AutoCloseable {
         exchange.sendResponseHeaders(200, 0);
         OutputStream out = exchange.getResponseBody();
         try {
-            if (chat) {
-                ObjectNode role = Requests.JSON.createObjectNode().put("role", "assistant").put("content", "");
-                sse(out, chunk(id, now, true, role, null, g.includeUsage()));
-            }
+            // the opening chunk goes out with the first token (a client's time to first token)
+            sse(out, chat ? chunk(id, now, true, Requests.JSON.createObjectNode().put("role", "assistant")
+                    .put("content", ""), null, g.includeUsage()) : chunk(id, now, false, null, null, g.includeUsage()));
             Event e = first;
             while (true) {
                 if (e.failed() != null) {
-                    ApiException error = unwrap(e.failed());
-                    sse(out, errorBody(error));
+                    sse(out, errorBody(unwrap(e.failed())));
                     break;
                 }
                 if (e.done() != null) {
                     Completion c = e.done();
-                    String reason = finishReason(c.stopReason());
-                    sse(out, chunk(id, now, chat, chat ? Requests.JSON.createObjectNode() : null, reason,
-                            g.includeUsage()));
+                    sse(out, chunk(id, now, chat, chat ? Requests.JSON.createObjectNode() : null,
+                            finishReason(c.stopReason()), g.includeUsage()));
                     if (g.includeUsage()) {
                         ObjectNode usage = Requests.JSON.createObjectNode().put("id", id)
                                 .put("object", chat ? "chat.completion.chunk" : "text_completion")
@@ -312,12 +306,14 @@ public final class FerryServer implements AutoCloseable {
                     }
                     break;
                 }
-                ObjectNode delta = chat ? Requests.JSON.createObjectNode().put("content", e.delta()) : null;
-                ObjectNode chunk = chunk(id, now, chat, delta, null, g.includeUsage());
-                if (!chat) {
-                    ((ObjectNode) chunk.get("choices").get(0)).put("text", e.delta());
+                if (!e.delta().isEmpty()) { // held text (a split character, a possible stop string) sends nothing
+                    ObjectNode delta = chat ? Requests.JSON.createObjectNode().put("content", e.delta()) : null;
+                    ObjectNode chunk = chunk(id, now, chat, delta, null, g.includeUsage());
+                    if (!chat) {
+                        ((ObjectNode) chunk.get("choices").get(0)).put("text", e.delta());
+                    }
+                    sse(out, chunk);
                 }
-                sse(out, chunk);
                 e = take(events, cancellation);
             }
             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
