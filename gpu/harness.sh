@@ -10,6 +10,8 @@
 #   small  TinyLlama-shaped 1.1B fp16: layers 11-21 in CPU memory, and all on gpu0 (also plain transformers and
 #          Ferry with no hooks), Ferry and Accelerate with and without preload; torch's pinned/pageable copy speed
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
+#   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
+#          request at a time (ServeLoadBenchmark)
 # Writes OUT_DIR/summary.json (every result line), OUT_DIR/<step>.log and OUT_DIR/junit/ (XML reports).
 set -u
 OUT=$(mkdir -p "${1:?OUT_DIR}" && cd "$1" && pwd); shift
@@ -106,6 +108,15 @@ big() {
   arow "8B fp16, 0=4GiB, layers 16-31 on disk (warm), decode: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib-disk.json" --preload $P --new 6 --reps 1 --offload-folder "$W/acc-offload"
 }
 
+serve() {
+  local C=$W/tinyllama-1.1b
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
+  echo '{"": 0}' > "$W/all-gpu0.json"
+  ROW_TIMEOUT=1200 row "1.1B fp16, all on gpu0, ferry serve, 64 streaming clients, 60 s" -- "${JAVA[@]}" -cp "$F/lib/*" \
+    dev.ferry.examples.bench.ServeLoadBenchmark model="$C" map="$W/all-gpu0.json" clients=64 seconds=60 new=64 \
+    minLen=32 maxLen=256
+}
+
 for s in $STEPS; do
   stamp "step $s"
   case $s in
@@ -113,6 +124,7 @@ for s in $STEPS; do
     tests) tests 2>&1 | tee "$OUT/tests.log" | tail -60 ;;
     small) small 2>&1 | tee "$OUT/small.log" | grep -v "^===" ;;
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
+    serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
     *) echo "unknown step $s" ;;
   esac
 done

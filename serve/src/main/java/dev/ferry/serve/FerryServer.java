@@ -235,6 +235,7 @@ public final class FerryServer implements AutoCloseable {
     private void chat(HttpExchange exchange, JsonNode body) throws IOException {
         Requests.checkModel(body, options.modelName());
         Requests.Chat chat = Requests.chat(body, options.defaultMaxTokens());
+        tokenizer("messages");
         long[] prompt = model.text().chatPrompt(chat.messages(), chat.tools(), Map.of());
         generate(exchange, prompt, chat.generation(), true);
     }
@@ -242,8 +243,14 @@ public final class FerryServer implements AutoCloseable {
     private void completion(HttpExchange exchange, JsonNode body) throws IOException {
         Requests.checkModel(body, options.modelName());
         Requests.Completion c = Requests.completion(body, options.defaultMaxTokens());
-        long[] prompt = c.promptIds() != null ? c.promptIds() : model.text().requireTokenizer().encode(c.prompt(), true);
+        long[] prompt = c.promptIds() != null ? c.promptIds() : tokenizer("prompt").encode(c.prompt(), true);
         generate(exchange, prompt, c.generation(), false);
+    }
+
+    /** The model's tokenizer; a model without one takes token ids only (400 naming the field). */
+    private dev.ferry.core.text.TextTokenizer tokenizer(String param) {
+        return model.text().tokenizer().orElseThrow(() -> ApiException.badRequest("this model has no tokenizer.json: "
+                + "send '" + param + "' as token ids", param));
     }
 
     private void checkPrompt(long[] prompt, boolean chat) {
@@ -415,7 +422,7 @@ public final class FerryServer implements AutoCloseable {
         Requests.checkModel(body, options.modelName());
         Requests.Embeddings e = Requests.embeddings(body);
         List<long[]> ids = e.ids().isEmpty()
-                ? e.texts().stream().map(t -> model.text().requireTokenizer().encode(t, true)).toList() : e.ids();
+                ? e.texts().stream().map(t -> tokenizer("input").encode(t, true)).toList() : e.ids();
         long[][] rows = ids.toArray(new long[0][]);
         int promptTokens = 0;
         for (long[] row : rows) {
