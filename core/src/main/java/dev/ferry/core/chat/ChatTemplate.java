@@ -183,7 +183,7 @@ public final class ChatTemplate {
     private static Jinjava engine() {
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonStrings());
-        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_WRITE);
+        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY); // templates read messages, never change them
         LegacyOverrides python = LegacyOverrides.newBuilder()
                 .withParseWhitespaceControlStrictly(true)   // {{- and -}} trim as Python's Jinja does
                 .withUseTrimmingForNotesAndExpressions(true)

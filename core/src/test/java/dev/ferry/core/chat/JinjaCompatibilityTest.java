@@ -65,7 +65,10 @@ class JinjaCompatibilityTest {
     void tojsonWritesAsPythonsJsonDumps() {
         String t = "{{ messages[0] | tojson }}|{{ {'a': [1, 2.5, 'ü\"'], 'b': none} | tojson }}|"
                 + "{{ {'k': 1} | tojson(indent=2) }}";
-        assertThat(render(t, List.of(Map.of("role", "user", "content", "x")), Map.of()))
+        Map<String, Object> message = new java.util.LinkedHashMap<>(); // a dict keeps its insertion order
+        message.put("role", "user");
+        message.put("content", "x");
+        assertThat(render(t, List.of(message), Map.of()))
                 .isEqualTo("{\"role\": \"user\", \"content\": \"x\"}|{\"a\": [1, 2.5, \"ü\\\"\"], \"b\": null}|"
                         + "{\n  \"k\": 1\n}");
     }
