@@ -282,6 +282,25 @@ public final class OnnxModel {
         return baseDir;
     }
 
+    /**
+     * The files this model's weights come from: the model file and every external-data file its initializers name
+     * (each once); {@code null} for a model parsed from memory. What an offload folder made from it is fingerprinted
+     * against.
+     */
+    public List<Path> sourceFiles() {
+        if (file == null) {
+            return null;
+        }
+        java.util.Set<Path> files = new java.util.LinkedHashSet<>();
+        files.add(file);
+        for (TensorProto t : initializers.values()) {
+            if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+                files.add(externalRef(t).path);
+            }
+        }
+        return List.copyOf(files);
+    }
+
     public ModelProto proto() {
         return proto;
     }

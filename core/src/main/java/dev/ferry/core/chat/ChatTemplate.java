@@ -11,6 +11,7 @@ import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import dev.ferry.core.io.RegularFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -62,12 +63,13 @@ public final class ChatTemplate {
      * {@code chat_template} (a string, or a list of named templates of which {@code default} is taken); the special
      * tokens from {@code tokenizer_config.json}. Empty when the folder has no template.
      *
-     * @throws IllegalArgumentException when tokenizer_config.json is not valid JSON, naming the file
+     * @throws IllegalArgumentException when tokenizer_config.json is not valid JSON, or it or chat_template.jinja is
+     *                                  not a regular file, naming the file
      */
     public static Optional<ChatTemplate> read(Path dir) {
         Path configFile = dir.resolve("tokenizer_config.json");
         JsonNode config = null;
-        if (Files.isRegularFile(configFile)) {
+        if (present(configFile, "tokenizer config")) {
             try {
                 config = JSON.readTree(configFile.toFile());
             } catch (IOException e) {
@@ -76,7 +78,7 @@ public final class ChatTemplate {
         }
         Map<String, String> special = config == null ? Map.of() : specialTokens(config);
         Path jinja = dir.resolve("chat_template.jinja");
-        if (Files.isRegularFile(jinja)) {
+        if (present(jinja, "chat template")) {
             try {
                 return Optional.of(of(Files.readString(jinja), special));
             } catch (IOException e) {
@@ -95,6 +97,15 @@ public final class ChatTemplate {
             }
         }
         return Optional.empty();
+    }
+
+    /** Whether {@code file} is there; one that is there but is no regular file (a FIFO) is refused by name. */
+    private static boolean present(Path file, String what) {
+        if (!Files.exists(file)) {
+            return false;
+        }
+        RegularFiles.require(file, what);
+        return true;
     }
 
     /** Every {@code *_token} of tokenizer_config.json given as a string or as {@code {"content": ...}}. */

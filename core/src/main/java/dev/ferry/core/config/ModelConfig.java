@@ -24,6 +24,10 @@ public class ModelConfig {
 
     public static ModelConfig read(Path configOrDir) {
         Path file = Files.isDirectory(configOrDir) ? configOrDir.resolve("config.json") : configOrDir;
+        String why = dev.ferry.core.io.RegularFiles.problem(file);
+        if (why != null && Files.exists(file)) {
+            throw new IllegalArgumentException("model config " + file + " " + why);
+        }
         try {
             return new ModelConfig(new ObjectMapper().readTree(file.toFile()));
         } catch (IOException e) {

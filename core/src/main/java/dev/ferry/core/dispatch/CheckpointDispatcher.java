@@ -263,11 +263,11 @@ public final class CheckpointDispatcher {
         // the folder can only be checked against a checkpoint made of files; any other store is never trusted
         List<Path> files = checkpoint instanceof SafetensorsCheckpoint st ? st.files() : null;
         return OffloadFolder.openFor(dir, expected, files, overwrite, writer -> {
-            List<String> copies = new ArrayList<>();
+            Map<String, TensorSpec> copies = new LinkedHashMap<>();
             for (String name : expected.keySet()) {
                 String key = checkpointKeys.get(name);
                 if (!(checkpoint instanceof SafetensorsCheckpoint st && st.spec(key).equals(expected.get(name)))) {
-                    copies.add(name);
+                    copies.put(name, expected.get(name));
                 }
             }
             writer.plan(copies);

@@ -23,6 +23,10 @@ public final class ModuleTreeJson {
     }
 
     public static Module read(Path file) {
+        String why = dev.ferry.core.io.RegularFiles.problem(file);
+        if (why != null && java.nio.file.Files.exists(file)) {
+            throw new IllegalArgumentException("module tree " + file + " " + why);
+        }
         try {
             return parse(new ObjectMapper().readTree(file.toFile()), file.toString());
         } catch (IOException e) {

@@ -87,6 +87,10 @@ public record DeviceMap(Map<String, Device> entries) {
     }
 
     public static DeviceMap readJson(Path file) {
+        String why = dev.ferry.core.io.RegularFiles.problem(file);
+        if (why != null && Files.exists(file)) {
+            throw new IllegalArgumentException("device map " + file + " " + why);
+        }
         try {
             return parseJson(Files.readString(file));
         } catch (IOException e) {
@@ -183,15 +187,15 @@ public record DeviceMap(Map<String, Device> entries) {
             }
         }
         if (!unknown.isEmpty()) {
-            throw new IllegalArgumentException("device map names modules the model lacks: " + unknown
-                    + " (module names look like " + exampleNames(root) + ")");
+            throw new IllegalArgumentException("device map names " + unknown.size() + " module(s) the model lacks: "
+                    + dev.ferry.core.text.Listing.cut(unknown) + " (module names look like " + exampleNames(root) + ")");
         }
         LinkedHashMap<String, Device> out = new LinkedHashMap<>();
         List<String> uncovered = new ArrayList<>();
         expand(root, null, out, uncovered);
         if (!uncovered.isEmpty()) {
             throw new IllegalArgumentException("device map gives no device to " + uncovered.size() + " tensor(s): "
-                    + (uncovered.size() > 8 ? uncovered.subList(0, 8) + " ..." : uncovered)
+                    + dev.ferry.core.text.Listing.cut(uncovered)
                     + "; name their modules or a parent in the map");
         }
         return new DeviceMap(out);

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.core.chat.ChatTemplate;
 import dev.ferry.core.chat.NoChatTemplateException;
 import dev.ferry.core.generate.GenerationConfig;
+import dev.ferry.core.io.RegularFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,9 +57,10 @@ public final class ModelText implements AutoCloseable {
     /** generation_config.json's {@code eos_token_id} (a number or a list); empty without the file. */
     static List<Long> generationConfigEos(Path dir) {
         Path file = dir.resolve("generation_config.json");
-        if (!Files.isRegularFile(file)) {
+        if (!Files.exists(file)) {
             return List.of();
         }
+        RegularFiles.require(file, "generation config");
         JsonNode n;
         try {
             n = new ObjectMapper().readTree(file.toFile()).get("eos_token_id");

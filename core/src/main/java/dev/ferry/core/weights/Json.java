@@ -43,6 +43,10 @@ final class Json {
 
     /** Parses a whole JSON file; a syntax error becomes a {@link WeightsFormatException} naming the file. */
     static JsonNode readFile(Path file, String what) {
+        String why = dev.ferry.core.io.RegularFiles.problem(file);
+        if (why != null && java.nio.file.Files.exists(file)) {
+            throw new WeightsFormatException(file, null, what + " " + why);
+        }
         try {
             return MAPPER.readTree(file.toFile());
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {

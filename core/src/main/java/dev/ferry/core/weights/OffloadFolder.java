@@ -48,11 +48,14 @@ import org.slf4j.LoggerFactory;
  * folder it was made from); {@link #check} compares a folder with the specs a model expects.
  *
  * <p>Writing ({@link #writer}, {@link #openFor}) happens only in a new or empty folder, in one Ferry made
- * (its marker {@code ferry-offload.json} lists every file Ferry wrote, with size, time and CRC32C, and the
+ * (its marker {@code ferry-offload.json} lists every file Ferry wrote, with size, times, inode and CRC32C, and the
  * fingerprint of the checkpoint), or in an Accelerate folder the caller allows to be overwritten; anything
  * else is an {@link OffloadFolderRefusedException}, nothing touched. Writers hold the folder's file lock;
  * every file is written under a temporary name created new and renamed into place, so readers in other
- * processes never see a truncated file; Ferry deletes only files its marker lists.
+ * processes never see a truncated file. Nothing the folder says about itself is trusted: every name its marker or
+ * index lists must be a regular file of Ferry's layout inside it, or the folder is refused untouched; Ferry deletes
+ * only files its marker lists, at the size its own index or claim gives them; a marker never widens where an index
+ * may point.
  */
 public final class OffloadFolder implements WeightsStore {
 
@@ -113,8 +116,8 @@ public final class OffloadFolder implements WeightsStore {
 
     /**
      * Opens a folder and checks every entry; a {@link WeightsFormatException} naming the first bad one. A
-     * {@code safetensors_file} entry must resolve (after normalisation and following links) inside the folder,
-     * or, for a folder Ferry made, inside the folder of the checkpoint it was made from.
+     * {@code safetensors_file} entry must resolve (after normalisation and following links) inside the folder; use
+     * {@link #open(Path, Collection)} to allow the checkpoint folder a folder was made from.
      */
     public static OffloadFolder open(Path folder) {
         return open(folder, List.of());
@@ -138,7 +141,7 @@ public final class OffloadFolder implements WeightsStore {
                     + OffloadMarker.NAME + " says " + marker.state.name().toLowerCase(java.util.Locale.ROOT)
                     + "); load the model with this folder again to rewrite it");
         }
-        List<Path> roots = roots(real, allowedRoots, marker);
+        List<Path> roots = roots(real, allowedRoots);
         JsonNode root = readIndex(index);
         Map<Path, SafetensorsFile> files = new LinkedHashMap<>();
         try {
@@ -173,8 +176,11 @@ public final class OffloadFolder implements WeightsStore {
         }
     }
 
-    /** Where entries may point: the folder, the given roots, the checkpoint folders a Ferry marker records. */
-    private static List<Path> roots(Path realFolder, Collection<Path> allowed, OffloadMarker marker) {
+    /**
+     * Where entries may point: the folder and the roots the caller gives, never what a marker says (a marker is
+     * data the folder holds about itself, so it cannot widen where Ferry reads).
+     */
+    private static List<Path> roots(Path realFolder, Collection<Path> allowed) {
         List<Path> roots = new ArrayList<>();
         roots.add(realFolder);
         for (Path p : allowed) {
@@ -182,15 +188,6 @@ public final class OffloadFolder implements WeightsStore {
                 roots.add(p.toRealPath());
             } catch (IOException e) {
                 // a root that does not exist holds nothing an entry could point to
-            }
-        }
-        if (marker != null) {
-            for (Path p : marker.checkpointFolders()) {
-                try {
-                    roots.add(p.toRealPath());
-                } catch (IOException e) {
-                    // the checkpoint moved away: its entries will fail to resolve, naming the file
-                }
             }
         }
         return List.copyOf(new java.util.LinkedHashSet<>(roots));
@@ -239,7 +236,7 @@ public final class OffloadFolder implements WeightsStore {
             return new Staleness(folder, true, missing, mismatched, unreadable, extra);
         }
         Path real = realFolder(folder);
-        List<Path> roots = roots(real, allowedRoots, OffloadMarker.read(real));
+        List<Path> roots = roots(real, allowedRoots);
         Map<Path, SafetensorsFile> files = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, TensorSpec> want : expected.entrySet()) {
@@ -308,7 +305,8 @@ public final class OffloadFolder implements WeightsStore {
                 sb.append("; no ").append(INDEX);
             }
             if (!missing.isEmpty()) {
-                sb.append("; missing keys: ").append(missing);
+                sb.append("; ").append(missing.size()).append(" missing key(s): ")
+                        .append(dev.ferry.core.text.Listing.cut(missing));
             }
             mismatched.forEach((k, v) -> sb.append("; '").append(k).append("': ").append(v));
             unreadable.forEach((k, v) -> sb.append("; '").append(k).append("' unreadable: ").append(v));
@@ -447,18 +445,29 @@ public final class OffloadFolder implements WeightsStore {
             } catch (ArithmeticException e) {
                 throw new WeightsFormatException(dat.file(), key, "shape " + dat.spec() + " overflows a byte count");
             }
-            long size;
-            try {
-                size = Files.size(dat.file());
-            } catch (java.nio.file.NoSuchFileException e) {
+            // links are not followed: a .dat is confined to the folder as a safetensors_file is, and a link (to a
+            // file outside or not) or a FIFO at its name is refused, never opened
+            FileStamp stamp = FileStamp.of(dat.file());
+            if (stamp == null) {
                 throw new WeightsFormatException(dat.file(), key, "file is missing (" + dat.spec() + " expected)");
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot read " + dat.file(), e);
             }
+            if (!stamp.regular()) {
+                throw new WeightsFormatException(dat.file(), key, "file is " + stamp.kind() + linkTarget(dat.file())
+                        + "; a tensor's .dat must be a regular file inside the offload folder");
+            }
+            long size = stamp.size();
             if (size != expected) {
                 throw new WeightsFormatException(dat.file(), key, "file is " + size + " bytes but " + dat.spec()
                         + " needs " + expected);
             }
+        }
+    }
+
+    private static String linkTarget(Path file) {
+        try {
+            return Files.isSymbolicLink(file) ? " to " + Files.readSymbolicLink(file) : "";
+        } catch (IOException e) {
+            return "";
         }
     }
 
@@ -545,8 +554,8 @@ public final class OffloadFolder implements WeightsStore {
             String actual = crc32c(List.of(bytes));
             if (!expected.equals(actual)) {
                 throw new IllegalStateException("offload file " + file + " of tensor '" + key + "' does not hold what "
-                        + "Ferry wrote there (CRC32C " + actual + ", recorded " + expected + "); load the model "
-                        + "again to rewrite the folder");
+                        + "Ferry wrote there (CRC32C " + actual + ", recorded " + expected + "); delete " + file
+                        + " and load the model again: Ferry rewrites a folder whose files are missing");
             }
         }
         return bytes;
@@ -685,14 +694,58 @@ public final class OffloadFolder implements WeightsStore {
         if (names.contains(OffloadMarker.NAME)) {
             OffloadMarker marker = OffloadMarker.read(folder);
             if (marker != null) {
+                checkIndexNames(folder);
                 return new Contents(folder, Kind.FERRY, names, marker);
             }
             return new Contents(folder, Kind.OTHER, names, null);
         }
         if (names.contains(INDEX)) {
+            checkIndexNames(folder);
             return new Contents(folder, Kind.FOREIGN_INDEX, names, null);
         }
         return new Contents(folder, Kind.OTHER, names, null);
+    }
+
+    /**
+     * Refuses the folder, untouched, when its index names a tensor whose {@code .dat} would not be a plain file of
+     * the folder, or is there as a link, FIFO or folder: Ferry would otherwise read through it or replace it. An
+     * index that is not a readable JSON object is left for {@link #open} and {@link #check} to report.
+     */
+    private static void checkIndexNames(Path folder) {
+        Path index = folder.resolve(INDEX);
+        FileStamp stamp = FileStamp.of(index);
+        if (stamp == null || !stamp.regular() || stamp.size() > 256L << 20) {
+            return;
+        }
+        JsonNode root;
+        try {
+            root = Json.MAPPER.readTree(index.toFile());
+        } catch (IOException e) {
+            return;
+        }
+        if (root == null || !root.isObject()) {
+            return;
+        }
+        for (java.util.Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            JsonNode entry = root.get(key);
+            if (entry.hasNonNull("safetensors_file")) {
+                continue; // confined when opened: it must resolve inside the folder or the checkpoint given
+            }
+            String why = OffloadMarker.notALayoutName(key + ".dat");
+            if (why == null) {
+                FileStamp dat = FileStamp.of(folder.resolve(key + ".dat"));
+                if (dat != null && !dat.regular()) {
+                    why = "is " + dat.kind() + " in the folder" + linkTarget(folder.resolve(key + ".dat"))
+                            + ", not a regular file";
+                }
+            }
+            if (why != null) {
+                throw new OffloadFolderRefusedException(folder, "offload folder " + folder + ": " + INDEX + " entry '"
+                        + OffloadMarker.printable(key) + "' names " + OffloadMarker.printable(key + ".dat") + ", which "
+                        + why + "; Ferry changes nothing in the folder (remove it, or choose another folder)");
+            }
+        }
     }
 
     /** A folder {@link #openFor} made ready: reused as it was, or (re)written. */
@@ -706,8 +759,9 @@ public final class OffloadFolder implements WeightsStore {
      * <ul>
      * <li>a new or empty folder is written ({@code fill} puts every tensor);</li>
      * <li>a folder Ferry made is reused only when its marker is complete, records exactly the fingerprint of
-     * {@code checkpointFiles} (size, time, header hash of each), every file it wrote still has the size and time
-     * it recorded, and its index matches {@code expected}; otherwise it is rewritten;</li>
+     * {@code checkpointFiles} (size, modification and inode change time, inode number, header hash of each: an
+     * in-place rewrite with the modification time set back is seen), every file it wrote still has the size, times
+     * and inode it recorded, and its index matches {@code expected}; otherwise it is rewritten;</li>
      * <li>an offload folder Ferry did not make is rewritten only with {@code overwrite}, else refused;</li>
      * <li>anything else is refused ({@link OffloadFolderRefusedException}), nothing in it touched.</li>
      * </ul>
@@ -723,7 +777,7 @@ public final class OffloadFolder implements WeightsStore {
             throw refused;
         }
         Path real = createFolder(dir);
-        try (FolderLock lock = FolderLock.acquire(real)) {
+        try (FolderLock lock = FolderLock.acquireOrShare(real)) {
             Contents now = inspect(real);
             refused = now.refusal(overwrite);
             if (refused != null) {
@@ -733,8 +787,13 @@ public final class OffloadFolder implements WeightsStore {
                     ? reuseProblem(real, now.marker(), expected, checkpointFiles)
                     : now.kind() == Kind.FOREIGN_INDEX ? "overwriting an offload folder Ferry did not write" : "new";
             if (why == null) {
-                LOG.info("reusing offload folder {}", real);
-                return new Prepared(open(real), true, "made from the same checkpoint");
+                LOG.info("reusing offload folder {}{}", real, lock.shared() ? " (read-only)" : "");
+                return new Prepared(open(real, folders(checkpointFiles)), true, "made from the same checkpoint");
+            }
+            if (lock.shared()) {
+                throw new OffloadFolderRefusedException(real, "offload folder " + real + " cannot be written (its lock "
+                        + FolderLock.NAME + " cannot be opened for writing: a read-only folder or file system) and "
+                        + "cannot be reused as it is: " + why + "; make it writable, or choose another folder");
             }
             if (now.kind() != Kind.EMPTY && now.kind() != Kind.MISSING) {
                 LOG.warn("rewriting offload folder {}: {}", real, why);
@@ -757,7 +816,7 @@ public final class OffloadFolder implements WeightsStore {
         }
         Map<String, OffloadMarker.SourceFile> now = OffloadMarker.fingerprint(checkpointFiles);
         if (!new TreeMap<>(now).equals(marker.checkpoint)) {
-            return "made from another checkpoint, or the checkpoint changed since (size, time or header of "
+            return "made from another checkpoint, or the checkpoint changed since (size, times, inode or header of "
                     + describeDifference(marker.checkpoint, now) + ")";
         }
         for (Map.Entry<String, OffloadMarker.FileRecord> f : marker.files.entrySet()) {
@@ -765,11 +824,27 @@ public final class OffloadFolder implements WeightsStore {
                 return f.getKey() + " changed since Ferry wrote it";
             }
         }
-        Staleness s = check(folder, expected);
+        Staleness s = check(folder, expected, folders(checkpointFiles));
         if (s.isStale()) {
             return s.describe();
         }
         return null;
+    }
+
+    /** The folders {@code files} lie in (real paths): where a folder made from them may point. */
+    private static List<Path> folders(Collection<Path> files) {
+        if (files == null) {
+            return List.of();
+        }
+        java.util.Set<Path> out = new java.util.LinkedHashSet<>();
+        for (Path f : files) {
+            try {
+                out.add(f.toRealPath().getParent());
+            } catch (IOException e) {
+                // a source that is gone holds nothing an entry could point to
+            }
+        }
+        return List.copyOf(out);
     }
 
     private static String describeDifference(Map<String, OffloadMarker.SourceFile> was,
@@ -856,6 +931,13 @@ public final class OffloadFolder implements WeightsStore {
         private final List<Path> checkpointFiles;
         private final java.util.Set<Path> referenced = new java.util.LinkedHashSet<>();
         private final java.util.Set<String> claimed = new java.util.TreeSet<>();
+        /** The complete size of each claimed .dat, where known: what a leftover must measure to be Ferry's. */
+        private final Map<String, Long> claimedSizes = new TreeMap<>();
+        /**
+         * The size Ferry's layout gives each file of the previous write: from its claims and from its index (when
+         * that index is Ferry's, as it left it). A file is removed only at that size.
+         */
+        private final Map<String, Long> previousSizes;
         private final Map<String, OffloadMarker.FileRecord> records = new TreeMap<>();
         private final Map<String, ObjectNode> index = new LinkedHashMap<>();
         private final Map<String, OffloadMarker.SourceFile> fingerprint;
@@ -869,6 +951,8 @@ public final class OffloadFolder implements WeightsStore {
             OffloadMarker previous = contents.marker();
             this.previousRecords = previous == null ? Map.of() : previous.files;
             this.previouslyOwned = previous == null ? java.util.Set.of() : previous.owned();
+            this.previousSizes = previous == null ? Map.of()
+                    : layoutSizes(folder, previous, previousRecords.get(INDEX));
             this.replaceable = contents.kind() == Kind.FOREIGN_INDEX ? new java.util.TreeSet<>(contents.names())
                     : java.util.Set.of();
             // the fingerprint is taken before any byte is read, so a checkpoint changed during the write is
@@ -876,6 +960,7 @@ public final class OffloadFolder implements WeightsStore {
             this.fingerprint = checkpointFiles == null ? new LinkedHashMap<>()
                     : new LinkedHashMap<>(OffloadMarker.fingerprint(checkpointFiles));
             claimed.addAll(previouslyOwned);
+            claimedSizes.putAll(previousSizes);
             claimed.add(INDEX);
             claimed.add(partial(INDEX));
             if (!replaceable.contains(INDEX) && !previouslyOwned.contains(INDEX)
@@ -887,7 +972,7 @@ public final class OffloadFolder implements WeightsStore {
             // Ferry's own previous index goes first, so that the folder does not look complete to anyone
             Path oldIndex = folder.resolve(INDEX);
             OffloadMarker.FileRecord rec = previousRecords.get(INDEX);
-            if (rec != null && rec.matches(oldIndex)) {
+            if (rec != null && rec.asLeft(oldIndex)) {
                 try {
                     Files.delete(oldIndex);
                 } catch (IOException e) {
@@ -897,7 +982,35 @@ public final class OffloadFolder implements WeightsStore {
         }
 
         private static String partial(String name) {
-            return "." + name + ".partial";
+            return OffloadMarker.partial(name);
+        }
+
+        /** The previous write's claimed sizes, plus the size of each {@code .dat} its own index describes. */
+        private static Map<String, Long> layoutSizes(Path folder, OffloadMarker previous, OffloadMarker.FileRecord index) {
+            Map<String, Long> sizes = new TreeMap<>(previous.claimedSizes);
+            Path file = folder.resolve(INDEX);
+            if (index == null || !index.asLeft(file)) {
+                return sizes;
+            }
+            JsonNode root;
+            try {
+                root = readIndex(file);
+            } catch (RuntimeException e) {
+                return sizes;
+            }
+            for (Map.Entry<String, JsonNode> e : root.properties()) {
+                String name = e.getKey() + ".dat";
+                if (!previous.owned().contains(name) || e.getValue().hasNonNull("safetensors_file")) {
+                    continue;
+                }
+                try {
+                    Entry entry = parseEntry(folder, file, e.getKey(), e.getValue(), new LinkedHashMap<>(), List.of());
+                    sizes.putIfAbsent(name, entry.spec().byteSize());
+                } catch (RuntimeException ignored) {
+                    // an entry Ferry cannot read gives no size: its file is left in place
+                }
+            }
+            return sizes;
         }
 
         private void writeMarker(OffloadMarker.State state) {
@@ -911,16 +1024,32 @@ public final class OffloadFolder implements WeightsStore {
             for (Path p : referenced) {
                 ck.putAll(OffloadMarker.fingerprint(List.of(p)));
             }
-            new OffloadMarker(state, checkpointFiles != null, ck, files,
-                    state == OffloadMarker.State.WRITING ? claimed : java.util.Set.of()).write(folder);
+            boolean writing = state == OffloadMarker.State.WRITING;
+            new OffloadMarker(state, checkpointFiles != null, ck, files, writing ? claimed : java.util.Set.of(),
+                    writing ? claimedSizes : Map.of()).write(folder);
         }
 
-        /** Claims the {@code .dat} names of {@code names} at once (one marker write instead of one per tensor). */
+        /**
+         * Claims the {@code .dat} names of {@code names} at once (one marker write instead of one per tensor). The
+         * sizes are not known, so should this write be killed, its files are left in place by the next one; prefer
+         * {@link #plan(Map)}.
+         */
         public Writer plan(Collection<String> names) {
+            Map<String, TensorSpec> unknown = new LinkedHashMap<>();
+            names.forEach(n -> unknown.put(n, null));
+            return plan(unknown);
+        }
+
+        /**
+         * Claims the {@code .dat} names of {@code tensors} at once, with the size each file will have, so that the
+         * files of a write killed half way can later be recognised as Ferry's by name and size, and removed.
+         */
+        public Writer plan(Map<String, TensorSpec> tensors) {
             checkWritable();
             boolean added = false;
-            for (String n : names) {
-                added |= claim(datFile(folder, folder, n).getFileName().toString());
+            for (Map.Entry<String, TensorSpec> t : tensors.entrySet()) {
+                added |= claim(datFile(folder, folder, t.getKey()).getFileName().toString(),
+                        t.getValue() == null ? null : t.getValue().byteSize());
             }
             if (added) {
                 writeMarker(OffloadMarker.State.WRITING);
@@ -928,8 +1057,11 @@ public final class OffloadFolder implements WeightsStore {
             return this;
         }
 
-        private boolean claim(String fileName) {
+        private boolean claim(String fileName, Long size) {
             if (claimed.contains(fileName)) {
+                if (size != null && !size.equals(claimedSizes.put(fileName, size))) {
+                    return true;
+                }
                 return false;
             }
             Path file = folder.resolve(fileName);
@@ -945,6 +1077,11 @@ public final class OffloadFolder implements WeightsStore {
             }
             claimed.add(fileName);
             claimed.add(partial(fileName));
+            if (size != null) {
+                claimedSizes.put(fileName, size);
+            } else {
+                claimedSizes.remove(fileName);
+            }
             return true;
         }
 
@@ -966,7 +1103,7 @@ public final class OffloadFolder implements WeightsStore {
             checkWritable();
             Path file = datFile(folder, folder, name);
             String fileName = file.getFileName().toString();
-            if (claim(fileName)) {
+            if (claim(fileName, spec.byteSize())) {
                 writeMarker(OffloadMarker.State.WRITING);
             }
             Path tmp = folder.resolve(partial(fileName));
@@ -1057,20 +1194,35 @@ public final class OffloadFolder implements WeightsStore {
             writeMarker(OffloadMarker.State.COMPLETE);
             committed = true;
             close();
-            return open(folder);
+            List<Path> sources = new ArrayList<>(referenced);
+            if (checkpointFiles != null) {
+                sources.addAll(checkpointFiles);
+            }
+            return open(folder, folders(sources));
         }
 
-        /** Deletes {@code name} if it is a file Ferry wrote and still as Ferry left it (or a claimed leftover). */
+        /**
+         * Deletes {@code name} only if it is a file of Ferry's layout in the folder (never a link) that is as Ferry
+         * left it: of the size the previous write's index or claim gives it (a temporary file: at most that size)
+         * and, when the previous marker recorded it, with its recorded size, times and inode.
+         */
         private void removeOwn(String name) {
+            if (OffloadMarker.notALayoutName(name) != null) {
+                return; // read() refuses such markers; kept as a second guard of the one rule
+            }
             Path file = folder.resolve(name);
-            BasicFileAttributes a = OffloadMarker.attributes(file);
-            if (a == null) {
+            FileStamp now = FileStamp.of(file);
+            if (now == null) {
                 return;
             }
             OffloadMarker.FileRecord rec = previousRecords.get(name);
-            boolean asLeft = rec == null ? a.isRegularFile() : rec.matches(file);
+            boolean temporary = name.startsWith(".") && name.endsWith(".partial");
+            Long size = previousSizes.get(temporary ? name.substring(1, name.length() - ".partial".length()) : name);
+            boolean asLeft = now.regular() && (rec == null || rec.asLeft(file))
+                    && size != null && (temporary ? now.size() <= size : now.size() == size);
             if (!asLeft) {
-                LOG.warn("{} was written by Ferry but changed since; left in place", file);
+                LOG.warn("{} is listed by {} but is not as Ferry left it (size, time or kind); left in place", file,
+                        OffloadMarker.NAME);
                 return;
             }
             try {

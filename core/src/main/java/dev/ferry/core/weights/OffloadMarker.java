@@ -23,7 +23,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@value #NAME}: the file that makes an offload folder Ferry's. It records
@@ -32,13 +31,17 @@ import java.util.concurrent.TimeUnit;
  * then {@code complete} (written last, atomically: it is the commit point);</li>
  * <li>{@code claimed}: every name Ferry may create in the folder, recorded <em>before</em> the file is
  * created, so a write killed half way leaves nothing Ferry cannot later recognise as its own;</li>
- * <li>{@code files}: each file Ferry wrote, with its size, modification time and, for a tensor, the CRC32C
- * of its bytes;</li>
- * <li>{@code checkpoint}: the fingerprint of what the folder was made from, per safetensors file (real
- * path, size, modification time, SHA-256 of its header); {@code source_known} is false when the source was
- * not only those files (then the folder is never reused).</li>
+ * <li>{@code claimed_sizes}: the size each claimed {@code .dat} has when complete, where known;</li>
+ * <li>{@code files}: each file Ferry wrote, with its size, modification time, inode change time and number
+ * and, for a tensor, the CRC32C of its bytes;</li>
+ * <li>{@code checkpoint}: the fingerprint of what the folder was made from, per source file (real path, size,
+ * modification time, inode change time and number, and for safetensors the SHA-256 of its header);
+ * {@code source_known} is false when the source was not only those files (then the folder is never reused).</li>
  * </ul>
- * Ferry deletes only files this marker lists, and only when they still have the size and time it recorded.
+ * Nothing in a marker is trusted beyond the folder: every listed name must be a plain file name of Ferry's layout
+ * ({@code index.json}, {@code <tensor>.dat}, their {@code .partial} names), and a regular file where it exists, or
+ * the folder is refused untouched; the {@code checkpoint} paths are only compared, never used as places to read.
+ * Ferry deletes only files this marker lists, and only when they still are as it recorded them.
  */
 final class OffloadMarker {
 
@@ -49,25 +52,45 @@ final class OffloadMarker {
 
     enum State { WRITING, COMPLETE }
 
-    /** A file Ferry wrote; {@code crc32c} is null for files that are not tensors. */
-    record FileRecord(long size, long mtimeNanos, String crc32c) {
+    /**
+     * A file Ferry wrote: its size, times and inode as it left them; {@code crc32c} is null for files that are not
+     * tensors. Change time and inode are {@link FileStamp#UNKNOWN} in markers written before they were recorded.
+     */
+    record FileRecord(long size, long mtimeNanos, long ctimeNanos, long inode, String crc32c) {
+        /** The file is a regular file, exactly as Ferry left it (size, times, inode). */
         boolean matches(Path file) {
-            BasicFileAttributes a = attributes(file);
-            return a != null && a.isRegularFile() && a.size() == size
-                    && a.lastModifiedTime().to(TimeUnit.NANOSECONDS) == mtimeNanos;
+            return stamp().sameAs(FileStamp.of(file));
+        }
+
+        /**
+         * The file may be deleted as Ferry's own: a regular file (never a link) of the recorded size and time, with
+         * the recorded change time and inode where the record has them.
+         */
+        boolean asLeft(Path file) {
+            FileStamp now = FileStamp.of(file);
+            return now != null && now.regular() && now.size() == size && now.mtimeNanos() == mtimeNanos
+                    && (ctimeNanos == FileStamp.UNKNOWN || now.ctimeNanos() == ctimeNanos)
+                    && (inode == FileStamp.UNKNOWN || now.inode() == inode);
+        }
+
+        private FileStamp stamp() {
+            return new FileStamp(size, mtimeNanos, ctimeNanos, inode, true, false);
         }
 
         static FileRecord of(Path file, String crc32c) {
-            BasicFileAttributes a = attributes(file);
-            if (a == null) {
+            FileStamp s = FileStamp.of(file);
+            if (s == null) {
                 throw new UncheckedIOException(new NoSuchFileException(file.toString()));
             }
-            return new FileRecord(a.size(), a.lastModifiedTime().to(TimeUnit.NANOSECONDS), crc32c);
+            return new FileRecord(s.size(), s.mtimeNanos(), s.ctimeNanos(), s.inode(), crc32c);
         }
     }
 
-    /** One checkpoint file as the folder was made from it. */
-    record SourceFile(long size, long mtimeNanos, String headerSha256) {
+    /**
+     * One checkpoint file as the folder was made from it: size, modification time, inode change time and number
+     * (what a restored modification time cannot hide) and, for a safetensors file, the SHA-256 of its header.
+     */
+    record SourceFile(long size, long mtimeNanos, long ctimeNanos, long inode, String headerSha256) {
     }
 
     final State state;
@@ -77,14 +100,17 @@ final class OffloadMarker {
     final Map<String, SourceFile> checkpoint;
     final Map<String, FileRecord> files;
     final Set<String> claimed;
+    /** The size each claimed {@code .dat} will have when complete, where the writer knew it when claiming. */
+    final Map<String, Long> claimedSizes;
 
     OffloadMarker(State state, boolean sourceKnown, Map<String, SourceFile> checkpoint, Map<String, FileRecord> files,
-            Set<String> claimed) {
+            Set<String> claimed, Map<String, Long> claimedSizes) {
         this.state = state;
         this.sourceKnown = sourceKnown;
         this.checkpoint = Collections.unmodifiableMap(new TreeMap<>(checkpoint));
         this.files = Collections.unmodifiableMap(new TreeMap<>(files));
         this.claimed = Collections.unmodifiableSet(new TreeSet<>(claimed));
+        this.claimedSizes = Collections.unmodifiableMap(new TreeMap<>(claimedSizes));
     }
 
     /** Every name this marker lets Ferry touch: the files it wrote and the names it claimed. */
@@ -94,9 +120,42 @@ final class OffloadMarker {
         return all;
     }
 
-    /** The folders the checkpoint files lie in (real paths): index entries may point into them. */
-    List<Path> checkpointFolders() {
-        return checkpoint.keySet().stream().map(p -> Path.of(p).getParent()).distinct().toList();
+    // ------------------------------------------------------------------ names
+
+    /** The temporary name a file of Ferry's layout is written under before its rename. */
+    static String partial(String name) {
+        return "." + name + ".partial";
+    }
+
+    /**
+     * Why {@code name} cannot be a file of Ferry's layout in an offload folder, or null when it can: a plain file
+     * name (no separator, not {@code .} or {@code ..}, not absolute, no NUL) that is {@code index.json}, a tensor's
+     * {@code <name>.dat}, or the temporary {@code .<name>.partial} of one of those.
+     */
+    static String notALayoutName(String name) {
+        if (name == null || name.isEmpty()) {
+            return "is empty";
+        }
+        if (name.equals(".") || name.equals("..") || name.indexOf('/') >= 0 || name.indexOf('\\') >= 0
+                || name.indexOf('\0') >= 0 || !plainOnThisFileSystem(name)) {
+            return "is not a plain file name inside the folder (absolute, a separator, '..' or NUL)";
+        }
+        String base = name.startsWith(".") && name.endsWith(".partial") && name.length() > ".partial".length() + 1
+                ? name.substring(1, name.length() - ".partial".length()) : name;
+        if (base.equals(OffloadFolder.INDEX) || (base.endsWith(".dat") && base.length() > ".dat".length())) {
+            return null;
+        }
+        return "is not a name Ferry gives its files (" + OffloadFolder.INDEX + ", <tensor>.dat, or their "
+                + ".<name>.partial)";
+    }
+
+    private static boolean plainOnThisFileSystem(String name) {
+        try {
+            Path p = Path.of(name);
+            return !p.isAbsolute() && p.getRoot() == null && p.getNameCount() == 1;
+        } catch (java.nio.file.InvalidPathException e) {
+            return false;
+        }
     }
 
     // ------------------------------------------------------------------ fingerprints
@@ -112,20 +171,26 @@ final class OffloadMarker {
     }
 
     /**
-     * The fingerprint of a checkpoint's files: size, modification time and the SHA-256 of the safetensors
-     * header (its 8-byte length and JSON), read from the file, not from memory, so a file replaced since it
-     * was opened is seen. Costs one small read per file.
+     * The fingerprint of a checkpoint's files: size, modification time, inode change time and number ({@link
+     * FileStamp}) and, for a {@code .safetensors} file, the SHA-256 of its header (its 8-byte length and JSON),
+     * read from the file, not from memory, so a file replaced since it was opened is seen. Costs a {@code stat}
+     * and, for safetensors, one small read per file.
      */
     static Map<String, SourceFile> fingerprint(List<Path> checkpointFiles) {
         Map<String, SourceFile> out = new LinkedHashMap<>();
         for (Path p : checkpointFiles) {
             try {
                 Path real = p.toRealPath();
-                BasicFileAttributes a = Files.readAttributes(real, BasicFileAttributes.class);
-                out.put(real.toString(), new SourceFile(a.size(), a.lastModifiedTime().to(TimeUnit.NANOSECONDS),
-                        headerSha256(real, a.size())));
+                FileStamp s = FileStamp.of(real);
+                if (s == null || !s.regular()) {
+                    throw new WeightsFormatException(real, null, "cannot fingerprint checkpoint file: "
+                            + (s == null ? "it is gone" : "it is " + s.kind()));
+                }
+                String header = real.getFileName().toString().endsWith(".safetensors")
+                        ? headerSha256(real, s.size()) : null;
+                out.put(real.toString(), new SourceFile(s.size(), s.mtimeNanos(), s.ctimeNanos(), s.inode(), header));
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot fingerprint checkpoint file " + p, e);
+                throw new UncheckedIOException("cannot fingerprint checkpoint file " + p + ": " + IoErrors.reason(e), e);
             }
         }
         return out;
@@ -158,6 +223,11 @@ final class OffloadMarker {
     /**
      * The marker of {@code folder}; null when there is none, or when the file there is not a regular file
      * holding a Ferry marker (then the folder is not Ferry's).
+     *
+     * @throws OffloadFolderRefusedException when the marker lists a name that is not a file of Ferry's layout
+     *                                       inside the folder, or one that exists as a link or other non-regular
+     *                                       file: a marker is a claim to delete files, so one that claims
+     *                                       anything else makes the whole folder untouchable
      */
     static OffloadMarker read(Path folder) {
         Path file = folder.resolve(NAME);
@@ -174,6 +244,7 @@ final class OffloadMarker {
         if (root == null || !root.isObject() || !FORMAT.equals(root.path("format").asText(null))) {
             return null;
         }
+        OffloadMarker marker;
         try {
             State state = State.valueOf(root.path("state").asText("").toUpperCase(java.util.Locale.ROOT));
             boolean sourceKnown = root.path("source_known").asBoolean(false);
@@ -182,8 +253,10 @@ final class OffloadMarker {
             if (ck != null && ck.isObject()) {
                 for (Map.Entry<String, JsonNode> e : ck.properties()) {
                     JsonNode v = e.getValue();
+                    JsonNode header = v.get("header_sha256");
                     checkpoint.put(e.getKey(), new SourceFile(v.get("size").asLong(), v.get("mtime_ns").asLong(),
-                            v.get("header_sha256").asText()));
+                            optionalLong(v, "ctime_ns"), optionalLong(v, "inode"),
+                            header == null || header.isNull() ? null : header.asText()));
                 }
             }
             Map<String, FileRecord> files = new LinkedHashMap<>();
@@ -191,14 +264,61 @@ final class OffloadMarker {
                 JsonNode v = e.getValue();
                 JsonNode crc = v.get("crc32c");
                 files.put(e.getKey(), new FileRecord(v.get("size").asLong(), v.get("mtime_ns").asLong(),
+                        optionalLong(v, "ctime_ns"), optionalLong(v, "inode"),
                         crc == null || crc.isNull() ? null : crc.asText()));
             }
             Set<String> claimed = new TreeSet<>();
             root.path("claimed").forEach(n -> claimed.add(n.asText()));
-            return new OffloadMarker(state, sourceKnown, checkpoint, files, claimed);
+            Map<String, Long> sizes = new LinkedHashMap<>();
+            for (Map.Entry<String, JsonNode> e : root.path("claimed_sizes").properties()) {
+                if (e.getValue().canConvertToLong() && e.getValue().longValue() >= 0) {
+                    sizes.put(e.getKey(), e.getValue().longValue());
+                }
+            }
+            marker = new OffloadMarker(state, sourceKnown, checkpoint, files, claimed, sizes);
         } catch (RuntimeException e) {
             return null;
         }
+        marker.checkNames(folder);
+        return marker;
+    }
+
+    private static long optionalLong(JsonNode v, String field) {
+        JsonNode n = v.get(field);
+        return n == null || !n.canConvertToLong() ? FileStamp.UNKNOWN : n.longValue();
+    }
+
+    /** Refuses the folder when any name this marker lists is not a regular file of Ferry's layout in it. */
+    private void checkNames(Path folder) {
+        for (String field : List.of("claimed", "files")) {
+            for (String name : field.equals("claimed") ? claimed : files.keySet()) {
+                String why = notALayoutName(name);
+                if (why == null) {
+                    FileStamp s = FileStamp.of(folder.resolve(name));
+                    if (s != null && !s.regular()) {
+                        why = "is " + s.kind() + " in the folder, where Ferry only ever writes regular files";
+                    }
+                }
+                if (why != null) {
+                    throw new OffloadFolderRefusedException(folder, "offload folder " + folder + ": its " + NAME
+                            + " lists '" + printable(name) + "' in \"" + field + "\", which " + why + "; Ferry trusts "
+                            + "no such marker and changes nothing in the folder (remove it, or choose another folder)");
+                }
+            }
+        }
+    }
+
+    /** A name from a file as it may appear in a message: control characters escaped, at most 200 characters. */
+    static String printable(String text) {
+        StringBuilder sb = new StringBuilder();
+        text.codePoints().limit(200).forEach(c -> {
+            if (Character.isISOControl(c)) {
+                sb.append(String.format("\\u%04x", c));
+            } else {
+                sb.appendCodePoint(c);
+            }
+        });
+        return text.codePointCount(0, text.length()) > 200 ? sb + "..." : sb.toString();
     }
 
     /** Writes the marker atomically (temporary file, then rename). */
@@ -208,16 +328,28 @@ final class OffloadMarker {
         root.put("state", state.name().toLowerCase(java.util.Locale.ROOT));
         root.put("source_known", sourceKnown);
         ObjectNode ck = root.putObject("checkpoint");
-        checkpoint.forEach((p, s) -> ck.putObject(p).put("size", s.size()).put("mtime_ns", s.mtimeNanos())
-                .put("header_sha256", s.headerSha256()));
+        checkpoint.forEach((p, s) -> {
+            ObjectNode o = ck.putObject(p).put("size", s.size()).put("mtime_ns", s.mtimeNanos());
+            putKnown(o, "ctime_ns", s.ctimeNanos());
+            putKnown(o, "inode", s.inode());
+            if (s.headerSha256() != null) {
+                o.put("header_sha256", s.headerSha256());
+            }
+        });
         ObjectNode fs = root.putObject("files");
         files.forEach((n, r) -> {
             ObjectNode o = fs.putObject(n).put("size", r.size()).put("mtime_ns", r.mtimeNanos());
+            putKnown(o, "ctime_ns", r.ctimeNanos());
+            putKnown(o, "inode", r.inode());
             if (r.crc32c() != null) {
                 o.put("crc32c", r.crc32c());
             }
         });
         claimed.forEach(root.putArray("claimed")::add);
+        if (!claimedSizes.isEmpty()) {
+            ObjectNode sizes = root.putObject("claimed_sizes");
+            claimedSizes.forEach(sizes::put);
+        }
         byte[] json;
         try {
             json = Json.PYTHON_INDENT_2.writeValueAsString(root).getBytes(StandardCharsets.UTF_8);
@@ -227,6 +359,12 @@ final class OffloadMarker {
         Path tmp = folder.resolve(PARTIAL);
         removeLeftover(tmp);
         AtomicFiles.writeVia(tmp, folder.resolve(NAME), ch -> AtomicFiles.writeFully(ch, ByteBuffer.wrap(json)));
+    }
+
+    private static void putKnown(ObjectNode o, String field, long value) {
+        if (value != FileStamp.UNKNOWN) {
+            o.put(field, value);
+        }
     }
 
     /**

@@ -110,6 +110,10 @@ public final class SafetensorsFile implements WeightsStore {
     }
 
     private static SafetensorsFile open(Path path, boolean requirePt) {
+        String why = dev.ferry.core.io.RegularFiles.problem(path);
+        if (why != null && Files.exists(path)) {
+            throw new WeightsFormatException(path, null, why); // a FIFO would block the open forever
+        }
         FileChannel channel;
         try {
             channel = FileChannel.open(path, StandardOpenOption.READ);

@@ -20,6 +20,7 @@ import dev.ferry.core.weights.SafetensorsWriter;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -247,7 +248,7 @@ class CheckpointDispatcherTest {
             Stack m = onMeta();
             loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()).withOffloadDir(offload));
             assertThat(run(m)).containsExactly(expected);
-            try (OffloadFolder folder = OffloadFolder.open(offload)) {
+            try (OffloadFolder folder = OffloadFolder.open(offload, List.of(dir))) {
                 assertThat(folder.keys()).contains("model.layers.4.attn.weight", "model.layers.7.mlp.fc2.bias")
                         .doesNotContain("model.layers.3.attn.weight", "head.bias");
                 // already float32 in the checkpoint: referenced in place, no second copy
@@ -264,7 +265,7 @@ class CheckpointDispatcherTest {
             Stack m = onMeta();
             loader.loadAndDispatch(m, ckpt, CheckpointDispatcher.Options.of(mixed()).withOffloadDir(offload));
             assertThat(run(m)).hasSize(2 * WIDTH);
-            try (OffloadFolder folder = OffloadFolder.open(offload)) {
+            try (OffloadFolder folder = OffloadFolder.open(offload, List.of(dir))) {
                 assertThat(folder.entry("model.layers.4.attn.weight")).isInstanceOf(OffloadFolder.DatEntry.class);
                 assertThat(folder.spec("model.layers.4.attn.weight").dtype()).isEqualTo(DType.FLOAT32);
             }
@@ -288,7 +289,7 @@ class CheckpointDispatcherTest {
                     .withOverwriteOffloadDir(true));
             assertThat(run(m)).containsExactly(expected);
         }
-        try (OffloadFolder folder = OffloadFolder.open(offload)) {
+        try (OffloadFolder folder = OffloadFolder.open(offload, List.of(dir))) {
             assertThat(folder.spec("model.layers.4.attn.weight").shape()).containsExactly(WIDTH, WIDTH);
         }
     }

@@ -232,7 +232,7 @@ class OffloadFolderTest {
     void openingAStaleFolderForAModelIsAnErrorNamingTheKeys() {
         writeAB();
         assertThatThrownBy(() -> OffloadFolder.openExpecting(dir, Map.of("a", W, "z", W)))
-                .isInstanceOf(WeightsFormatException.class).hasMessageContaining("missing keys: [z]");
+                .isInstanceOf(WeightsFormatException.class).hasMessageContaining("1 missing key(s): [z]");
     }
 
     @Test

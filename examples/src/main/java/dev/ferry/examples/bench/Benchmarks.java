@@ -386,7 +386,8 @@ public final class Benchmarks {
      * stored as bfloat16 (so the disk half is converted to float32 and written as .dat files), the last half of the
      * layers on disk in an offload folder. "load" is load_checkpoint_and_dispatch with the folder reused, resident
      * pages brought in; "reuse check" is OffloadFolder.openFor on the same folder (fingerprint of the checkpoint:
-     * size, time and header SHA-256; size and time of every file Ferry wrote; the index against the model), the part
+     * size, modification and inode change time, inode number and header SHA-256; the same stat of every file Ferry
+     * wrote; the names of its marker and index confined to the folder; the index against the model), the part
      * of the load that decides to reuse. Warm page cache. Goal: under 2% of the load. The CRC32C of each .dat,
      * verified on its first read, is timed apart (against a plain touch of the same mapped bytes), since it is paid
      * during the first forward, not at load.

@@ -69,7 +69,8 @@ final class BatchCommand implements Callable<Integer> {
             description = "Output format (default ${DEFAULT-VALUE}).")
     Format outputFormat;
 
-    @Option(names = "--overwrite", description = "Replace the output folder if it exists (else that is an error).")
+    @Option(names = "--overwrite", description = "Replace the output folder if it is a previous batch output (Ferry "
+            + "marks its outputs; any other folder is never replaced).")
     boolean overwrite;
 
     @Option(names = "--task", paramLabel = "generate|embed", defaultValue = "generate",
@@ -148,6 +149,8 @@ final class BatchCommand implements Callable<Integer> {
         if (partitions != null && partitions < 1) {
             throw new UsageException("--partitions: must be >= 1, got " + partitions);
         }
+        // before anything runs: Spark's overwrite deletes the output folder first
+        BatchOutput.check(output, input, model, Path.of("").toAbsolutePath(), overwrite);
         ModelSpec modelSpec;
         GenerationSpec generation;
         try {
@@ -166,6 +169,10 @@ final class BatchCommand implements Callable<Integer> {
         Format in = inputFormat != null ? inputFormat : input.endsWith(".parquet") ? Format.parquet : Format.jsonl;
         if (!input.contains("://") && !Files.exists(Path.of(input))) {
             throw new UsageException("--input: no such file: " + input);
+        }
+        if (!input.contains("://") && !Files.isDirectory(Path.of(input))
+                && dev.ferry.core.io.RegularFiles.problem(Path.of(input)) != null) {
+            throw new UsageException("--input: " + input + " " + dev.ferry.core.io.RegularFiles.problem(Path.of(input)));
         }
         boolean existed = SparkSession.getActiveSession().isDefined();
         SparkSession spark = session();
@@ -211,14 +218,12 @@ final class BatchCommand implements Callable<Integer> {
             keep.add(functions.col("error"));
             var writer = result.select(keep.toArray(Column[]::new)).write()
                     .mode(overwrite ? SaveMode.Overwrite : SaveMode.ErrorIfExists);
-            if (!overwrite && !output.contains("://") && Files.exists(Path.of(output))) {
-                throw new UsageException("--output: " + output + " exists; pass --overwrite to replace it");
-            }
             if (outputFormat == Format.parquet) {
                 writer.parquet(output);
             } else {
                 writer.option("ignoreNullFields", "false").json(output);
             }
+            BatchOutput.mark(output);
             double seconds = (System.nanoTime() - start) / 1e9;
             Dataset<Row> written = outputFormat == Format.parquet ? spark.read().parquet(output)
                     : spark.read().json(output);

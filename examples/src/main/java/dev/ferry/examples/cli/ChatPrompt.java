@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.core.chat.ChatTemplate;
 import dev.ferry.core.chat.ChatTemplateException;
+import dev.ferry.core.io.RegularFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,6 +43,10 @@ final class ChatPrompt {
 
     @SuppressWarnings("unchecked")
     static List<Map<String, Object>> read(Path file) {
+        String why = RegularFiles.problem(file);
+        if (why != null) {
+            throw new UsageException("--messages " + file + " " + why);
+        }
         JsonNode n;
         try {
             n = JSON.readTree(file.toFile());

@@ -29,6 +29,11 @@ record DeviceMapArg(Path file, DeviceMap map) {
                 return AUTO;
             }
             Path file = Path.of(value);
+            String why = dev.ferry.core.io.RegularFiles.problem(file);
+            if (why != null && Files.exists(file)) {
+                // a FIFO would block the read forever
+                throw new TypeConversionException(file + " " + why + " (pass a JSON device map or 'auto')");
+            }
             String json;
             try {
                 json = Files.readString(file);

@@ -8,7 +8,7 @@ import dev.ferry.onnx.OnnxOffloadFolders;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 
-/** {@code --offload-dir} with {@code --backend onnx}: {@link OnnxOffloadFolders#write}, a refusal being bad usage. */
+/** {@code --offload-dir} with {@code --backend onnx}: {@link OnnxOffloadFolders#prepare}, a refusal being bad usage. */
 final class OnnxOffload {
 
     private OnnxOffload() {
@@ -16,9 +16,10 @@ final class OnnxOffload {
 
     static OffloadFolder folder(OnnxModuleTree tree, DispatchPlan plan, Path dir, boolean overwrite, PrintWriter err) {
         try {
-            OffloadFolder folder = OnnxOffloadFolders.write(tree, plan, dir, overwrite);
-            err.println("offload: wrote " + dir + " (" + folder.keys().size() + " initializers)");
-            return folder;
+            OffloadFolder.Prepared prepared = OnnxOffloadFolders.prepare(tree, plan, dir, overwrite);
+            err.println("offload: " + (prepared.reused() ? "reusing " : "wrote ") + dir + " ("
+                    + prepared.folder().keys().size() + " initializers)");
+            return prepared.folder();
         } catch (OffloadFolderRefusedException e) {
             throw new UsageException("--offload-dir: " + e.getMessage(), e);
         }

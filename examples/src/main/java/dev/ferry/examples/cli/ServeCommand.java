@@ -1,6 +1,7 @@
 package dev.ferry.examples.cli;
 
 import dev.ferry.core.load.DispatchedModel;
+import dev.ferry.core.io.RegularFiles;
 import dev.ferry.core.load.Ferry;
 import dev.ferry.serve.FerryServer;
 import dev.ferry.serve.ServeOptions;
@@ -118,6 +119,10 @@ final class ServeCommand implements Callable<Integer> {
     private String deviceMapArg() {
         if (!deviceMap.strip().endsWith(".json")) {
             return deviceMap;
+        }
+        String why = RegularFiles.problem(Path.of(deviceMap));
+        if (why != null) {
+            throw new UsageException("--device-map " + deviceMap + " " + why);
         }
         try {
             return Files.readString(Path.of(deviceMap));

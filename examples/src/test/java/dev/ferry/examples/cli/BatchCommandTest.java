@@ -93,6 +93,20 @@ class BatchCommandTest {
     }
 
     @Test
+    void aPreviousBatchOutputIsMarkedAndReplacedWithOverwrite() throws IOException {
+        Path in = jsonl(tmp.resolve("in.jsonl"), prompts().subList(0, 3));
+        Path out = tmp.resolve("out");
+        batch("--input", in.toString(), "--output", out.toString(), "--master", "local[1]");
+        assertThat(out.resolve(BatchOutput.MARKER)).isRegularFile();
+
+        Cli again = batch("--input", in.toString(), "--output", out.toString(), "--master", "local[1]", "--overwrite");
+
+        assertThat(again.out()).contains("3 rows (0 with an error)");
+        assertThat(rows(out)).hasSize(3);
+        assertThat(out.resolve(BatchOutput.MARKER)).isRegularFile();
+    }
+
+    @Test
     void aTaskThatFailsOnceIsRetriedAndTheOutputHasEachOfTheSixtyFourRowsOnce() throws IOException {
         Path out = tmp.resolve("out");
 

@@ -91,6 +91,13 @@ class GenerateMessagesTest {
     }
 
     @Test
+    void aMessagesPathThatIsNoRegularFileIsRefusedByName(@TempDir Path tmp) {
+        Cli r = Cli.run("generate", "--model", Cli.model("tiny-llama"), "--messages", tmp.toString());
+        assertThat(r.exitCode()).isEqualTo(2);
+        assertThat(r.err()).contains("--messages " + tmp).contains("is a folder");
+    }
+
+    @Test
     void aConversationTheTemplateRefusesIsUsageWithTheTemplatesMessage(@TempDir Path tmp) throws IOException {
         Path model = llamaWithTemplate(tmp);
         Path messages = Files.writeString(tmp.resolve("m.json"), "[{\"role\": \"tool\", \"content\": \"42\"}]");
