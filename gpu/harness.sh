@@ -112,7 +112,7 @@ serve() {
   local C=$W/tinyllama-1.1b
   [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
   echo '{"": 0}' > "$W/all-gpu0.json"
-  ROW_TIMEOUT=1200 row "1.1B fp16, all on gpu0, ferry serve, 64 streaming clients, 60 s" -- "${JAVA[@]}" -cp "$F/lib/*" \
+  ROW_TIMEOUT=540 row "1.1B fp16, all on gpu0, ferry serve, 64 streaming clients, 60 s" -- "${JAVA[@]}" -cp "$F/lib/*" \
     dev.ferry.examples.bench.ServeLoadBenchmark model="$C" map="$W/all-gpu0.json" clients=64 seconds=60 new=64 \
     minLen=32 maxLen=256
 }
