@@ -128,5 +128,5 @@ for s in $STEPS; do
     *) echo "unknown step $s" ;;
   esac
 done
-python3 "$F/summarize.py" "$OUT" 2>&1 | tail -40
+FERRY_WORK="$W" python3 "$F/summarize.py" "$OUT" 2>&1 | tail -40
 stamp "done"

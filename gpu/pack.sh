@@ -9,15 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DJL_GIT=${DJL_GIT:?a git dir of deepjavalibrary/djl with tag v0.36.0}
 FIX=${FERRY_FIXTURES:-testdata}
-rm -rf examples/target/lib  # stale jars of earlier builds would travel too
+rm -rf benchmarks/target/lib  # stale jars of earlier builds would travel too
 mvn -q -B package -DskipTests
 mvn -q -B test-compile
 S=ship/gpu
 rm -rf "$S" ship/gpu.tar.xz
 mkdir -p "$S/lib" "$S/tools" "$S/test-classes" "$S/djl" "$S/fixtures"
-# what the PyTorch backend, ferry-serve (and core's chat templates: Jinjava) and the CLI's benchmark mains need, and nothing else (not the CPU libtorch, ONNX Runtime,
-# JMH or Spark)
-for j in examples/target/lib/*.jar; do
+# what the PyTorch backend, ferry-serve (and core's chat templates: Jinjava) and the benchmark mains (module
+# benchmarks) need, and nothing else (not the CPU libtorch, ONNX Runtime, JMH or Spark)
+for j in benchmarks/target/lib/*.jar; do
   case $(basename "$j") in
     api-*|pytorch-engine-*|pytorch-jni-*|jna-*|tokenizers-*|gson-*|guice-*|jakarta.inject-*|aopalliance-*|guava-*|\
     failureaccess-*|jackson-core-*|jackson-databind-*|jackson-annotations-*|slf4j-api-*|slf4j-simple-*|picocli-*|progressbar-*|jline-*|commons-compress-*|\
@@ -27,7 +27,7 @@ for j in examples/target/lib/*.jar; do
     snakeyaml-*|jackson-datatype-jdk8-*) cp "$j" "$S/lib/" ;;
   esac
 done
-cp examples/target/ferry.jar "$S/lib/"
+cp benchmarks/target/ferry-benchmarks.jar "$S/lib/"
 # natives of other platforms are dead weight in one 64 MiB call
 for j in "$S"/lib/jna-*.jar "$S"/lib/tokenizers-*.jar; do
   zip -q -d "$j" 'com/sun/jna/aix-*' 'com/sun/jna/darwin*' 'com/sun/jna/*bsd*' 'com/sun/jna/sunos*' \
@@ -53,7 +53,7 @@ T=$(mktemp -d)
 git --git-dir "$DJL_GIT" show v0.36.0:engines/pytorch/pytorch-engine/src/main/java/ai/djl/pytorch/jni/PyTorchLibrary.java \
   > "$T/PyTorchLibrary.java"
 "$JDK/bin/javac" -h "$S/djl/engines/pytorch/pytorch-native/build/include" -d "$T/classes" \
-  -cp "$(ls examples/target/lib/api-0.36.0.jar)" "$T/PyTorchLibrary.java"
+  -cp "$(ls benchmarks/target/lib/api-0.36.0.jar)" "$T/PyTorchLibrary.java"
 rm -rf "$T"
 cp gpu/*.sh gpu/*.py "$S/"
 tar cJf ship/gpu.tar.xz -C ship gpu

@@ -28,6 +28,13 @@ try:
                          text=True).stdout.strip().replace("\n", ", ")
 except OSError:
     gpu = "unknown"
+# paths inside the harness's work folder are kept relative to it: the summary says what was run, not where
+work = os.environ.get("FERRY_WORK", "").rstrip("/")
+if work:
+    for r in raw:
+        for k, v in list(r.items()):
+            if isinstance(v, str) and v.startswith(work + "/"):
+                r[k] = v[len(work) + 1:]
 by = {r["name"]: r for r in raw if "name" in r}
 rows = []
 for name, r in by.items():
@@ -50,6 +57,9 @@ for name, r in by.items():
         row["ferry_no_hooks"] = nohooks.get("decode_tokens_per_s")
     rows.append(row)
 summary = {"date": datetime.date.today().isoformat(), "gpu": gpu,
+           "reproduce": "DJL_GIT=<a git dir of deepjavalibrary/djl> gpu/pack.sh, then on the GPU machine "
+                        "gpu/harness.sh OUT setup tests small big (README: On a CUDA machine); checkpoint and map "
+                        "paths are relative to the harness's work folder (FERRY_WORK)",
            "golden_cuda": {"passed": passed, "failed": failed, "skipped": skipped}, "rows": rows, "raw": raw}
 json.dump(summary, open(os.path.join(out, "gpu-results.json"), "w"), indent=1)
 print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=1))

@@ -34,6 +34,15 @@ import java.util.Set;
  * outside every unit (the causal mask of {@code LlamaModel}, shape arithmetic) go to the earliest partition
  * that consumes them, or, for an offloaded block's own loose ops, to the latest partition of that block the
  * dataflow allows.
+ *
+ * <p><b>Quantized patterns.</b> A dynamically quantized export (onnxruntime's {@code quantize_dynamic}) computes each
+ * linear layer as {@code DynamicQuantizeLinear} of the activation, {@code MatMulInteger}, and a rescale
+ * ({@code Cast}, {@code Mul} by the two scales), and names the {@code DynamicQuantizeLinear} after the activation,
+ * so it falls into the module that produced it (the previous block's LayerNorm). At ORT's default optimisation the
+ * whole graph fuses each pattern into one kernel ({@code DynamicQuantizeMatMul}, {@code MatMulIntegerToFloat}) whose
+ * results differ from the unfused ops, so a cut through a pattern would make a split run differ from the whole one.
+ * Each {@code DynamicQuantizeLinear} therefore goes with its consumers, and units that share one (query, key and
+ * value of an offloaded layer) become one unit: every pattern stays inside one partition.
  */
 public final class GraphPartitioner {
 
@@ -74,7 +83,10 @@ public final class GraphPartitioner {
         for (int i = 0; i < n; i++) {
             String scope = tree.scopeOf(i);
             Integer u = deepestCovering(scope, unitIndex);
-            unitOf[i] = u == null ? -1 : u;
+            // a Constant node belongs to no unit: it goes with its first consumer, and is copied into every other
+            // partition that reads it, so that no constant (LayerNorm's epsilon, a scale) crosses a cut as an
+            // input, where ORT could no longer fuse the ops around it
+            unitOf[i] = u == null || isConstant(model.node(i)) ? -1 : u;
             blockOf[i] = blocks.keyOf(scope);
             wholeOf[i] = preloadScopeOf.get(scope);
         }
@@ -106,6 +118,8 @@ public final class GraphPartitioner {
                 }
             }
         }
+        String[] labelOf = quantizedPatternsWhole(model, consumers, unitOf, blockOf, wholeOf, unitList);
+
         for (int i : order) {
             int e = 0;
             for (String in : OnnxModel.consumedValues(model.node(i))) {
@@ -175,6 +189,21 @@ public final class GraphPartitioner {
         for (int i : order) {
             nodesOf.get(piece[i]).add(i);
         }
+        // constants read by a partition other than their own: copied in (first, so the order stays topological)
+        List<Set<Integer>> copiesOf = new ArrayList<>();
+        for (int s = 0; s < pieces; s++) {
+            copiesOf.add(new LinkedHashSet<>());
+        }
+        for (int i : order) {
+            if (!isConstant(model.node(i))) {
+                continue;
+            }
+            for (int c : consumers.get(i)) {
+                if (piece[c] != piece[i]) {
+                    copiesOf.get(piece[c]).add(i);
+                }
+            }
+        }
         Map<Integer, Integer> piecesPerUnit = new HashMap<>();
         pieceUnit.forEach(u -> piecesPerUnit.merge(u, 1, Integer::sum));
         Map<Integer, Integer> seen = new HashMap<>();
@@ -183,13 +212,16 @@ public final class GraphPartitioner {
             int u = pieceUnit.get(s);
             Unit unit = unitList.get(u);
             int nth = seen.merge(u, 1, Integer::sum);
-            String label = piecesPerUnit.get(u) > 1 ? unit.path() + "#" + nth : unit.path();
+            String path = labelOf[u] != null ? labelOf[u] : unit.path();
+            String label = piecesPerUnit.get(u) > 1 ? path + "#" + nth : path;
             if (label.isEmpty()) {
                 label = "<root>";
             }
+            List<Integer> nodes = new ArrayList<>(copiesOf.get(s));
+            nodes.addAll(nodesOf.get(s));
             Set<String> produced = new LinkedHashSet<>();
             Set<String> consumed = new LinkedHashSet<>();
-            for (int i : nodesOf.get(s)) {
+            for (int i : nodes) {
                 NodeProto node = model.node(i);
                 for (String in : OnnxModel.consumedValues(node)) {
                     if (!produced.contains(in)) {
@@ -222,7 +254,8 @@ public final class GraphPartitioner {
                 Integer prod = producer.get(p);
                 if (!needed && prod != null) {
                     for (int c : consumers.get(prod)) {
-                        if (piece[c] != s && OnnxModel.consumedValues(model.node(c)).contains(p)) {
+                        if (piece[c] != s && !copiesOf.get(piece[c]).contains(prod)
+                                && OnnxModel.consumedValues(model.node(c)).contains(p)) {
                             needed = true;
                             break;
                         }
@@ -233,10 +266,91 @@ public final class GraphPartitioner {
                 }
             }
             out.add(new Partition(s, label, unit.block(), unit.storage(), unit.executionDevice(), unit.offloaded(),
-                    nodesOf.get(s),
+                    nodes,
                     inputs, outputs, inits, bytes));
         }
         return out;
+    }
+
+    /**
+     * Moves each {@code DynamicQuantizeLinear} to the unit of its consumers and merges the units that share one
+     * (when they lie in one block), rewriting {@code unitOf}, {@code blockOf} and {@code wholeOf} in place.
+     *
+     * @return per unit index, the label of a merged unit ({@code parent.{query,key,value}}), else null
+     */
+    static String[] quantizedPatternsWhole(OnnxModel model, List<List<Integer>> consumers,
+                                           int[] unitOf, String[] blockOf, String[] wholeOf, List<Unit> units) {
+        int[] parent = new int[units.size()];
+        for (int u = 0; u < parent.length; u++) {
+            parent[u] = u;
+        }
+        Map<Integer, Integer> moved = new HashMap<>(); // DynamicQuantizeLinear node -> a consumer node
+        for (int i = 0; i < unitOf.length; i++) {
+            if (!model.node(i).getOpType().equals("DynamicQuantizeLinear")) {
+                continue;
+            }
+            Set<Integer> consumerUnits = new LinkedHashSet<>();
+            Set<String> consumerBlocks = new HashSet<>();
+            int witness = -1;
+            for (int c : consumers.get(i)) {
+                if (unitOf[c] >= 0) {
+                    consumerUnits.add(unitOf[c]);
+                    consumerBlocks.add(String.valueOf(blockOf[c]));
+                    witness = c;
+                }
+            }
+            if (consumerUnits.isEmpty() || consumerBlocks.size() != 1) {
+                continue; // loose consumers follow the dataflow already; across blocks no merge is allowed
+            }
+            int first = find(parent, consumerUnits.iterator().next());
+            for (int u : consumerUnits) {
+                parent[find(parent, u)] = first;
+            }
+            moved.put(i, witness);
+        }
+        for (Map.Entry<Integer, Integer> e : moved.entrySet()) {
+            int c = e.getValue();
+            unitOf[e.getKey()] = unitOf[c];
+            blockOf[e.getKey()] = blockOf[c];
+            wholeOf[e.getKey()] = wholeOf[c];
+        }
+        Map<Integer, List<String>> members = new HashMap<>();
+        for (int u = 0; u < parent.length; u++) {
+            members.computeIfAbsent(find(parent, u), r -> new ArrayList<>()).add(units.get(u).path());
+        }
+        for (int i = 0; i < unitOf.length; i++) {
+            if (unitOf[i] >= 0) {
+                unitOf[i] = find(parent, unitOf[i]);
+            }
+        }
+        String[] labels = new String[units.size()];
+        members.forEach((root, paths) -> {
+            if (paths.size() > 1) {
+                String common = paths.get(0);
+                for (String p : paths) {
+                    while (!(p.equals(common) || p.startsWith(common + ".") || common.isEmpty())) {
+                        int dot = common.lastIndexOf('.');
+                        common = dot < 0 ? "" : common.substring(0, dot);
+                    }
+                }
+                int cut = common.isEmpty() ? 0 : common.length() + 1;
+                List<String> tails = paths.stream().map(p -> p.substring(Math.min(cut, p.length()))).toList();
+                labels[root] = (common.isEmpty() ? "" : common + ".") + "{" + String.join(",", tails) + "}";
+            }
+        });
+        return labels;
+    }
+
+    private static boolean isConstant(NodeProto node) {
+        return node.getOpType().equals("Constant") && node.getInputCount() == 0;
+    }
+
+    private static int find(int[] parent, int u) {
+        while (parent[u] != u) {
+            parent[u] = parent[parent[u]];
+            u = parent[u];
+        }
+        return u;
     }
 
     private static Integer deepestCovering(String scope, Map<String, Integer> unitIndex) {

@@ -387,7 +387,8 @@ public final class OnnxDispatchedModel implements AutoCloseable {
         final Partition partition;
         final ExecutionProvider provider;
         final Set<String> supplied = new LinkedHashSet<>();
-        byte[] modelBytes;
+        /** The partition's sub-model, written into the cache folder beside the placeholders' location. */
+        Path source;
         Path optimized;
         Set<String> suppliedToOptimized;
         SessionWithWeights resident;
@@ -420,7 +421,20 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                 }
             }
             ModelProto sub = SubModel.build(model, partition, knownTypes, supplied);
-            modelBytes = sub.toByteArray();
+            source = cacheDir.resolve("partition-" + partition.index() + "-" + provider.kind() + "-source.onnx");
+            try {
+                // ONNX Runtime (1.24 on) checks that every external-data location exists inside the model's folder
+                // before initializers are supplied, so the sub-model is loaded from a file in Ferry's cache folder,
+                // where an empty file stands at the placeholders' location; ORT never reads it
+                Path placeholder = cacheDir.resolve(SubModel.SUPPLIED);
+                if (!Files.exists(placeholder, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.createFile(placeholder);
+                }
+                Files.write(source, sub.toByteArray());
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("cannot write partition " + partition.label() + " to "
+                        + cacheDir, e);
+            }
             optimized = cacheDir.resolve("partition-" + partition.index() + "-" + provider.kind() + ".onnx");
             SessionWithWeights c = create(true);
             try {
@@ -469,7 +483,7 @@ public final class OnnxDispatchedModel implements AutoCloseable {
                     if (partition.offloaded()) {
                         so.setOptimizedModelFilePath(optimized.toString());
                     }
-                    s = ledger.made(env.createSession(modelBytes, so));
+                    s = ledger.made(env.createSession(source.toString(), so));
                 }
                 double ms = (System.nanoTime() - t0) / 1e6;
                 if (first) {

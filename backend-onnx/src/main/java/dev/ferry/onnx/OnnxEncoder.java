@@ -21,7 +21,12 @@ public final class OnnxEncoder {
 
     /** Whether {@code model} looks like an encoder rather than a causal LM (it has no {@code logits} output). */
     public static boolean isEncoder(OnnxDispatchedModel model) {
-        return !model.tree().model().outputNames().contains("logits");
+        return isEncoder(model.tree().model());
+    }
+
+    /** Whether the graph looks like an encoder rather than a causal LM (it has no {@code logits} output). */
+    public static boolean isEncoder(OnnxModel model) {
+        return !model.outputNames().contains("logits");
     }
 
     /**

@@ -5,6 +5,7 @@ import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.generate.GenerationLoop;
 import dev.ferry.core.generate.LanguageModel;
+import dev.ferry.core.load.CallGate;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.text.ModelText;
@@ -29,7 +30,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
     private final Path dir;
     private HuggingFaceTokenizer tokenizer;
     private final ModelText text;
-    private volatile boolean closed;
+    private final CallGate gate = new CallGate("the model");
 
     OnnxLoadedModel(OnnxDispatchedModel dispatched, OnnxCausalLm lm, DeviceMap map, OffloadFolder folder, Path dir) {
         this.dispatched = dispatched;
@@ -67,38 +68,36 @@ public final class OnnxLoadedModel implements DispatchedModel {
 
     @Override
     public LanguageModel languageModel() {
-        return lm;
+        return gate.guard(lm);
     }
 
     @Override
     public ModelText text() {
-        open();
-        return text;
+        return gate.call(() -> text);
     }
 
     @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
-        open();
-        return GenerationLoop.generate(lm, prompt, text.withEos(config));
+        return gate.call(() -> GenerationLoop.generate(lm, prompt, text.withEos(config)));
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
-        open();
-        return GenerationLoop.generate(lm, prompts, text.withEos(config));
+        return gate.call(() -> GenerationLoop.generate(lm, prompts, text.withEos(config)));
     }
 
     @Override
     public String generate(String prompt, GenerationConfig config) {
-        open();
-        HuggingFaceTokenizer t = tokenizer();
-        return t.decode(generate(t.encode(prompt).getIds(), config), true);
+        java.util.Objects.requireNonNull(prompt, "prompt is null: pass the prompt text");
+        return gate.call(() -> {
+            HuggingFaceTokenizer t = tokenizer();
+            return t.decode(GenerationLoop.generate(lm, t.encode(prompt).getIds(), config), true);
+        });
     }
 
     @Override
     public float[][] logits(long[] ids) {
-        open();
-        return lm.logits(ids);
+        return gate.call(() -> lm.logits(ids));
     }
 
     /**
@@ -109,18 +108,21 @@ public final class OnnxLoadedModel implements DispatchedModel {
      */
     @Override
     public float[][] embed(long[][] prompts) {
-        open();
-        if (!OnnxEncoder.isEncoder(dispatched)) {
-            throw new UnsupportedOperationException("embed: this ONNX export gives logits, not hidden states; load "
-                    + "the model with backend(\"pytorch\") to pool a causal LM's hidden states, or use an encoder export");
+        java.util.Objects.requireNonNull(prompts, "prompts is null: pass one array of token ids per row");
+        for (int r = 0; r < prompts.length; r++) {
+            java.util.Objects.requireNonNull(prompts[r], "prompts[" + r + "] is null: pass the token ids of that row");
         }
-        return OnnxEncoder.meanPooled(dispatched, prompts);
+        return gate.call(() -> {
+            if (!OnnxEncoder.isEncoder(dispatched)) {
+                throw new UnsupportedOperationException("embed: this ONNX export gives logits, not hidden states; load "
+                        + "the model with backend(\"pytorch\") to pool a causal LM's hidden states, or use an encoder "
+                        + "export");
+            }
+            return OnnxEncoder.meanPooled(dispatched, prompts);
+        });
     }
 
     private synchronized HuggingFaceTokenizer tokenizer() {
-        if (closed) {
-            throw new IllegalStateException("the model is closed");
-        }
         if (tokenizer == null) {
             Path file = dir.resolve("tokenizer.json");
             if (!Files.isRegularFile(file)) {
@@ -130,23 +132,27 @@ public final class OnnxLoadedModel implements DispatchedModel {
                 tokenizer = HuggingFaceTokenizer.newInstance(file, Map.of("truncation", "false", "padding", "false"));
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot read tokenizer " + file + ": " + e.getMessage(), e);
+            } catch (RuntimeException e) {
+                // the tokenizers library's own message is a bare serde error ("expected value at line 1 column 2")
+                throw new IllegalArgumentException(file + " is not a valid tokenizer.json (Hugging Face tokenizers "
+                        + "format): " + e.getMessage(), e);
             }
         }
         return tokenizer;
     }
 
-    private void open() {
-        if (closed) {
-            throw new IllegalStateException("the model is closed");
+    /** Refuses new calls ('the model is closed'), waits for the running ones to return, then frees. */
+    @Override
+    public void close() {
+        if (!gate.closeAndDrain()) {
+            return;
+        }
+        synchronized (this) {
+            closeAll();
         }
     }
 
-    @Override
-    public synchronized void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
+    private void closeAll() {
         try {
             dispatched.close();
         } finally {

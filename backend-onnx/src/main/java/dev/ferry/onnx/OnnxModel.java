@@ -14,6 +14,8 @@ import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.TensorSpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import dev.ferry.core.weights.FileAccess;
+import dev.ferry.core.weights.FileReads;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -33,11 +35,14 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * An ONNX model read in Java: the graph, its nodes (with their metadata), initializers, inputs and outputs.
  *
- * <p>The file is memory-mapped and parsed with protobuf aliasing, so every initializer's {@code raw_data} is a
- * view of the mapping, not a copy: {@link #data} hands out zero-copy direct buffers, and a multi-gigabyte
- * model never sits on the Java heap. Initializers stored as external data are mapped from their files (checked
- * for presence and length when the model is loaded); those in typed fields ({@code float_data}, ...) are
- * encoded little-endian into a direct buffer on request.
+ * <p>The file is read into direct memory Ferry owns (positional reads, not a mapping: ONNX Runtime reading a mapped
+ * page of a file truncated meanwhile would kill the JVM with SIGBUS) and parsed with protobuf aliasing, so every
+ * initializer's {@code raw_data} is a view of that one copy: {@link #data} hands out direct buffers without copying
+ * again, and a multi-gigabyte model never sits on the Java heap. Initializers stored as external data are read from
+ * their files when asked for (checked for presence and length when the model is loaded; a file shorter by then is a
+ * {@link dev.ferry.core.weights.WeightsFileChangedException}); those in typed fields ({@code float_data}, ...) are
+ * encoded little-endian into a direct buffer on request. With {@link FileAccess#MAP_IN_PLACE_UNSAFE} both are mapped
+ * instead (zero copy, at that risk).
  */
 public final class OnnxModel {
 
@@ -100,7 +105,9 @@ public final class OnnxModel {
                 throw new OnnxModelException.NotOnnx(file + " is " + size + " bytes; an ONNX protobuf file holds at "
                         + "most 2 GiB (larger models keep their weights as external data)", null);
             }
-            mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
+            mapped = FileAccess.current() == FileAccess.READ
+                    ? FileReads.readOwned(ch, file, null, 0, (int) size)
+                    : dev.ferry.core.weights.MemoryMapping.mapRaw(ch, file, 0, size);
         } catch (NoSuchFileException e) {
             throw new UncheckedIOException("no ONNX model at " + file, e);
         } catch (IOException e) {
@@ -394,8 +401,11 @@ public final class OnnxModel {
      * otherwise. Valid as long as this model is reachable.
      */
     public ByteBuffer data(String name) {
-        return dataCache.computeIfAbsent(name, n -> readData(initializer(n))).duplicate()
-                .order(ByteOrder.LITTLE_ENDIAN);
+        TensorProto t = initializer(name);
+        if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL && FileAccess.current() == FileAccess.READ) {
+            return readData(t).order(ByteOrder.LITTLE_ENDIAN); // a fresh copy: the caller keeps it as long as it needs
+        }
+        return dataCache.computeIfAbsent(name, n -> readData(t)).duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
 
     private ByteBuffer readData(TensorProto t) {
@@ -407,7 +417,10 @@ public final class OnnxModel {
                         + " but its shape and type need " + size + " bytes");
             }
             try (FileChannel ch = FileChannel.open(ref.path)) {
-                return ch.map(FileChannel.MapMode.READ_ONLY, ref.offset, ref.length);
+                if (FileAccess.current() == FileAccess.READ) {
+                    return FileReads.readOwned(ch, ref.path, t.getName(), ref.offset, Math.toIntExact(ref.length));
+                }
+                return dev.ferry.core.weights.MemoryMapping.mapRaw(ch, ref.path, ref.offset, ref.length);
             } catch (NoSuchFileException e) {
                 throw new OnnxModelException.MissingExternalData("initializer '" + t.getName()
                         + "': external file " + ref.path + " disappeared");

@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
 /**
  * The core tensor SPI over DJL's PyTorch engine. {@code accelerator(i)} is {@code Device.gpu(i)}, {@code cpu}
@@ -50,8 +51,13 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
     private final int gpuCount;
     private final boolean cudaBuilt;
 
+    /**
+     * Starts DJL's PyTorch engine.
+     *
+     * @throws dev.ferry.core.load.BackendUnavailableException when no libtorch native library can be found
+     */
     public DjlBackend() {
-        this.engine = Engine.getEngine(ENGINE);
+        this.engine = LibTorch.engine(ENGINE);
         this.root = engine.newBaseManager(ai.djl.Device.cpu());
         root.setName("ferry");
         this.cudaBuilt = engine.hasCapability(StandardCapabilities.CUDA);
@@ -247,6 +253,40 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
             return new DjlTensor(this, a, null, false);
         }
         return new DjlTensor(this, a, data, staged); // a CPU array uses the buffer in place until closed
+    }
+
+    /**
+     * Bytes {@code fill} writes into one of this backend's reused staging buffers (page-locked when CUDA is present),
+     * then made a tensor: on the CPU without conversion the array uses the buffer in place and gives it back to the
+     * pool when closed; otherwise the buffer goes back as soon as the tensor is made (copied to the GPU, or
+     * converted into another staging buffer). Once warm, streaming a block allocates nothing.
+     */
+    @Override
+    public DjlTensor fromFilled(TensorSpec spec, Device device, DType target, Consumer<ByteBuffer> fill) {
+        requireAvailable(device);
+        if (spec.elementCount() > Integer.MAX_VALUE || spec.byteSize() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("tensor " + spec + " is larger than DJL's 2 GiB per-array limit");
+        }
+        DjlDTypes.toDjl(target); // rejects bf16, int16, float8 targets before any byte is read
+        ByteBuffer buffer = staging.acquire((int) spec.byteSize());
+        boolean kept = false;
+        try {
+            fill.accept(buffer);
+            buffer.flip();
+            if (device.kind() == Device.Kind.CPU && spec.dtype() == target
+                    && DjlDTypes.residentDType(spec.dtype()) == target) {
+                NDArray a = manager(device).create(buffer.order(ByteOrder.nativeOrder()), new Shape(spec.shape()),
+                        DjlDTypes.toDjl(target));
+                NDScope.unregister(a);
+                kept = true;
+                return new DjlTensor(this, a, buffer, true);
+            }
+            return fromBytes(buffer, spec, device, target);
+        } finally {
+            if (!kept) {
+                staging.release(buffer);
+            }
+        }
     }
 
     /**

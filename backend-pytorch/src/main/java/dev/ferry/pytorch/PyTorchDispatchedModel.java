@@ -5,6 +5,7 @@ import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.generate.LanguageModel;
+import dev.ferry.core.load.CallGate;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.text.ModelText;
@@ -26,7 +27,7 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     private final CheckpointDispatcher.Result result;
     private final WeightsStore checkpoint;
     private final ModelText text;
-    private volatile boolean closed;
+    private final CallGate gate = new CallGate("the model");
 
     PyTorchDispatchedModel(DjlBackend backend, CausalLM model, DeviceMap map, Generator generator,
                            CheckpointDispatcher.Result result, WeightsStore checkpoint, ModelText text) {
@@ -56,7 +57,7 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
 
     @Override
     public LanguageModel languageModel() {
-        return generator;
+        return gate.guard(generator);
     }
 
     /** The PyTorch model itself (for what the common interface does not offer). */
@@ -71,52 +72,43 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
 
     @Override
     public ModelText text() {
-        open();
-        return text;
+        return gate.call(() -> text);
     }
 
     @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
-        open();
-        return generator.generate(prompt, text.withEos(config));
+        return gate.call(() -> generator.generate(prompt, text.withEos(config)));
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
-        open();
-        return generator.generate(prompts, text.withEos(config));
+        return gate.call(() -> generator.generate(prompts, text.withEos(config)));
     }
 
     @Override
     public String generate(String prompt, GenerationConfig config) {
-        open();
-        return generator.generate(prompt, config);
+        return gate.call(() -> generator.generate(prompt, config));
     }
 
     @Override
     public float[][] logits(long[] ids) {
-        open();
-        return generator.logits(ids);
+        return gate.call(() -> generator.logits(ids));
     }
 
     @Override
     public float[][] embed(long[][] prompts) {
-        open();
-        return generator.embed(prompts);
+        return gate.call(() -> generator.embed(prompts));
     }
 
-    private void open() {
-        if (closed) {
-            throw new IllegalStateException("the model is closed");
-        }
-    }
-
+    /**
+     * Refuses new calls ('the model is closed'), waits for the calls already running on other threads to return, then
+     * frees: a running forward never loses its weights, KV cache or hooks underneath it.
+     */
     @Override
-    public synchronized void close() {
-        if (closed) {
+    public void close() {
+        if (!gate.closeAndDrain()) {
             return;
         }
-        closed = true;
         try {
             Dispatcher.remove(model);
             result.close();

@@ -168,6 +168,11 @@ public final class FerryGenerator implements Serializable {
                     + Arrays.toString(schema.fieldNames()));
         }
         DataType t = schema.apply(inputCol).dataType();
+        if (t.equals(DataTypes.StringType) && inputCol.equals("input_ids")) {
+            // a JSON reader types the column string when any row holds a string there: never tokenise ids as text
+            throw new IllegalArgumentException("column 'input_ids' holds strings (at least one row's input_ids is not "
+                    + "an array); input_ids must be arrays of token ids; put prompt text in a 'prompt' column");
+        }
         if (t.equals(DataTypes.StringType)) {
             return true;
         }

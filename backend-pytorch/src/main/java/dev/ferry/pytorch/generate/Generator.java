@@ -71,6 +71,10 @@ public final class Generator implements LanguageModel, AutoCloseable {
                     "padding", "false")));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read tokenizer " + file + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            // the tokenizers library's own message is a bare serde error ("expected value at line 1 column 2")
+            throw new IllegalArgumentException(file + " is not a valid tokenizer.json (Hugging Face tokenizers format): "
+                    + e.getMessage(), e);
         }
     }
 
@@ -96,7 +100,7 @@ public final class Generator implements LanguageModel, AutoCloseable {
      * and masked, so each row's position ids and attention see only its own tokens, as transformers generates a
      * left-padded batch. Each row stops on its own (an end-of-sequence id, which is returned, or its cap from
      * {@link TokenLimits#cappedNewTokens}); the batch runs until every row has stopped, a stopped row being fed
-     * padding that no other row sees. Each row has its own {@link Sampler} seeded with {@code config.seed()}, so a
+     * padding that no other row sees. Each row has its own {@link dev.ferry.core.generate.Sampler} seeded with {@code config.seed()}, so a
      * row gets the tokens it would get alone: greedy tokens equal, logits within float rounding (the batch's matrix
      * shapes differ). A batch of one is {@link #generate(long[], GenerationConfig)}.
      *
@@ -152,9 +156,7 @@ public final class Generator implements LanguageModel, AutoCloseable {
      * of each row alone.
      */
     public float[][][] logits(long[][] prompts) {
-        for (long[] p : prompts) {
-            model.tokenLimits().checkPrompt(p);
-        }
+        model.tokenLimits().checkBatch(prompts);
         int rows = prompts.length;
         int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElse(0);
         long[] ids = new long[rows * longest];
@@ -193,7 +195,7 @@ public final class Generator implements LanguageModel, AutoCloseable {
      * @throws IllegalArgumentException when a prompt is empty, holds an id outside the vocabulary or is too long
      */
     public float[][] embed(long[][] prompts) {
-        TokenLimits limits = model.tokenLimits();
+        TokenLimits limits = model.tokenLimits(); // checkBatch names a null argument or row
         limits.checkBatch(prompts);
         int rows = prompts.length;
         if (rows == 0) {
@@ -280,6 +282,7 @@ public final class Generator implements LanguageModel, AutoCloseable {
 
     /** Decodes text: the prompt through the tokenizer, the new tokens back to text. */
     public String generate(String prompt, GenerationConfig config) {
+        java.util.Objects.requireNonNull(prompt, "prompt is null: pass the prompt text");
         if (tokenizer == null) {
             throw new IllegalStateException("no tokenizer: the model folder has no tokenizer.json; pass token ids");
         }

@@ -28,7 +28,7 @@ public final class GPT2Family {
         // every size checked at the door by core's one rule: positive, no wrapping, divisible, sane in total
         DecoderShape shape = c.shape();
         Dims d = new Dims(shape.hiddenSize(), shape.heads(), shape.intermediateSize(),
-                c.number("layer_norm_epsilon", 1e-5), c.string("activation_function", "gelu_new"),
+                c.numbers().positiveReal("layer_norm_epsilon", 1e-5), c.string("activation_function", "gelu_new"),
                 c.bool("scale_attn_weights", true), c.bool("scale_attn_by_inverse_layer_idx", false),
                 c.number("attn_pdrop", 0.1), c.number("resid_pdrop", 0.1));
         return new GPT2LMHeadModel(backend, c, d, shape.vocabSize(), shape.maxPositions(), shape.layers(),

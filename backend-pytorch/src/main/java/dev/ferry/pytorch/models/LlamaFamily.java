@@ -1,7 +1,7 @@
 package dev.ferry.pytorch.models;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.core.config.DecoderShape;
+import dev.ferry.core.config.RopeParameters;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.nn.RotaryEmbedding;
@@ -33,16 +33,15 @@ public final class LlamaFamily {
         boolean qwen = type.equals("qwen2");
         boolean attentionBias = c.bool("attention_bias", false);
         Dims d = new Dims(shape.hiddenSize(), shape.intermediateSize(), shape.heads(), shape.kvHeads(), headDim,
-                c.number("rms_norm_eps", 1e-6), qwen || attentionBias, !qwen && attentionBias,
+                c.numbers().positiveReal("rms_norm_eps", 1e-6), qwen || attentionBias, !qwen && attentionBias,
                 c.bool("mlp_bias", false), c.string("hidden_act", "silu"));
-        JsonNode rope = c.ropeParameters();
-        float[] inv = RotaryEmbedding.defaultInvFreq(headDim, rope.get("rope_theta").asDouble());
-        String ropeType = rope.get("rope_type").asText();
+        RopeParameters rope = RopeParameters.of(c.json(), "config.json"); // typed and range-checked
+        float[] inv = RotaryEmbedding.defaultInvFreq(headDim, rope.theta());
+        String ropeType = rope.type();
         switch (ropeType) {
             case "default" -> { }
-            case "llama3" -> inv = RotaryEmbedding.llama3InvFreq(inv, rope.get("factor").asDouble(),
-                    rope.get("low_freq_factor").asDouble(), rope.get("high_freq_factor").asDouble(),
-                    rope.get("original_max_position_embeddings").asDouble());
+            case "llama3" -> inv = RotaryEmbedding.llama3InvFreq(inv, rope.factor(), rope.lowFreqFactor(),
+                    rope.highFreqFactor(), rope.originalMaxPositions());
             default -> throw new IllegalArgumentException("rope_type '" + ropeType + "' of model_type '" + type
                     + "' is not supported; supported: default, llama3");
         }

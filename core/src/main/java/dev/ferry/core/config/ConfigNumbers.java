@@ -105,6 +105,41 @@ public final class ConfigNumbers {
         }
     }
 
+    /**
+     * {@code field} as a finite, positive real number (an epsilon, {@code rope_theta}, a rope factor), or
+     * {@code fallback} when the key is absent. Present, it must be a JSON number (an integer or a fraction): a
+     * string, {@code null}, a boolean, zero, a negative value or one too large for a double is refused, naming the
+     * field, so that a bad value never turns into NaN deep inside a forward.
+     */
+    public double positiveReal(String field, double fallback) {
+        if (!json.has(field)) {
+            return fallback;
+        }
+        return positiveReal(field);
+    }
+
+    /** {@code field}, required, as a finite, positive real number (see {@link #positiveReal(String, double)}). */
+    public double positiveReal(String field) {
+        JsonNode n = json.get(field);
+        if (n == null) {
+            throw new ConfigException(field, source + " lacks '" + field + "'");
+        }
+        if (!n.isNumber()) {
+            throw new ConfigException(field, source + ": " + field + " must be a number, got "
+                    + (n.isNull() ? "null" : n.toString()));
+        }
+        double v = n.doubleValue();
+        if (!Double.isFinite(v)) {
+            throw new ConfigException(field, source + ": " + field + " is " + n.asText()
+                    + ", too large for a double");
+        }
+        if (!(v > 0)) {
+            throw new ConfigException(field, source + ": " + field + " must be a positive number, got "
+                    + n.asText());
+        }
+        return v;
+    }
+
     /** How messages name the config. */
     public String source() {
         return source;

@@ -49,7 +49,14 @@ public record DecoderShape(int vocabSize, int hiddenSize, int layers, int heads,
         ConfigNumbers n = new ConfigNumbers(config, source);
         JsonNode type = config.get("model_type");
         boolean gpt2 = type != null && type.asText().equals("gpt2");
-        return (gpt2 ? gpt2(n, config) : rotary(n, config)).requireSane(n);
+        DecoderShape shape = (gpt2 ? gpt2(n, config) : rotary(n, config)).requireSane(n);
+        if (gpt2) {
+            n.positiveReal("layer_norm_epsilon", 1e-5);
+        } else {
+            n.positiveReal("rms_norm_eps", 1e-6);
+            RopeParameters.of(config, source);
+        }
+        return shape;
     }
 
     private static DecoderShape gpt2(ConfigNumbers n, JsonNode config) {

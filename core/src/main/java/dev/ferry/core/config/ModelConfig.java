@@ -89,8 +89,19 @@ public class ModelConfig {
         return has(key) ? integer(key) : fallback;
     }
 
+    /**
+     * {@code key} as a number, or {@code fallback} when absent or {@code null}; a string or boolean where a number
+     * belongs is a {@link ConfigException} naming the key (never read as 0).
+     */
     public double number(String key, double fallback) {
-        return has(key) ? json.get(key).asDouble() : fallback;
+        if (!has(key)) {
+            return fallback;
+        }
+        JsonNode n = json.get(key);
+        if (!n.isNumber()) {
+            throw new ConfigException(key, "config.json: " + key + " must be a number, got " + n);
+        }
+        return n.doubleValue();
     }
 
     public boolean bool(String key, boolean fallback) {
@@ -119,27 +130,9 @@ public class ModelConfig {
         return DType.fromTorch(s);
     }
 
-    /**
-     * The RoPE parameters: transformers 5 writes {@code rope_parameters}, older configs {@code rope_theta}
-     * and {@code rope_scaling}; the result has at least {@code rope_theta} and {@code rope_type}.
-     */
-    public JsonNode ropeParameters() {
-        var mapper = new ObjectMapper();
-        var out = mapper.createObjectNode();
-        out.put("rope_theta", number("rope_theta", 10000.0));
-        out.put("rope_type", "default");
-        JsonNode scaling = json.get("rope_scaling");
-        if (scaling != null && scaling.isObject()) {
-            out.setAll((com.fasterxml.jackson.databind.node.ObjectNode) scaling);
-            if (scaling.has("type") && !scaling.has("rope_type")) {
-                out.put("rope_type", scaling.get("type").asText());
-            }
-        }
-        JsonNode params = json.get("rope_parameters");
-        if (params != null && params.isObject()) {
-            out.setAll((com.fasterxml.jackson.databind.node.ObjectNode) params);
-        }
-        return out;
+    /** The rotary-embedding parameters, typed and range-checked ({@link RopeParameters#of}). */
+    public RopeParameters ropeParameters() {
+        return RopeParameters.of(json, "config.json");
     }
 
     @Override

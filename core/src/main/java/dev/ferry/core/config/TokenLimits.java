@@ -1,5 +1,7 @@
 package dev.ferry.core.config;
 
+import java.util.Objects;
+
 /**
  * What a causal language model accepts as input, checked before anything is allocated or run: token ids in
  * {@code 0..vocabSize-1}, and a sequence (prompt plus new tokens) of at most {@code maxPositions}.
@@ -31,6 +33,7 @@ public record TokenLimits(int vocabSize, int maxPositions) {
      *                                  position and the vocabulary size), or is longer than the positions
      */
     public void checkPrompt(long[] ids) {
+        Objects.requireNonNull(ids, "prompt is null: pass the token ids");
         if (ids.length == 0) {
             throw new IllegalArgumentException("empty prompt: give at least one token id");
         }
@@ -57,7 +60,9 @@ public record TokenLimits(int vocabSize, int maxPositions) {
      * @throws IllegalArgumentException as {@link #checkPrompt}, naming the prompt's row in the batch
      */
     public void checkBatch(long[][] prompts) {
+        Objects.requireNonNull(prompts, "prompts is null: pass one array of token ids per row");
         for (int r = 0; r < prompts.length; r++) {
+            Objects.requireNonNull(prompts[r], "prompts[" + r + "] is null: pass the token ids of that row");
             try {
                 checkPrompt(prompts[r]);
             } catch (IllegalArgumentException e) {

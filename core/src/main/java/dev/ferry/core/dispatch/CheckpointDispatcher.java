@@ -193,7 +193,13 @@ public final class CheckpointDispatcher {
                 Device storage = resolved.deviceOf(name);
                 boolean resident = !map.isOffloaded(storage);
                 TensorSpec spec = slot.spec();
-                if (resident) {
+                if (resident && storage.isAccelerator() && checkpoint.streamsFromFile(key)) {
+                    // read straight into the backend's (page-locked) staging buffer, then up: one copy, not two
+                    slot.set(backend.fromFilled(checkpoint.spec(key), storage, spec.dtype(),
+                            dst -> checkpoint.read(key, dst)));
+                    placed.add(slot);
+                    perDevice.merge(storage, spec.byteSize(), Long::sum);
+                } else if (resident) {
                     slot.set(backend.fromBytes(bytesAs(checkpoint, key, spec.dtype()), spec, storage));
                     placed.add(slot);
                     perDevice.merge(storage, spec.byteSize(), Long::sum);
@@ -345,6 +351,20 @@ public final class CheckpointDispatcher {
                 throw new IllegalArgumentException("no disk-offloaded tensor '" + key + "'");
             }
             return convert ? bytesAs(checkpoint, keys.get(key), model.dtype()) : checkpoint.bytes(keys.get(key));
+        }
+
+        @Override
+        public void read(String key, ByteBuffer dst) {
+            if (convert) {
+                WeightsStore.super.read(key, dst);
+            } else {
+                checkpoint.read(keys.get(key), dst);
+            }
+        }
+
+        @Override
+        public boolean streamsFromFile(String key) {
+            return !convert && checkpoint.streamsFromFile(keys.get(key));
         }
     }
 }

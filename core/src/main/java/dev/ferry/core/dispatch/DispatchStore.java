@@ -77,6 +77,16 @@ final class DispatchStore implements WeightsStore {
         return require(key).bytes(resolve(key));
     }
 
+    @Override
+    public void read(String key, ByteBuffer dst) {
+        require(key).read(resolve(key), dst);
+    }
+
+    @Override
+    public boolean streamsFromFile(String key) {
+        return require(key).streamsFromFile(resolve(key));
+    }
+
     private WeightsStore require(String key) {
         WeightsStore s = storeOf(resolve(key));
         if (s == null) {

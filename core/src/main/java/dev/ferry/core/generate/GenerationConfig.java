@@ -15,14 +15,25 @@ public record GenerationConfig(int maxNewTokens, boolean doSample, double temper
         if (maxNewTokens < 0) {
             throw new IllegalArgumentException("maxNewTokens must be >= 0, got " + maxNewTokens);
         }
-        if (doSample && !(temperature > 0)) {
-            throw new IllegalArgumentException("temperature must be > 0 when sampling, got " + temperature);
+        if (doSample && !(temperature > 0 && Double.isFinite(temperature))) {
+            throw new IllegalArgumentException("temperature must be a finite number > 0 when sampling, got "
+                    + temperature);
         }
         if (topK < 0) {
             throw new IllegalArgumentException("topK must be >= 0 (0 = off), got " + topK);
         }
         if (!(topP > 0 && topP <= 1)) {
             throw new IllegalArgumentException("topP must be in (0, 1], got " + topP);
+        }
+        if (eosTokenIds != null) {
+            int i = 0;
+            for (Long id : eosTokenIds) { // contains(null) throws on immutable lists
+                if (id == null) {
+                    throw new IllegalArgumentException("eosTokenIds holds null at index " + i
+                            + "; give token ids, or pass null for the model config's");
+                }
+                i++;
+            }
         }
         eosTokenIds = eosTokenIds == null ? null : List.copyOf(eosTokenIds);
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.LongConsumer;
 
@@ -46,6 +47,7 @@ public final class GenerationLoop {
      * and may end generation after it (returning false): the token is kept.
      */
     public static long[] generate(LanguageModel model, long[] prompt, GenerationConfig config, TokenObserver observer) {
+        Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
         TokenLimits limits = model.tokenLimits();
         limits.checkPrompt(prompt);
         Set<Long> eos = eos(model, config);
@@ -56,7 +58,9 @@ public final class GenerationLoop {
         try (LanguageModel.Cache cache = config.useCache() ? model.newCache() : null) {
             long[] step = prompt;
             for (int produced = 0; produced < limit; produced++) {
-                long token = sampler.next(model.nextTokenLogits(step, 1, null, cache)[0]);
+                float[] logits = model.nextTokenLogits(step, 1, null, cache)[0];
+                requireFinite(logits, produced, 0);
+                long token = sampler.next(logits);
                 if (length == sequence.length) {
                     sequence = Arrays.copyOf(sequence, length + Math.min(limit - produced, Math.max(64, length)));
                 }
@@ -82,6 +86,7 @@ public final class GenerationLoop {
      *                                  (naming its row; checked before any forward)
      */
     public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig config) {
+        Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
         GenerationConfig[] configs = new GenerationConfig[prompts.length];
         Arrays.fill(configs, config);
         return generate(model, prompts, configs, null);
@@ -95,6 +100,9 @@ public final class GenerationLoop {
      */
     public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig[] configs,
                                     TokenObserver observer) {
+        for (GenerationConfig c : configs) {
+            Objects.requireNonNull(c, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
+        }
         if (configs.length != prompts.length) {
             throw new IllegalArgumentException(prompts.length + " prompts but " + configs.length + " configs");
         }
@@ -154,6 +162,7 @@ public final class GenerationLoop {
                 for (int r = 0; r < rows; r++) {
                     long token = pad;
                     if (produced[r] < cap[r]) {
+                        requireFinite(last[r], produced[r], r);
                         token = samplers[r].next(last[r]);
                         out[r][produced[r]++] = token;
                         boolean goOn = observer == null || observer.onToken(r, token);
@@ -180,6 +189,25 @@ public final class GenerationLoop {
     public interface TokenObserver {
         /** @return whether the row goes on (false ends it after this token) */
         boolean onToken(int row, long token);
+    }
+
+    /**
+     * Stops generation when a row of logits holds NaN or infinity: no token can be chosen from it (greedy would pick
+     * an arbitrary one, sampling none), so the caller gets a named error instead of tokens made of garbage.
+     */
+    static void requireFinite(float[] logits, int step, int row) {
+        for (int i = 0; i < logits.length; i++) {
+            if (!Float.isFinite(logits[i])) {
+                int bad = 0;
+                for (float v : logits) {
+                    bad += Float.isFinite(v) ? 0 : 1;
+                }
+                throw new NonFiniteLogitsException("the model's logits hold " + logits[i] + " (" + bad + " of "
+                        + logits.length + " values not finite, first at token id " + i + ") for new token " + step
+                        + (row > 0 ? " of row " + row : "") + "; generation stopped. Check config.json's numbers "
+                        + "(rms_norm_eps, layer_norm_epsilon, rope_theta), the weights, and the dtype", step, row);
+            }
+        }
     }
 
     private static Set<Long> eos(LanguageModel model, GenerationConfig config) {

@@ -2,9 +2,20 @@ package dev.ferry.core.generate;
 
 import java.util.Arrays;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** Picks the next token from one row of logits, as transformers' greedy search or its sampling warpers. */
+/**
+ * Picks the next token from one row of (finite) logits, as transformers' greedy search or its sampling warpers. A
+ * temperature so small that logits / temperature overflows a double (say {@code 1e-320}) leaves no distribution to
+ * sample from: that token is chosen greedily (the limit of sampling as the temperature goes to 0), and a warning is
+ * logged once per process.
+ */
 public final class Sampler {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Sampler.class);
+    private static final AtomicBoolean WARNED = new AtomicBoolean();
 
     private final GenerationConfig config;
     private final Random random;
@@ -22,6 +33,9 @@ public final class Sampler {
         double[] scores = new double[n];
         for (int i = 0; i < n; i++) {
             scores[i] = logits[i] / config.temperature();
+            if (!Double.isFinite(scores[i]) && Float.isFinite(logits[i])) {
+                return degenerate(logits);
+            }
         }
         if (config.topK() > 0 && config.topK() < n) {
             double[] sorted = scores.clone();
@@ -64,7 +78,15 @@ public final class Sampler {
                 }
             }
         }
-        return last;
+        return last >= 0 ? last : argmax(logits);
+    }
+
+    private int degenerate(float[] logits) {
+        if (WARNED.compareAndSet(false, true)) {
+            LOG.warn("temperature {} makes logits / temperature overflow, so sampling has no distribution; choosing "
+                    + "those tokens greedily (said once)", config.temperature());
+        }
+        return argmax(logits);
     }
 
     public static int argmax(float[] v) {

@@ -246,7 +246,13 @@ public final class AlignDevicesHook implements ModelHook {
     }
 
     private Tensor load(String name, TensorSlot slot, Device device, boolean ahead) {
-        java.nio.ByteBuffer bytes = config.weights().bytes(name);
+        var weights = config.weights();
+        if (weights.streamsFromFile(name)) {
+            // read into a buffer the backend owns: native code never reads a file another process can truncate
+            return config.backend().fromFilled(weights.spec(name), device, slot.spec().dtype(),
+                    dst -> weights.read(name, dst));
+        }
+        java.nio.ByteBuffer bytes = weights.bytes(name);
         if (ahead) {
             touchPages(bytes);
         }

@@ -25,8 +25,9 @@ import java.util.Map;
  * so an offloaded block loaded for one call's forward is freed by that forward only. What a call brings or makes is
  * its own: the KV cache, the sampler and the tensors of a {@code generate}. Concurrent calls interleave token by
  * token and take about as long as running them one after another; for throughput use batches
- * ({@link #generate(long[][], GenerationConfig)}) or one dispatched model per thread. Do not call
- * {@link #close()} while other threads still use the model.
+ * ({@link #generate(long[][], GenerationConfig)}) or one dispatched model per thread. {@link #close()} may be
+ * called while other threads are inside a call: it refuses new calls ({@link ModelClosedException}, 'the model is
+ * closed') and waits for the running ones to return before freeing anything they use.
  */
 public interface DispatchedModel extends AutoCloseable {
 

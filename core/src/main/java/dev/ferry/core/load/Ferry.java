@@ -7,7 +7,6 @@ import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -37,6 +36,8 @@ import java.util.Set;
  * {@code GPT2Block}: one hook per block), as on the command line; {@link Builder#noPreload()} turns it off.
  */
 public final class Ferry {
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Ferry.class);
 
     private Ferry() {
     }
@@ -138,6 +139,9 @@ public final class Ferry {
 
         /** Budgets in Accelerate's {@code max_memory} form: keys {@code 0}, {@code "cpu"}, {@code "disk"}; values bytes or size strings. */
         public Builder maxMemory(Map<?, ?> budgets) {
+            if (budgets == null) {
+                throw new IllegalArgumentException("maxMemory: null");
+            }
             Map<Device, Long> parsed = PlanRequest.parseMaxMemory(budgets);
             if (parsed.size() != budgets.size()) {
                 throw new IllegalArgumentException("maxMemory: a device is given twice in " + budgets);
@@ -148,12 +152,14 @@ public final class Ferry {
 
         /** Classes never split across devices when planning (default: the family's block class). */
         public Builder noSplit(String... classes) {
+            requireNames("noSplit", classes);
             this.noSplit = new LinkedHashSet<>(Arrays.asList(classes));
             return this;
         }
 
         /** Preload classes: each such module is one unit with one hook (default: the family's block class). */
         public Builder preload(String... classes) {
+            requireNames("preload", classes);
             if (classes.length == 0) {
                 throw new IllegalArgumentException("preload: name at least one class, or call noPreload()");
             }
@@ -169,6 +175,9 @@ public final class Ferry {
 
         /** Disk-offloaded weights are written here (Accelerate's offload-folder layout) and read from it. */
         public Builder offloadFolder(Path folder) {
+            if (folder == null) {
+                throw new IllegalArgumentException("offloadFolder: null");
+            }
             this.offloadFolder = folder;
             return this;
         }
@@ -181,10 +190,16 @@ public final class Ferry {
 
         /** Weights as {@code float16}, {@code bfloat16} or {@code float32} (default: as config.json declares). */
         public Builder dtype(String torchName) {
+            if (torchName == null) {
+                throw new IllegalArgumentException("dtype: null; give float16, bfloat16 or float32");
+            }
             return dtype(DType.fromTorch(torchName));
         }
 
         public Builder dtype(DType type) {
+            if (type == null) {
+                throw new IllegalArgumentException("dtype: null; give float16, bfloat16 or float32");
+            }
             this.dtype = type;
             return this;
         }
@@ -203,15 +218,20 @@ public final class Ferry {
          * the folder has a config.json, ONNX when it has only a model.onnx.
          */
         public Builder backend(String name) {
+            if (name == null) {
+                throw new IllegalArgumentException("backend: null; give \"pytorch\" or \"onnx\", or leave it out");
+            }
             this.backend = name;
             return this;
         }
 
-        /** The request as validated values (what a backend's {@link ModelLoader} receives). */
+        /**
+         * The request as validated values (what a backend's {@link ModelLoader} receives).
+         *
+         * @throws ModelFolderException for a folder no backend can load (a GGUF file, no config.json nor model.onnx)
+         */
         public LoadRequest request() {
-            if (!Files.isDirectory(dir)) {
-                throw new IllegalArgumentException("model folder " + dir + " is not a folder");
-            }
+            ModelFolder.inspect(dir);
             if (deviceMap != null && (maxMemory != null || noSplit != null)) {
                 throw new IllegalArgumentException("maxMemory and noSplit plan a map; an explicit deviceMap was given");
             }
@@ -222,15 +242,24 @@ public final class Ferry {
         /**
          * Loads and dispatches the model; close the result.
          *
+         * <p>Budgets above what the machine has are logged as warnings ({@link MachineBudgets}).
+         *
          * @throws IllegalArgumentException for a bad option (a device-map key naming no module of the model, budgets
          *                                  that cannot hold it, an unknown backend), before any weight is read
+         * @throws ModelFolderException     for a folder whose weights the backend cannot read (PyTorch pickles
+         *                                  without safetensors, GGUF, missing shards), before any weight is read
+         * @throws BackendUnavailableException for a backend that cannot start (no libtorch native library)
          */
         public DispatchedModel load() {
             LoadRequest request = request();
-            return ModelLoaders.forBackend(backendName()).load(request);
+            ModelFolder folder = ModelFolder.inspect(dir);
+            String name = backendName(folder);
+            folder.requireWeightsFor(name);
+            MachineBudgets.warnings(maxMemory, offloadFolder).forEach(w -> LOG.warn("maxMemory: {}", w));
+            return ModelLoaders.forBackend(name).load(request);
         }
 
-        private String backendName() {
+        private String backendName(ModelFolder folder) {
             if (backend != null) {
                 return backend;
             }
@@ -238,17 +267,26 @@ public final class Ferry {
             if (names.size() == 1) {
                 return names.get(0);
             }
-            boolean config = Files.isRegularFile(dir.resolve("config.json"));
-            boolean onnx = Files.isRegularFile(dir.resolve("model.onnx"));
-            if (names.contains("pytorch") && config) {
+            if (names.contains("pytorch") && folder.config()) {
                 return "pytorch";
             }
-            if (names.contains("onnx") && onnx) {
+            if (names.contains("onnx") && folder.onnx()) {
                 return "onnx";
             }
             throw new IllegalArgumentException("no backend on the class path can load " + dir + " (found "
                     + (names.isEmpty() ? "none" : String.join(", ", names)) + "); add ferry-backend-pytorch or "
                     + "ferry-backend-onnx");
+        }
+
+        private static void requireNames(String option, String[] classes) {
+            if (classes == null) {
+                throw new IllegalArgumentException(option + ": null");
+            }
+            for (int i = 0; i < classes.length; i++) {
+                if (classes[i] == null) {
+                    throw new IllegalArgumentException(option + ": class name " + i + " is null");
+                }
+            }
         }
 
         private void once() {

@@ -1,6 +1,8 @@
 package dev.ferry.core.tensor;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.function.Consumer;
 import java.util.OptionalLong;
 
 /**
@@ -32,6 +34,23 @@ public interface TensorBackend {
             throw new IllegalArgumentException("cannot convert " + spec + " to " + target.torchName());
         }
         return fromBytes(DTypeConversion.convert(bytes, spec.dtype(), target), spec.withDType(target), device);
+    }
+
+    /**
+     * A tensor on {@code device} (as {@code target}) of bytes stored as {@code spec}, which {@code fill} writes into a
+     * host buffer this backend owns (position 0, room for exactly {@code spec.byteSize()}): how weights streamed from a
+     * file reach a device without native code ever reading the file's pages in place. A backend reuses its buffers
+     * (page-locked where the device copies faster from them); the default allocates one. If {@code fill} throws,
+     * nothing is left behind and the exception propagates.
+     */
+    default Tensor fromFilled(TensorSpec spec, Device device, DType target, Consumer<ByteBuffer> fill) {
+        if (spec.byteSize() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("tensor " + spec + " is over the 2 GiB one buffer can hold");
+        }
+        ByteBuffer buffer = ByteBuffer.allocateDirect((int) spec.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+        fill.accept(buffer);
+        buffer.flip();
+        return fromBytes(buffer, spec, device, target);
     }
 
     /** Whether this backend can execute on {@code device} on this machine. */

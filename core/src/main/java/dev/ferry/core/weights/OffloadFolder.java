@@ -92,6 +92,9 @@ public final class OffloadFolder implements WeightsStore {
     private final Map<String, String> crcs;
     /** One mapping per .dat file, made on first use: repeated reads add no new mappings. */
     private final Map<String, ByteBuffer> mapped = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Tensors whose .dat bytes matched their recorded CRC32C once (read mode checks on first read). */
+    private final Set<String> verifiedKeys = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final FileAccess access = FileAccess.current();
     private volatile boolean closed;
 
     /** What a file was when the folder was opened. */
@@ -503,9 +506,10 @@ public final class OffloadFolder implements WeightsStore {
     }
 
     /**
-     * The tensor's bytes: a zero-copy read-only mapping of its {@code .dat} (made on first use, then shared)
-     * or of its range in the safetensors file; a new direct buffer when a safetensors entry converts the
-     * dtype.
+     * The tensor's bytes: read from its {@code .dat} (or its range of the safetensors file) into a new direct buffer,
+     * by positional reads, so a file truncated meanwhile is a {@link WeightsFileChangedException}; with
+     * {@link FileAccess#MAP_IN_PLACE_UNSAFE} a zero-copy mapping (made on first use, then shared). A new direct buffer
+     * when a safetensors entry converts the dtype.
      */
     @Override
     public ByteBuffer bytes(String key) {
@@ -525,8 +529,60 @@ public final class OffloadFolder implements WeightsStore {
                     + " bytes, over the 2 GiB one ByteBuffer can hold; read it with chunks(key, size)");
         }
         checkUnchanged(key, e.file());
+        if (access == FileAccess.READ) {
+            ByteBuffer out = ByteBuffer.allocateDirect((int) size).order(ByteOrder.LITTLE_ENDIAN);
+            readDat(key, e.file(), out);
+            return out.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        }
         return mapped.computeIfAbsent(key, k -> verified(k, e.file(), mapDat(e.file(), 0, size)))
                 .duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Reads the tensor's bytes into {@code dst} by positional reads (whatever the {@link FileAccess}). */
+    @Override
+    public void read(String key, ByteBuffer dst) {
+        Entry e = entry(key);
+        checkOpen();
+        if (e instanceof SafetensorsEntry st) {
+            if (st.storedDType() == st.spec().dtype()) {
+                safetensors.get(st.file()).read(st.weightName(), dst);
+            } else {
+                dst.put(bytes(key));
+            }
+            return;
+        }
+        long size = e.spec().byteSize();
+        if (dst.remaining() < size) {
+            throw new IllegalArgumentException("tensor '" + key + "' is " + size + " bytes; the buffer has room for "
+                    + dst.remaining());
+        }
+        checkUnchanged(key, e.file());
+        readDat(key, e.file(), dst.slice(dst.position(), (int) size));
+        dst.position(dst.position() + (int) size);
+    }
+
+    @Override
+    public boolean streamsFromFile(String key) {
+        Entry e = entry(key);
+        if (e instanceof SafetensorsEntry st) {
+            return st.storedDType() == st.spec().dtype() && safetensors.get(st.file()).streamsFromFile(st.weightName());
+        }
+        return access == FileAccess.READ && e.spec().byteSize() <= Integer.MAX_VALUE;
+    }
+
+    /** Fills {@code dst} (position to limit) from the start of {@code file}; checks the CRC32C on the first read. */
+    private void readDat(String key, Path file, ByteBuffer dst) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            FileReads.readFully(ch, file, key, 0, dst);
+        } catch (java.nio.file.NoSuchFileException ex) {
+            throw new WeightsFileChangedException(file, key, "was removed since the folder was opened");
+        } catch (IOException ex) {
+            throw new UncheckedIOException("cannot read " + file + ": " + IoErrors.reason(ex), ex);
+        }
+        if (!verifiedKeys.contains(key)) {
+            verified(key, file, dst.duplicate());
+            verifiedKeys.add(key);
+        }
     }
 
     /**
@@ -580,6 +636,15 @@ public final class OffloadFolder implements WeightsStore {
             return WeightsStore.super.chunks(key, maxChunkBytes);
         }
         checkUnchanged(key, e.file());
+        if (access == FileAccess.READ) {
+            return WeightsStore.chunked(e.spec().byteSize(), maxChunkBytes, (pos, len) -> {
+                try (FileChannel ch = FileChannel.open(e.file(), StandardOpenOption.READ)) {
+                    return FileReads.readOwned(ch, e.file(), key, pos, (int) len);
+                } catch (IOException ex) {
+                    throw new UncheckedIOException("cannot read " + e.file() + ": " + IoErrors.reason(ex), ex);
+                }
+            });
+        }
         return WeightsStore.chunked(e.spec().byteSize(), maxChunkBytes, (pos, len) -> mapDat(e.file(), pos, len));
     }
 
@@ -598,9 +663,9 @@ public final class OffloadFolder implements WeightsStore {
                 throw new WeightsFormatException(file, null, "file is " + ch.size() + " bytes, shorter than the "
                         + (offset + length) + " its index entry needs (changed since the folder was opened)");
             }
-            return ch.map(FileChannel.MapMode.READ_ONLY, offset, length).order(ByteOrder.LITTLE_ENDIAN);
+            return MemoryMapping.map(ch, file, offset, length);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot map " + file, e);
+            throw new UncheckedIOException("cannot open " + file, e);
         }
     }
 

@@ -69,6 +69,16 @@ public final class PrefixedStore implements WeightsStore {
     }
 
     @Override
+    public void read(String key, ByteBuffer dst) {
+        base.read(prefix + key, dst);
+    }
+
+    @Override
+    public boolean streamsFromFile(String key) {
+        return base.streamsFromFile(prefix + key);
+    }
+
+    @Override
     public String toString() {
         return "PrefixedStore['" + prefix + "' of " + base + "]";
     }

@@ -217,6 +217,16 @@ public final class SafetensorsCheckpoint implements WeightsStore {
     }
 
     @Override
+    public void read(String key, ByteBuffer dst) {
+        fileOf(key).read(key, dst);
+    }
+
+    @Override
+    public boolean streamsFromFile(String key) {
+        return fileOf(key).streamsFromFile(key);
+    }
+
+    @Override
     public void close() {
         RuntimeException first = null;
         for (SafetensorsFile f : files.values()) {

@@ -41,9 +41,11 @@ import org.slf4j.LoggerFactory;
  * equals the byte range, and the ranges tile the data section exactly (sorted by offset, each starts where
  * the previous ends, the last ends at the end of the file: no overlaps, no holes, no trailing bytes).
  *
- * <p>Tensor bytes are never read at open: {@link #bytes} maps just that tensor's range, so loading one
- * tensor at a time touches only its pages. A tensor over 2 GiB cannot be one {@link ByteBuffer}; read it
- * with {@link #chunks}.
+ * <p>Tensor bytes are never read at open. {@link #bytes} reads just that tensor's range into memory Ferry owns and
+ * {@link #read} into a buffer the caller owns, by positional reads: a file truncated meanwhile is a
+ * {@link WeightsFileChangedException} naming it, never a native read past the end of a mapping (SIGBUS). With
+ * {@link FileAccess#MAP_IN_PLACE_UNSAFE} {@link #bytes} maps the range instead (zero copy, at that risk). A tensor over
+ * 2 GiB cannot be one {@link ByteBuffer}; read it with {@link #chunks}.
  */
 public final class SafetensorsFile implements WeightsStore {
 
@@ -67,7 +69,8 @@ public final class SafetensorsFile implements WeightsStore {
     }
 
     private final Path path;
-    private final FileChannel channel;
+    /** Reopened (same file, checked) if an interrupt on some reading thread closed it: NIO channels are interruptible. */
+    private volatile FileChannel channel;
     private final long dataStart;
     private final Map<String, String> metadata;
     private final Map<String, Entry> entries;
@@ -78,9 +81,11 @@ public final class SafetensorsFile implements WeightsStore {
     private final FileTime openedTime;
     private final Object openedKey;
     private volatile boolean closed;
+    private final FileAccess access;
 
     private SafetensorsFile(Path path, FileChannel channel, long dataStart, Map<String, String> metadata,
             Map<String, Entry> entries, long size, FileTime time, Object key) {
+        this.access = FileAccess.current();
         this.path = path;
         this.channel = channel;
         this.dataStart = dataStart;
@@ -397,9 +402,11 @@ public final class SafetensorsFile implements WeightsStore {
     }
 
     /**
-     * A zero-copy, read-only, little-endian view of the tensor's bytes, mapped from the file on first use
-     * and shared by later calls (only the pages read are loaded; the OS may drop them again). An {@link IllegalStateException} for a tensor over 2 GiB: use
-     * {@link #chunks(String)}.
+     * A read-only, little-endian copy of the tensor's bytes read from the file now (a zero-copy view of a mapping
+     * made on first use and shared, with {@link FileAccess#MAP_IN_PLACE_UNSAFE}). An {@link IllegalStateException} for
+     * a tensor over 2 GiB: use {@link #chunks(String)}.
+     *
+     * @throws WeightsFileChangedException when the file is shorter than its header says
      */
     @Override
     public ByteBuffer bytes(String key) {
@@ -412,8 +419,33 @@ public final class SafetensorsFile implements WeightsStore {
             throw new IllegalStateException(path + " is closed");
         }
         checkUnchanged();
+        if (access == FileAccess.READ) {
+            return FileReads.readOwned(channel(), path, key, e.fileOffset(), (int) e.byteSize());
+        }
         return mapped.computeIfAbsent(key, k -> map(e.fileOffset(), e.byteSize()))
                 .duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Reads the tensor's bytes into {@code dst} by positional reads (whatever the {@link FileAccess}). */
+    @Override
+    public void read(String key, ByteBuffer dst) {
+        Entry e = entry(key);
+        if (closed) {
+            throw new IllegalStateException(path + " is closed");
+        }
+        if (dst.remaining() < e.byteSize()) {
+            throw new IllegalArgumentException("tensor '" + key + "' is " + e.byteSize() + " bytes; the buffer has room "
+                    + "for " + dst.remaining());
+        }
+        checkUnchanged();
+        int n = (int) e.byteSize();
+        FileReads.readFully(channel(), path, key, e.fileOffset(), dst.slice(dst.position(), n));
+        dst.position(dst.position() + n);
+    }
+
+    @Override
+    public boolean streamsFromFile(String key) {
+        return access == FileAccess.READ && entry(key).byteSize() <= Integer.MAX_VALUE;
     }
 
     /** The tensor's bytes in consecutive read-only little-endian views of at most {@link #MAX_CHUNK_BYTES}. */
@@ -425,6 +457,10 @@ public final class SafetensorsFile implements WeightsStore {
     public List<ByteBuffer> chunks(String key, int maxChunkBytes) {
         Entry e = entry(key);
         checkUnchanged();
+        if (access == FileAccess.READ) {
+            return WeightsStore.chunked(e.byteSize(), maxChunkBytes,
+                    (pos, len) -> FileReads.readOwned(channel(), path, key, e.fileOffset() + pos, (int) len));
+        }
         return WeightsStore.chunked(e.byteSize(), maxChunkBytes, (pos, len) -> map(e.fileOffset() + pos, len));
     }
 
@@ -439,13 +475,10 @@ public final class SafetensorsFile implements WeightsStore {
         FileTime time;
         Object key;
         try {
-            size = channel.size();
             BasicFileAttributes a = Files.readAttributes(path, BasicFileAttributes.class);
+            size = a.size();
             time = a.lastModifiedTime();
             key = a.fileKey();
-            if (a.size() != size) {
-                size = Math.min(size, a.size());
-            }
         } catch (java.nio.file.NoSuchFileException e) {
             throw new IllegalStateException("checkpoint file " + path + " was removed since it was opened ("
                     + openedSize + " bytes then); load the model again");
@@ -460,6 +493,32 @@ public final class SafetensorsFile implements WeightsStore {
         }
     }
 
+    /**
+     * The open channel; a new one when an interrupt closed it (an interrupt arriving while some thread reads closes a
+     * FileChannel for every thread). The file must still be the one opened ({@link #checkUnchanged}).
+     */
+    private FileChannel channel() {
+        FileChannel c = channel;
+        if (c.isOpen()) {
+            return c;
+        }
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalStateException(path + " is closed");
+            }
+            if (!channel.isOpen()) {
+                checkUnchanged();
+                try {
+                    channel = FileChannel.open(path, StandardOpenOption.READ);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot reopen " + path + ": " + IoErrors.reason(e), e);
+                }
+                LOG.debug("reopened {} after an interrupt closed its channel", path);
+            }
+            return channel;
+        }
+    }
+
     private ByteBuffer map(long offset, long length) {
         if (closed) {
             throw new IllegalStateException(path + " is closed");
@@ -468,11 +527,7 @@ public final class SafetensorsFile implements WeightsStore {
             return ByteBuffer.allocateDirect(0).order(ByteOrder.LITTLE_ENDIAN).asReadOnlyBuffer()
                     .order(ByteOrder.LITTLE_ENDIAN);
         }
-        try {
-            return channel.map(FileChannel.MapMode.READ_ONLY, offset, length).order(ByteOrder.LITTLE_ENDIAN);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot map " + length + " bytes at " + offset + " of " + path, e);
-        }
+        return MemoryMapping.map(channel(), path, offset, length);
     }
 
     /**

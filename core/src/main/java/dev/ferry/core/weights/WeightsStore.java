@@ -24,8 +24,9 @@ public interface WeightsStore extends AutoCloseable {
     TensorSpec spec(String key);
 
     /**
-     * A read-only little-endian view of the tensor's bytes (position 0, limit {@code byteSize}); zero copy
-     * where the store is memory-mapped. Valid until the store is closed.
+     * A read-only little-endian view of the tensor's bytes (position 0, limit {@code byteSize}). Memory stores give
+     * their own memory; file stores give a new copy read from the file (or, mapped in place, a view of the mapping).
+     * Valid until the store is closed.
      */
     ByteBuffer bytes(String key);
 
@@ -39,6 +40,25 @@ public interface WeightsStore extends AutoCloseable {
         ByteBuffer all = bytes(key);
         return chunked(all.limit(), maxChunkBytes,
                 (offset, length) -> all.slice((int) offset, (int) length).order(ByteOrder.LITTLE_ENDIAN));
+    }
+
+    /**
+     * Copies the tensor's bytes into {@code dst} from its position ({@code dst} must have room for
+     * {@code spec(key).byteSize()}); {@code dst}'s position moves past them. Stores backed by files read with
+     * positional reads ({@link FileReads}), never through a mapping, so a file truncated meanwhile is a
+     * {@link WeightsFileChangedException}, not a crash. This is how streamed weights fill reused (page-locked) buffers.
+     */
+    default void read(String key, ByteBuffer dst) {
+        dst.put(bytes(key).duplicate());
+    }
+
+    /**
+     * Whether the tensor comes from a file by reads, so that {@link #bytes} makes a new copy on every call and
+     * {@link #read} into a reused buffer is the cheap way to stream it. False for memory stores (whose
+     * {@link #bytes} is their own memory) and for files mapped in place.
+     */
+    default boolean streamsFromFile(String key) {
+        return false;
     }
 
     /** Reads {@code length} bytes at {@code offset} of a tensor as one buffer. */

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The 405B-shaped tree over 8 × 80 GiB + 100 GiB cpu + disk, no-split LlamaDecoderLayer. Timing lives in
- * examples' JMH {@code dev.ferry.examples.bench.PlanningBenchmark}, not here.
+ * benchmarks module's JMH {@code dev.ferry.examples.bench.PlanningBenchmark}, not here.
  */
 class LargeModelPlanTest {
 

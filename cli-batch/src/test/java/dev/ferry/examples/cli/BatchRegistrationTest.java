@@ -1,0 +1,17 @@
+package dev.ferry.examples.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+/** With ferry-cli-batch and Spark on the class path, {@code batch} is the real command. */
+class BatchRegistrationTest {
+
+    @Test
+    void batchIsRegisteredWhenSparkIsPresent() {
+        Cli r = Cli.run("batch", "--help");
+        assertThat(r.exitCode()).as(r.toString()).isZero();
+        assertThat(r.out()).startsWith("Usage: ferry batch").contains("--input", "--output", "--master");
+        assertThat(new BatchCommandPlugin().missing()).isEmpty();
+    }
+}
