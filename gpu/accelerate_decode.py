@@ -6,6 +6,8 @@ Usage:
                                [--offload-folder DIR] [--name TEXT]
   python3 accelerate_decode.py --h2d BYTES     pinned and pageable host-to-device copies by torch
   python3 accelerate_decode.py --auto-map MODEL_DIR OUT.json 0=4GiB [disk-from-layer N]   Accelerate's own map
+  python3 accelerate_decode.py --experts-map MODEL_DIR OUT.json cpu|disk   every layer's experts on cpu (or disk),
+                               everything else on gpu0; keys never nest, so Accelerate and Ferry read the same file
 MAP "plain": the model loaded whole onto cuda:0 with no hooks (transformers' generate as a user runs it).
 """
 import argparse, json, statistics, sys, time
@@ -58,7 +60,7 @@ def build(model_dir, map_arg, preload, offload_folder):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float16)
     model = load_checkpoint_and_dispatch(model, model_dir, device_map=device_map, dtype=torch.float16,
                                          offload_folder=offload_folder,
-                                         no_split_module_classes=["LlamaDecoderLayer"],
+                                         no_split_module_classes=[type(model.model.layers[0]).__name__],
                                          preload_module_classes=[preload] if preload else None)
     return model.eval()
 
@@ -106,7 +108,29 @@ def auto_map(model_dir, out, budget, disk_from):
     print(json.dumps({"map": out, "entries": m}), flush=True)
 
 
+def experts_map(model_dir, out, where):
+    config = AutoConfig.from_pretrained(model_dir)
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float16)
+    m = {"model.embed_tokens": 0}
+    for i, layer in enumerate(model.model.layers):
+        for child, _ in layer.named_children():
+            if child == "mlp" and hasattr(layer.mlp, "experts"):
+                for part, _ in layer.mlp.named_children():
+                    m[f"model.layers.{i}.mlp.{part}"] = where if part == "experts" else 0
+            else:
+                m[f"model.layers.{i}.{child}"] = 0
+    m.update({"model.norm": 0, "model.rotary_emb": 0, "lm_head": 0})
+    experts = sum(p.numel() * 2 for n, p in model.named_parameters() if ".mlp.experts." in n)
+    with open(out, "w") as f:
+        json.dump(m, f)
+    print(json.dumps({"map": out, "keys": len(m), "expert_bytes": experts}), flush=True)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--experts-map":
+        experts_map(sys.argv[2], sys.argv[3], sys.argv[4])
+        sys.exit(0)
     if sys.argv[1] == "--h2d":
         h2d(int(sys.argv[2]))
         sys.exit(0)

@@ -12,12 +12,18 @@
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
+#   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
+#   moe    on it (made first if missing): attention, norms, routers, embeddings and head on gpu0 (1.6 GB, within
+#          0=4GiB), every layer's experts in CPU memory; Ferry fetches only the routed experts, Accelerate moves each
+#          layer's experts module whole. Run "setup moeckpt" and "moe" as two calls to stay under 10 minutes each
 # Writes OUT_DIR/summary.json (every result line), OUT_DIR/<step>.log and OUT_DIR/junit/ (XML reports).
 set -u
 OUT=$(mkdir -p "${1:?OUT_DIR}" && cd "$1" && pwd); shift
 STEPS=${*:-setup tests small}
 H=$(cd "$(dirname "$0")/.." && pwd)
 F=${FERRY_HOME:-/root/ferry}
+# the fixtures travel with the checkout (testdata/), not in the pack: one device call carries 64 MiB in all
+FIX=${FERRY_FIXTURES:-$H/testdata}
 W=${FERRY_WORK:-/root/ferry-work}
 stamp() { echo "=== [${SECONDS}s] $*"; }
 TORCH=$(python3 -c "import torch, os; print(os.path.dirname(torch.__file__))")
@@ -49,9 +55,9 @@ BENCH=("${JAVA[@]}" -cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
 ACC=(python3 "$F/accelerate_decode.py")
 
 tests() {
-  FERRY_FIXTURES=$F/fixtures timeout 400 "${JAVA[@]}" -Dferry.fixtures="$F/fixtures" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
+  FERRY_FIXTURES=$FIX timeout 400 "${JAVA[@]}" -Dferry.fixtures="$FIX" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
     --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
-    --select-class dev.ferry.pytorch.CudaGoldenTest --include-tag gpu --details tree --disable-banner \
+    --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
 }
 
@@ -117,6 +123,20 @@ serve() {
     minLen=32 maxLen=256
 }
 
+moeckpt() {
+  local C=$W/qwen3-moe-14b
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" qwen3-moe-14b | tee -a "$OUT/rows.raw"
+  python3 "$F/accelerate_decode.py" --experts-map "$C" "$W/moe-experts-cpu.json" cpu | tee -a "$OUT/maps.log"
+}
+
+moe() {
+  local C=$W/qwen3-moe-14b
+  [ -f "$W/moe-experts-cpu.json" ] || moeckpt
+  local N="MoE 13.7 GB fp16 (Qwen3-MoE shape, 10 layers x 128 experts, top-8), 0=4GiB, experts in CPU memory, decode"
+  ROW_TIMEOUT=240 row "$N: ferry preload" -- "${BENCH[@]}" "$C" "$W/moe-experts-cpu.json" preload=Qwen3MoeDecoderLayer prompt=128 new=16 reps=2
+  ROW_TIMEOUT=300 arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/moe-experts-cpu.json" --new 4 --reps 1
+}
+
 for s in $STEPS; do
   stamp "step $s"
   case $s in
@@ -125,6 +145,8 @@ for s in $STEPS; do
     small) small 2>&1 | tee "$OUT/small.log" | grep -v "^===" ;;
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
     serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
+    moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;
+    moe) moe 2>&1 | tee "$OUT/moe.log" | grep -v "^===" ;;
     *) echo "unknown step $s" ;;
   esac
 done

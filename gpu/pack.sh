@@ -2,19 +2,18 @@
 # Packs what gpu/harness.sh needs on a GPU machine that has Python, torch, a compiler and CMake but no Java and no
 # network, into ship/gpu.tar.xz (git-ignored; under the device tool's 64 MiB per call):
 #   a jlink JRE (with the JDK's include/ for the JNI build), Ferry's jars without the CPU libtorch, ONNX Runtime and
-#   JMH, the test classes and JUnit's console launcher, the fixtures (no ONNX), DJL's native sources at v0.36.0 with
+#   JMH, the test classes and JUnit's console launcher, DJL's native sources at v0.36.0 with
 #   the JNI header, and the scripts of gpu/.
 #   DJL_GIT=<a git dir of deepjavalibrary/djl holding tag v0.36.0> gpu/pack.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DJL_GIT=${DJL_GIT:?a git dir of deepjavalibrary/djl with tag v0.36.0}
-FIX=${FERRY_FIXTURES:-testdata}
 rm -rf benchmarks/target/lib  # stale jars of earlier builds would travel too
 mvn -q -B package -DskipTests
 mvn -q -B test-compile
 S=ship/gpu
 rm -rf "$S" ship/gpu.tar.xz
-mkdir -p "$S/lib" "$S/tools" "$S/test-classes" "$S/djl" "$S/fixtures"
+mkdir -p "$S/lib" "$S/tools" "$S/test-classes" "$S/djl"
 # what the PyTorch backend, ferry-serve (and core's chat templates: Jinjava) and the benchmark mains (module
 # benchmarks) need, and nothing else (not the CPU libtorch, ONNX Runtime, JMH or Spark)
 for j in benchmarks/target/lib/*.jar; do
@@ -38,9 +37,6 @@ mvn -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-s
 mvn -q -B dependency:copy -Dartifact=org.assertj:assertj-core:3.27.7 -DoutputDirectory="$S/tools"
 cp -r core/target/test-classes "$S/test-classes/core"
 cp -r backend-pytorch/target/test-classes "$S/test-classes/pytorch"
-for m in tiny-llama tiny-gpt2; do
-  mkdir -p "$S/fixtures/$m" && cp "$FIX/$m"/*.json "$FIX/$m"/*.safetensors "$S/fixtures/$m/"
-done
 # a JRE for Ferry, with include/ so that DJL's JNI can be built against it
 JDK=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
 "$JDK/bin/jlink" --add-modules java.base,java.compiler,java.desktop,java.sql,java.logging,java.naming,java.management,jdk.management,jdk.unsupported,jdk.zipfs \

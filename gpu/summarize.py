@@ -43,11 +43,15 @@ for name, r in by.items():
     base = name.rsplit(": ", 1)[0]
     suffix = " preload" if name.endswith("preload") else ""
     acc = by.get(base + ": accelerate" + suffix) or by.get(base + ": accelerate preload") or by.get(base + ": accelerate")
-    row = {"name": base + (" (preload LlamaDecoderLayer)" if suffix else ""), "metric": "tokens/s",
+    row = {"name": base + (" (preload " + (r.get("preload") or "LlamaDecoderLayer") + ")" if suffix else ""),
+           "metric": "tokens/s",
            "ferry": r.get("decode_tokens_per_s"), "accelerate": acc.get("decode_tokens_per_s") if acc else None,
            "ratio": round(r["decode_tokens_per_s"] / acc["decode_tokens_per_s"], 2) if acc and acc.get("decode_tokens_per_s") else None,
            "ferry_prefill_ms": r.get("prefill_ms"), "accelerate_prefill_ms": acc.get("prefill_ms") if acc else None,
            "pinned_fraction": r.get("pinned_fraction"), "streamed_bytes_per_token": r.get("streamed_bytes_per_token")}
+    if r.get("routed_expert_bytes_per_token") is not None:
+        row["routed_expert_bytes_per_token"] = r["routed_expert_bytes_per_token"]
+        row["expert_fetches_per_token"] = r.get("expert_fetches_per_token")
     plain = by.get(base + ": transformers plain")
     if plain:
         row["transformers_plain"] = plain.get("decode_tokens_per_s")

@@ -1,5 +1,6 @@
 package dev.ferry.pytorch;
 
+import dev.ferry.core.hook.StreamCounter;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
@@ -28,9 +29,12 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     private final WeightsStore checkpoint;
     private final ModelText text;
     private final CallGate gate = new CallGate("the model");
+    private final StreamCounter counter;
 
     PyTorchDispatchedModel(DjlBackend backend, CausalLM model, DeviceMap map, Generator generator,
-                           CheckpointDispatcher.Result result, WeightsStore checkpoint, ModelText text) {
+                           CheckpointDispatcher.Result result, WeightsStore checkpoint, StreamCounter counter,
+                           ModelText text) {
+        this.counter = counter;
         this.text = text;
         this.backend = backend;
         this.model = model;
@@ -38,6 +42,11 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
         this.generator = generator;
         this.result = result;
         this.checkpoint = checkpoint;
+    }
+
+    @Override
+    public java.util.Optional<StreamCounter> streamCounter() {
+        return java.util.Optional.of(counter);
     }
 
     @Override

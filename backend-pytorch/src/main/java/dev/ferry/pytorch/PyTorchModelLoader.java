@@ -1,5 +1,6 @@
 package dev.ferry.pytorch;
 
+import dev.ferry.core.hook.StreamCounter;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchOptions;
 import dev.ferry.core.dispatch.DispatchPlan;
@@ -55,16 +56,19 @@ public final class PyTorchModelLoader implements ModelLoader {
                 throw new IllegalArgumentException("device map: " + e.getMessage(), e);
             }
             checkpoint = SafetensorsCheckpoint.open(request.modelDir());
+            StreamCounter counter = new StreamCounter();
             DispatchOptions dispatch = DispatchOptions.of(map).withPreloadClasses(preload)
-                    .withPrefetchBlocks(request.prefetchBlocks());
-            CheckpointDispatcher.Result result = loader.loadAndDispatch(lm, checkpoint, plan,
+                    .withPrefetchBlocks(request.prefetchBlocks()).withStreamCounter(counter);
+            CheckpointDispatcher.Result result = loader.loadAndDispatch(lm,
+                    ModelFamilies.checkpointView(lm, checkpoint), plan,
                     CheckpointDispatcher.Options.of(map).withDispatch(dispatch)
                             .withOffloadDir(request.offloadFolder())
                             .withOverwriteOffloadDir(request.overwriteOffloadFolder()));
             Generator generator = new Generator(lm, backend, map.mainDevice(),
                     Generator.tokenizer(request.modelDir()).orElse(null));
             ModelText text = ModelText.of(request.modelDir(), lm.eosTokenIds(), DjlTextTokenizer::open);
-            return new PyTorchDispatchedModel(backend, lm, map.resolve(lm), generator, result, checkpoint, text);
+            return new PyTorchDispatchedModel(backend, lm, map.resolve(lm), generator, result, checkpoint, counter,
+                    text);
         } catch (RuntimeException e) {
             if (checkpoint != null) {
                 checkpoint.close();

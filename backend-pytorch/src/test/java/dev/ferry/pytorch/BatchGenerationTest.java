@@ -59,7 +59,7 @@ class BatchGenerationTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
+    @ValueSource(strings = {"tiny-llama", "tiny-gpt2", "tiny-mistral-sliding", "tiny-qwen2-sliding", "tiny-gemma2"})
     void aBatchOfPromptsOfDifferentLengthsGivesEachRowsGreedyTokensAlone(String fixture) {
         Golden golden = Golden.of(fixture);
         Generator gen = new Generator(FidelityTest.load(fixture), backend, Device.cpu());
@@ -76,7 +76,7 @@ class BatchGenerationTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
+    @ValueSource(strings = {"tiny-llama", "tiny-gpt2", "tiny-mistral-sliding", "tiny-gemma2"})
     void batchLogitsOfEveryRowEqualThatRowAloneWithin1e5(String fixture) {
         Golden golden = Golden.of(fixture);
         Generator gen = new Generator(FidelityTest.load(fixture), backend, Device.cpu());

@@ -11,9 +11,17 @@ import java.nio.file.Path;
 record Golden(long[] inputIds, float[][] logits, long[] greedy) {
 
     static Golden of(String model) {
+        return of(model, null);
+    }
+
+    /** The golden of {@code section} of golden.json (tiny-phi3-longrope's {@code long_prompt}), or the top when null. */
+    static Golden of(String model, String section) {
         Path file = Fixtures.model(model).resolve("golden.json");
         try {
             JsonNode j = new ObjectMapper().readTree(file.toFile());
+            if (section != null) {
+                j = j.get(section);
+            }
             long[] ids = longs(j.get("input_ids"));
             int rows = j.get("logits_shape").get(0).asInt();
             int cols = j.get("logits_shape").get(1).asInt();

@@ -34,7 +34,8 @@ class ModuleTreeTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"tiny-llama", "tiny-gpt2"})
+    @ValueSource(strings = {"tiny-llama", "tiny-gpt2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3",
+            "tiny-phi3-longrope", "tiny-mistral-sliding", "tiny-qwen2-sliding"})
     void treeEqualsTransformers(String fixture) throws IOException {
         JsonNode expected = new ObjectMapper().readTree(Fixtures.model(fixture).resolve("module_tree.json").toFile());
         CausalLM model = ModelFamilies.build(Fixtures.model(fixture), backend);

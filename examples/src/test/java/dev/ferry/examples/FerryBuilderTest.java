@@ -51,6 +51,34 @@ class FerryBuilderTest {
         return m;
     }
 
+    /**
+     * Each family over the shared blocks, loaded as users load a model (the builder, the family's block class as the
+     * default preload), its last layer on disk: transformers' greedy tokens and logits.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-phi3-longrope",
+            "tiny-mistral-sliding", "tiny-qwen2-sliding"})
+    void familiesGiveTheirGoldenThroughTheBuilderWithALayerOnDisk(String fixture) throws IOException {
+        JsonNode golden = golden(fixture);
+        try (DispatchedModel model = Ferry.model(Fixtures.model(fixture)).deviceMap(layer3OnDisk())
+                .backend("pytorch").load()) {
+            long[] ids = longs(golden.get("input_ids"));
+            assertThat(model.generate(ids, GenerationConfig.greedy(8)))
+                    .containsExactly(longs(golden.get("greedy_new_tokens")));
+            assertThat(model.report().entry("model.layers.3").storage()).isEqualTo(Device.disk());
+            float[][] logits = model.logits(ids);
+            int vocab = golden.get("logits_shape").get(1).asInt();
+            JsonNode expected = golden.get("logits");
+            float worst = 0;
+            for (int i = 0; i < ids.length; i++) {
+                for (int v = 0; v < vocab; v++) {
+                    worst = Math.max(worst, Math.abs(logits[i][v] - (float) expected.get(i * vocab + v).asDouble()));
+                }
+            }
+            assertThat(worst).as("max |logits - transformers|").isLessThan(1e-4f);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"pytorch", "onnx"})
     void goldenTokensThroughTheBuilderWithABlockOnDisk(String backend) throws IOException {

@@ -126,7 +126,10 @@ public final class Generator implements LanguageModel, AutoCloseable {
         return model.padTokenId();
     }
 
-    /** Llama-family and GPT-2 models take left-padded, masked batches. */
+    /**
+     * Every family takes left-padded, masked batches (Phi-3's LongRoPE, like transformers', picks short or long
+     * factors from the batch's longest row, so a row may then differ from itself alone).
+     */
     @Override
     public boolean supportsBatches() {
         return true;
@@ -139,11 +142,19 @@ public final class Generator implements LanguageModel, AutoCloseable {
 
     /**
      * One row without a mask is the plain forward (what the goldens were made with); otherwise the masked batch
-     * forward. The cache must come from {@link #newCache()}.
+     * forward. The cache must come from {@link #newCache()}; it records the ids it is fed, so that at the step
+     * {@link CausalLM#recomputesCacheAt} names it is emptied and the whole sequence (its ids and these) is run again.
      */
     @Override
     public float[][] nextTokenLogits(long[] ids, int rows, long[] mask, LanguageModel.Cache cache) {
         KVCache kv = (KVCache) cache;
+        if (kv != null) {
+            if (model.recomputesCacheAt(kv.length(), ids.length / rows)) {
+                ids = kv.tokensThen(ids, rows);
+                kv.clear();
+            }
+            kv.recordTokens(ids, rows);
+        }
         if (rows == 1 && mask == null) {
             return new float[][] {lastLogits(ids, kv)};
         }

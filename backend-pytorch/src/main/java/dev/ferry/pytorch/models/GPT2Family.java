@@ -4,8 +4,13 @@ import dev.ferry.core.config.DecoderShape;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.pytorch.DjlBackend;
 
-/** GPT-2 ({@code model_type: gpt2}). */
-public final class GPT2Family {
+/**
+ * GPT-2 ({@code model_type: gpt2}): its own blocks (fused {@code c_attn} in {@code Conv1D}s, LayerNorm, learned
+ * positions), over the shared trunk skeleton ({@link DecoderTrunk}) and head ({@link CausalLM}, tied by default).
+ */
+public final class GPT2Family implements Family {
+
+    public static final GPT2Family GPT2 = new GPT2Family();
 
     /** Sizes and options shared by every block. */
     public record Dims(int embed, int heads, int inner, double eps, String activation, boolean scaleWeights,
@@ -15,7 +20,13 @@ public final class GPT2Family {
     private GPT2Family() {
     }
 
-    public static GPT2LMHeadModel build(ModelConfig c, DjlBackend backend, DType dtype) {
+    @Override
+    public String modelType() {
+        return "gpt2";
+    }
+
+    @Override
+    public CausalLM build(ModelConfig c, DjlBackend backend, DType dtype) {
         if (!c.modelType().equals("gpt2")) {
             throw new IllegalArgumentException("model_type '" + c.modelType() + "' is not gpt2");
         }
@@ -31,7 +42,9 @@ public final class GPT2Family {
                 c.numbers().positiveReal("layer_norm_epsilon", 1e-5), c.string("activation_function", "gelu_new"),
                 c.bool("scale_attn_weights", true), c.bool("scale_attn_by_inverse_layer_idx", false),
                 c.number("attn_pdrop", 0.1), c.number("resid_pdrop", 0.1));
-        return new GPT2LMHeadModel(backend, c, d, shape.vocabSize(), shape.maxPositions(), shape.layers(),
-                shape.tiedEmbeddings(), dtype);
+        GPT2Model trunk = new GPT2Model(backend, d, shape.vocabSize(), shape.maxPositions(), shape.layers(),
+                c.number("embd_pdrop", 0.1), dtype);
+        return new CausalLM("GPT2LMHeadModel", backend, c, "transformer", trunk, d.embed(), shape.vocabSize(),
+                shape.maxPositions(), shape.tiedEmbeddings(), 0f, 0, dtype);
     }
 }

@@ -1,5 +1,6 @@
 package dev.ferry.pytorch.models;
 
+import dev.ferry.core.dispatch.CheckpointNames;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.tensor.DType;
@@ -28,14 +29,43 @@ import java.util.TreeSet;
  */
 public final class ModelFamilies {
 
+    /** Every family this backend builds, by {@code model_type}: add a family (or a group of them) here. */
+    private static final Map<String, Family> FAMILIES = register(List.of(GPT2Family.GPT2), DenseFamilies.ALL,
+            MoeFamilies.ALL);
+
     private ModelFamilies() {
+    }
+
+    @SafeVarargs
+    private static Map<String, Family> register(List<? extends Family>... groups) {
+        Map<String, Family> m = new LinkedHashMap<>();
+        for (List<? extends Family> group : groups) {
+            for (Family f : group) {
+                if (m.putIfAbsent(f.modelType(), f) != null) {
+                    throw new IllegalStateException("two families read model_type '" + f.modelType() + "'");
+                }
+            }
+        }
+        return Collections.unmodifiableMap(m);
     }
 
     /** The {@code model_type}s this backend builds. */
     public static Set<String> supportedModelTypes() {
-        Set<String> s = new TreeSet<>(LlamaFamily.PREFIXES.keySet());
-        s.add("gpt2");
-        return s;
+        return new TreeSet<>(FAMILIES.keySet());
+    }
+
+    /**
+     * The family of {@code config}'s {@code model_type}.
+     *
+     * @throws IllegalArgumentException naming the type and the supported ones when no family reads it
+     */
+    public static Family family(ModelConfig config) {
+        String type = config.modelType();
+        Family f = FAMILIES.get(type);
+        if (f == null) {
+            throw new IllegalArgumentException("unknown model_type '" + type + "'; supported: " + supportedModelTypes());
+        }
+        return f;
     }
 
     /** The model of the folder's {@code config.json}, on meta. */
@@ -52,14 +82,13 @@ public final class ModelFamilies {
     }
 
     public static CausalLM build(ModelConfig config, DjlBackend backend, DType dtype) {
-        String type = config.modelType();
-        if (LlamaFamily.PREFIXES.containsKey(type)) {
-            return LlamaFamily.build(config, backend, dtype);
-        }
-        if (type.equals("gpt2")) {
-            return GPT2Family.build(config, backend, dtype);
-        }
-        throw new IllegalArgumentException("unknown model_type '" + type + "'; supported: " + supportedModelTypes());
+        return family(config).build(config, backend, dtype);
+    }
+
+    /** {@code checkpoint} as {@code model}'s module tree names its tensors ({@link Family#checkpointView}). */
+    public static WeightsStore checkpointView(CausalLM model, WeightsStore checkpoint) {
+        // then the tree's own spellings: 4.x aliases and fused experts (the one rule core's loader applies too)
+        return CheckpointNames.view(model, family(model.config()).checkpointView(checkpoint));
     }
 
     /**
@@ -68,8 +97,9 @@ public final class ModelFamilies {
      * read from whichever of their names the store has. Missing tensors are all named in one error; a shape
      * mismatch names the tensor and both shapes. Keys of the store the model does not use are ignored.
      */
-    public static void load(Module root, WeightsStore store, DjlBackend backend, Device device) {
+    public static void load(Module root, WeightsStore checkpoint, DjlBackend backend, Device device) {
         backend.requireAvailable(device);
+        WeightsStore store = CheckpointNames.view(root, checkpoint);
         Map<TensorSlot, List<String>> names = new IdentityHashMap<>();
         List<TensorSlot> order = new ArrayList<>();
         root.stateDict().forEach((name, slot) -> {
@@ -83,7 +113,8 @@ public final class ModelFamilies {
         for (TensorSlot slot : order) {
             String found = names.get(slot).stream().filter(store::contains).findFirst().orElse(null);
             if (found == null) {
-                missing.add(String.join(" = ", names.get(slot)) + " " + slot.spec());
+                missing.add(CheckpointNames.describeMissing(root, String.join(" = ", names.get(slot))) + " "
+                        + slot.spec());
                 continue;
             }
             TensorSpec stored = store.spec(found);

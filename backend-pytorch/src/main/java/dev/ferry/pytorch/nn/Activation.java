@@ -7,12 +7,12 @@ import java.util.Locale;
 
 /**
  * Parameter-free activations under their transformers class names: {@code SiLUActivation},
- * {@code NewGELUActivation} (the tanh form, GPT-2's {@code gelu_new}), {@code GELUActivation} (erf form),
- * {@code ReLU}.
+ * {@code NewGELUActivation} (the tanh form, GPT-2's {@code gelu_new}), {@code GELUTanh} (the same tanh form under
+ * the name Gemma's {@code gelu_pytorch_tanh} gets), {@code GELUActivation} (erf form), {@code ReLU}.
  */
 public class Activation extends DjlModule {
 
-    public enum Kind { SILU, GELU_NEW, GELU, RELU }
+    public enum Kind { SILU, GELU_NEW, GELU_TANH, GELU, RELU }
 
     private static final float SQRT_2_OVER_PI = (float) Math.sqrt(2.0 / Math.PI);
 
@@ -22,6 +22,7 @@ public class Activation extends DjlModule {
         super(switch (kind) {
             case SILU -> "SiLUActivation";
             case GELU_NEW -> "NewGELUActivation";
+            case GELU_TANH -> "GELUTanh";
             case GELU -> "GELUActivation";
             case RELU -> "ReLU";
         }, backend);
@@ -33,10 +34,11 @@ public class Activation extends DjlModule {
         return new Activation(backend, switch (name.toLowerCase(Locale.ROOT)) {
             case "silu", "swish" -> Kind.SILU;
             case "gelu_new" -> Kind.GELU_NEW;
+            case "gelu_pytorch_tanh" -> Kind.GELU_TANH;
             case "gelu" -> Kind.GELU;
             case "relu" -> Kind.RELU;
             default -> throw new IllegalArgumentException("unsupported activation '" + name
-                    + "'; supported: silu, swish, gelu_new, gelu, relu");
+                    + "'; supported: silu, swish, gelu_new, gelu_pytorch_tanh, gelu, relu");
         });
     }
 
@@ -48,7 +50,7 @@ public class Activation extends DjlModule {
     public NDArray apply(NDArray x) {
         return switch (kind) {
             case SILU -> x.mul(x.getNDArrayInternal().sigmoid());
-            case GELU_NEW -> {
+            case GELU_NEW, GELU_TANH -> {
                 NDArray inner = x.add(x.pow(3).mul(0.044715f)).mul(SQRT_2_OVER_PI);
                 yield x.mul(0.5f).mul(inner.tanh().add(1f));
             }

@@ -19,17 +19,39 @@ public final class Attention {
      * {@code past} cached ones, or {@code null} when nothing is masked (a single new position).
      */
     public static NDArray causalMask(NDManager manager, int past, int seq) {
-        if (seq == 1) {
+        return causalMask(manager, past, seq, 0);
+    }
+
+    /**
+     * The additive causal mask {@code [1, 1, seq, past + seq]}, hiding as well, when {@code window > 0}, every key
+     * {@code window} or more positions behind its query (sliding-window attention: a query sees itself and the
+     * {@code window - 1} keys before it, transformers' {@code kv_idx > q_idx - sliding_window}). {@code null} when
+     * nothing is hidden.
+     */
+    public static NDArray causalMask(NDManager manager, int past, int seq, int window) {
+        if (seq == 1 && !windowHides(past, window)) {
             return null;
         }
         int total = past + seq;
         float[] m = new float[seq * total];
         for (int i = 0; i < seq; i++) {
-            for (int j = past + i + 1; j < total; j++) {
-                m[i * total + j] = MASKED;
+            for (int j = 0; j < total; j++) {
+                if (hidden(past + i, j, window)) {
+                    m[i * total + j] = MASKED;
+                }
             }
         }
         return manager.create(m, new Shape(1, 1, seq, total));
+    }
+
+    /** Whether query column {@code q} may not see key column {@code k}: the future, or beyond a window. */
+    static boolean hidden(int q, int k, int window) {
+        return k > q || (window > 0 && k <= q - window);
+    }
+
+    /** Whether a window hides any key of the last of {@code past + 1} positions. */
+    private static boolean windowHides(int past, int window) {
+        return window > 0 && past + 1 > window;
     }
 
     /** {@code [b, s, heads·dim]} to {@code [b, heads, s, dim]}. */
@@ -58,7 +80,19 @@ public final class Attention {
      * {@code mask} may be {@code null}.
      */
     public static NDArray scaledDotProduct(NDArray q, NDArray k, NDArray v, NDArray mask, float scale) {
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale).toType(DataType.FLOAT32, false);
+        return scaledDotProduct(q, k, v, mask, scale, 0f);
+    }
+
+    /**
+     * As {@link #scaledDotProduct(NDArray, NDArray, NDArray, NDArray, float)}, with the scores soft-capped first when
+     * {@code softcap > 0}: {@code tanh(scores / cap) · cap} (Gemma 2's {@code attn_logit_softcapping}), before the mask.
+     */
+    public static NDArray scaledDotProduct(NDArray q, NDArray k, NDArray v, NDArray mask, float scale, float softcap) {
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale);
+        if (softcap > 0f) {
+            scores = scores.div(softcap).tanh().mul(softcap);
+        }
+        scores = scores.toType(DataType.FLOAT32, false);
         if (mask != null) {
             scores = scores.add(mask);
         }

@@ -12,7 +12,11 @@ import dev.ferry.pytorch.DjlBackend;
 public class Embedding extends DjlModule {
 
     public Embedding(DjlBackend backend, long num, long dim, DType dtype) {
-        super("Embedding", backend);
+        this("Embedding", backend, num, dim, dtype);
+    }
+
+    protected Embedding(String className, DjlBackend backend, long num, long dim, DType dtype) {
+        super(className, backend);
         registerParameter("weight", TensorSlot.parameter(TensorSpec.of(dtype, num, dim)));
     }
 
@@ -21,12 +25,17 @@ public class Embedding extends DjlModule {
         return tensor("weight");
     }
 
+    /** The rows of {@code ids}, an array of the current scope. */
+    protected final NDArray lookup(NDArray ids) {
+        NDArray w = weight("weight");
+        return w.getNDArrayInternal().embedding(ids, w, SparseFormat.DENSE).singletonOrThrow();
+    }
+
     @Override
     protected Object forward(Object... args) {
         NDArray ids = array(arg(args, 0, "input ids"));
         try (NDScope scope = new NDScope()) {
-            NDArray w = weight("weight");
-            return output(w.getNDArrayInternal().embedding(ids, w, SparseFormat.DENSE).singletonOrThrow());
+            return output(lookup(ids));
         }
     }
 }

@@ -80,8 +80,17 @@ public final class PaddingMask {
      * is hidden (one new position and no padding), the same as {@link Attention#causalMask}.
      */
     public NDArray additive(NDManager manager, int seq) {
+        return additive(manager, seq, 0);
+    }
+
+    /**
+     * As {@link #additive(NDManager, int)}, also hiding keys {@code window} or more columns behind the query when
+     * {@code window > 0}. Columns, not position ids, as transformers counts the window: a row's left padding shifts
+     * its query and its keys alike, so the row's real tokens see the same keys as they would alone.
+     */
+    public NDArray additive(NDManager manager, int seq, int window) {
         if (!hasPadding()) {
-            return Attention.causalMask(manager, total - seq, seq);
+            return Attention.causalMask(manager, total - seq, seq, window);
         }
         int past = total - seq;
         float[] m = new float[batch * seq * total];
@@ -89,7 +98,7 @@ public final class PaddingMask {
             for (int i = 0; i < seq; i++) {
                 int row = (b * seq + i) * total;
                 for (int j = 0; j < total; j++) {
-                    if (j > past + i || mask[b * total + j] == 0) {
+                    if (Attention.hidden(past + i, j, window) || mask[b * total + j] == 0) {
                         m[row + j] = Attention.MASKED;
                     }
                 }

@@ -4,6 +4,7 @@ import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchOptions;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
+import dev.ferry.core.hook.StreamCounter;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.PageLocking;
@@ -32,6 +33,9 @@ import java.util.Set;
  * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [name=TEXT]
  *   MAP: a device-map JSON file, or "plain" (all on gpu0, loaded without dispatch: no hooks at all)
  * </pre>
+ * {@code streamed_bytes_per_token} is measured: the bytes the hooks brought to the GPU during the decode steps, per
+ * step; {@code routed_expert_bytes_per_token} is what one token's routed experts weigh (experts per token × an
+ * expert's bytes, summed over the layers whose experts are offloaded), the least a decode step must stream.
  */
 public final class DecodeBenchmark {
 
@@ -57,7 +61,9 @@ public final class DecodeBenchmark {
             CausalLM model = ModelFamilies.build(config, backend);
             long t0 = System.nanoTime();
             long streamed = 0;
+            long routedPerToken = 0;
             double pinned = 0;
+            StreamCounter counter = new StreamCounter();
             CheckpointDispatcher.Result result = null;
             if (mapArg.equals("plain")) {
                 ModelFamilies.load(model, ckpt, backend, gpu);
@@ -65,9 +71,11 @@ public final class DecodeBenchmark {
                 DeviceMap map = DeviceMap.readJson(Path.of(mapArg));
                 result = new CheckpointDispatcher(backend, new Dispatcher(backend)).loadAndDispatch(model, ckpt,
                         CheckpointDispatcher.Options.of(map).withDispatch(DispatchOptions.of(map)
-                                .withPreloadClasses(preload).withPrefetchBlocks(prefetch)));
+                                .withPreloadClasses(preload).withPrefetchBlocks(prefetch).withStreamCounter(counter)));
                 DispatchReport.Memory mem = result.report().memory();
                 streamed = mem.offloaded().values().stream().mapToLong(Long::longValue).sum();
+                // what one token's routed experts weigh: per layer, experts-per-token of its (equal-sized) experts
+                routedPerToken = mem.routed() == null ? 0 : mem.routed().bytesPerTokenAtMost();
                 PageLocking locking = backend.pageLocking(gpu);
                 long host = result.hostOffloadBytes();
                 long lockedHost = Math.min(host, locking.lockedBytes());
@@ -87,6 +95,8 @@ public final class DecodeBenchmark {
             List<Double> cpuShare = new ArrayList<>();
             List<Double> prefillMs = new ArrayList<>();
             List<Double> decodeTps = new ArrayList<>();
+            List<Double> streamedPerToken = new ArrayList<>();
+            List<Double> fetchesPerToken = new ArrayList<>();
             long[] tokens = null;
             for (int r = 0; r <= reps; r++) {
                 long[] times = new long[newTokens];
@@ -96,10 +106,16 @@ public final class DecodeBenchmark {
                 tokens = gen.generate(prompt, greedy, t -> {
                     cpu[n[0]] = mx.getCurrentThreadCpuTime();
                     times[n[0]++] = System.nanoTime();
+                    if (n[0] == 1) {
+                        counter.reset(); // the prefill is done: count what the decode steps stream
+                    }
                 });
                 if (r == 0) {
                     continue; // warm-up: kernels, allocator, page cache
                 }
+                StreamCounter.Snapshot decoded = counter.snapshot();
+                streamedPerToken.add(decoded.streamedBytes() / (double) (n[0] - 1));
+                fetchesPerToken.add(decoded.expertFetches() / (double) (n[0] - 1));
                 prefillMs.add((times[0] - start) / 1e6);
                 decodeTps.add((n[0] - 1) / ((times[n[0] - 1] - times[0]) / 1e9));
                 // the forward thread's CPU time over the decode's wall time: near 1, decoding waits on the host
@@ -108,10 +124,14 @@ public final class DecodeBenchmark {
             }
             System.out.printf(Locale.ROOT, "{\"name\": \"%s\", \"map\": \"%s\", \"preload\": \"%s\", \"load_s\": %.2f, "
                             + "\"prefill_ms\": %.2f, \"decode_tokens_per_s\": %.3f, \"decode_runs\": %s, "
-                            + "\"streamed_bytes_per_token\": %d, \"pinned_fraction\": %.3f, \"locked_bytes\": %d, "
+                            + "\"streamed_bytes_per_token\": %.0f, \"offloaded_bytes\": %d, "
+                            + "\"routed_expert_bytes_per_token\": %s, \"expert_fetches_per_token\": %.2f, "
+                            + "\"pinned_fraction\": %.3f, \"locked_bytes\": %d, "
                             + "\"forward_thread_cpu_share\": %.3f, \"tokens_head\": %s}%n",
                     o.getOrDefault("name", mapArg), mapArg, String.join(",", preload), loadSeconds, median(prefillMs),
-                    median(decodeTps), decodeTps, streamed, pinned, backend.pageLocking(gpu).lockedBytes(),
+                    median(decodeTps), decodeTps, median(streamedPerToken), streamed,
+                    routedPerToken == 0 ? "null" : Long.toString(routedPerToken), median(fetchesPerToken), pinned,
+                    backend.pageLocking(gpu).lockedBytes(),
                     median(cpuShare),
                     Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))));
             if (result != null) {

@@ -135,6 +135,30 @@ public class ModelConfig {
         return RopeParameters.of(json, "config.json");
     }
 
+    /**
+     * The RoPE parameters as JSON, for families whose rope kinds {@link RopeParameters} does not type (per layer
+     * kind, LongRoPE): transformers 5 writes {@code rope_parameters}, older configs {@code rope_theta} and
+     * {@code rope_scaling}; the result has at least {@code rope_theta} and {@code rope_type}. Its numbers are
+     * checked where a family reads them.
+     */
+    public JsonNode ropeParametersJson() {
+        var out = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+        out.put("rope_theta", numbers().positiveReal("rope_theta", 10000.0));
+        out.put("rope_type", "default");
+        JsonNode scaling = json.get("rope_scaling");
+        if (scaling != null && scaling.isObject()) {
+            out.setAll((com.fasterxml.jackson.databind.node.ObjectNode) scaling);
+            if (scaling.has("type") && !scaling.has("rope_type")) {
+                out.set("rope_type", scaling.get("type"));
+            }
+        }
+        JsonNode params = json.get("rope_parameters");
+        if (params != null && params.isObject()) {
+            out.setAll((com.fasterxml.jackson.databind.node.ObjectNode) params);
+        }
+        return out;
+    }
+
     @Override
     public String toString() {
         return json.toString();

@@ -119,19 +119,21 @@ public final class CheckpointDispatcher {
      *                                  that cannot be converted) differs, with both specs
      */
     public static Match match(Module root, WeightsStore checkpoint) {
+        checkpoint = CheckpointNames.view(root, checkpoint); // 4.x spellings and fused experts under the tree's names
         Map<String, TensorSlot> stateDict = root.stateDict();
         Map<TensorSlot, List<String>> namesOf = new IdentityHashMap<>();
         stateDict.forEach((n, s) -> namesOf.computeIfAbsent(s, k -> new ArrayList<>()).add(n));
         Map<TensorSlot, String> keyOf = new IdentityHashMap<>();
         List<String> missing = new ArrayList<>();
         List<String> mismatched = new ArrayList<>();
+        WeightsStore viewed = checkpoint;
         namesOf.forEach((slot, names) -> {
-            String key = names.stream().filter(checkpoint::contains).findFirst().orElse(null);
+            String key = names.stream().filter(viewed::contains).findFirst().orElse(null);
             if (key == null) {
-                missing.add(names.get(0));
+                missing.add(CheckpointNames.describeMissing(root, names.get(0)));
                 return;
             }
-            TensorSpec stored = checkpoint.spec(key);
+            TensorSpec stored = viewed.spec(key);
             if (!java.util.Arrays.equals(stored.shape(), slot.spec().shape())
                     || !convertible(stored.dtype(), slot.spec().dtype())) {
                 mismatched.add("'" + key + "': checkpoint has " + stored + ", model expects " + slot.spec());
@@ -161,7 +163,8 @@ public final class CheckpointDispatcher {
      * map and preload rule (planned once: the resolved map decides where each tensor is loaded, and the same plan
      * is hooked).
      */
-    public Result loadAndDispatch(Module root, WeightsStore checkpoint, DispatchPlan plan, Options options) {
+    public Result loadAndDispatch(Module root, WeightsStore stored, DispatchPlan plan, Options options) {
+        WeightsStore checkpoint = CheckpointNames.view(root, stored);
         DeviceMap map = options.dispatch().deviceMap();
         DeviceMap resolved = plan.deviceMap();
         Device main = plan.mainDevice();

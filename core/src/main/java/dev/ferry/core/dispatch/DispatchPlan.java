@@ -32,13 +32,24 @@ public record DispatchPlan(Device mainDevice, DeviceMap deviceMap, List<Unit> un
      * @param members   the modules whose tensors this unit places or loads: its whole subtree when it places
      *                  submodules (a resident block, a preload unit), else itself
      * @param reason    why it is a unit (the same reason the report gives)
+     * @param apart     subtrees inside this unit's that are units of their own (experts kept apart from a preload
+     *                  unit, see {@link PreloadRule}): this unit neither places nor streams their tensors
+     * @param routed    a routed expert: fetched when its router selects it, once per forward, never ahead in block
+     *                  order
      */
     public record Unit(String path, String block, Device storage, Device executionDevice, boolean offloaded,
-                       boolean atomic, List<String> members, Reason reason, HookSpec hook) {
+                       boolean atomic, List<String> members, Reason reason, HookSpec hook, List<String> apart,
+                       boolean routed) {
         public Unit {
             Objects.requireNonNull(path, "path");
             Objects.requireNonNull(hook, "hook");
             members = List.copyOf(members);
+            apart = apart == null ? List.of() : List.copyOf(apart);
+        }
+
+        public Unit(String path, String block, Device storage, Device executionDevice, boolean offloaded,
+                    boolean atomic, List<String> members, Reason reason, HookSpec hook) {
+            this(path, block, storage, executionDevice, offloaded, atomic, members, reason, hook, List.of(), false);
         }
 
         /** Whether this unit places or loads weights (a block, an offload unit), not only moves inputs. */
@@ -73,6 +84,11 @@ public record DispatchPlan(Device mainDevice, DeviceMap deviceMap, List<Unit> un
     /** Whether any unit streams its weights in per forward. */
     public boolean streams() {
         return units.stream().anyMatch(Unit::offloaded);
+    }
+
+    /** The routed experts stored away from their execution device, fetched when their router selects them. */
+    public List<Unit> routedUnits() {
+        return units.stream().filter(Unit::routed).toList();
     }
 
     /** The same plan with map keys the model has no trace of noted (see {@link #keysWithoutModules}). */

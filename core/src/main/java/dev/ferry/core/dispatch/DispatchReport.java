@@ -29,10 +29,41 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
      * prefetch, the execution device needs room for it and the blocks fetched ahead.
      */
     public record Memory(Map<Device, Long> resident, Map<Device, Long> offloaded, String largestStreamedUnit,
-                         long largestStreamedBytes) {
+                         long largestStreamedBytes, Routed routed) {
         public Memory {
             resident = Map.copyOf(resident);
             offloaded = Map.copyOf(offloaded);
+        }
+
+        public Memory(Map<Device, Long> resident, Map<Device, Long> offloaded, String largestStreamedUnit,
+                      long largestStreamedBytes) {
+            this(resident, offloaded, largestStreamedUnit, largestStreamedBytes, null);
+        }
+
+        /**
+         * Bytes streamed per forward for one token: the offloaded blocks (streamed whole every forward) plus, per
+         * layer, the routed experts a token can select at most ({@code experts per token × the largest of them});
+         * what a decode step streams at most.
+         */
+        public long streamedBytesPerTokenAtMost() {
+            return blockBytesPerForward() + (routed == null ? 0 : routed.bytesPerTokenAtMost());
+        }
+
+        /** Bytes of the offloaded units that are not routed experts: streamed at every forward. */
+        public long blockBytesPerForward() {
+            long all = offloaded.values().stream().mapToLong(Long::longValue).sum();
+            return all - (routed == null ? 0 : routed.storedBytes());
+        }
+
+        /** {@code resident gpu0 561.81 KiB; offloaded cpu 144.50 KiB (largest unit streamed: model.layers.3, ...)}. */
+        public String describeAll() {
+            String s = describe();
+            if (routed == null) {
+                return s;
+            }
+            return s + System.lineSeparator() + routed.describe() + "; streamed per token at most "
+                    + SizeStrings.format(streamedBytesPerTokenAtMost()) + " (" + streamedBytesPerTokenAtMost()
+                    + " bytes)";
         }
 
         /** {@code resident gpu0 561.81 KiB; offloaded cpu 144.50 KiB (largest unit streamed: model.layers.3, ...)}. */
@@ -60,12 +91,31 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
         }
     }
 
+    /**
+     * Routed experts stored away from their execution device.
+     *
+     * @param experts        how many expert units
+     * @param layers         layers holding them
+     * @param storedBytes    their bytes, together
+     * @param bytesPerTokenAtMost per layer, experts-per-token × its largest routed expert, summed: what one token's
+     *                       forward fetches at most
+     */
+    public record Routed(int experts, int layers, long storedBytes, long bytesPerTokenAtMost) {
+        public String describe() {
+            return "routed experts apart: " + experts + " in " + layers + " layer(s), " + SizeStrings.format(storedBytes)
+                    + ", fetched as routed (at most " + SizeStrings.format(bytesPerTokenAtMost) + " per token)";
+        }
+    }
+
     /** Why a module is (not) hooked. */
     public enum Reason {
         IN_DEVICE_MAP("in device map"),
         ROOT("root: moves inputs and outputs"),
         OFFLOADED_TENSORS("loads its offloaded tensors"),
         PRELOAD_UNIT("preload unit"),
+        ROUTED_EXPERT("routed expert: fetched when selected"),
+        INSIDE_UNIT("inside unit"),
+        EXPERTS_APART("experts are units of their own"),
         EXECUTION_DEVICE("execution-device hook"),
         BELOW_PRELOAD_CLASS("below preload class"),
         OWNS_NO_TENSOR("owns no tensor"),
@@ -146,6 +196,15 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
             o.put("hooked", e.hooked());
             o.put("reason", e.reasonText());
         }
+        if (memory != null && memory.routed() != null) {
+            ObjectNode r = root.putObject("routed_experts");
+            r.put("experts", memory.routed().experts());
+            r.put("layers", memory.routed().layers());
+            r.put("stored_bytes", memory.routed().storedBytes());
+            r.put("bytes_per_token_at_most", memory.routed().bytesPerTokenAtMost());
+            r.put("rule", PreloadRule.moeSentence());
+            root.put("streamed_bytes_per_token_at_most", memory.streamedBytesPerTokenAtMost());
+        }
         if (!keysWithoutModules.isEmpty()) {
             ArrayNode keys = root.putArray("map_keys_without_ops");
             keysWithoutModules.forEach(keys::add);
@@ -184,7 +243,10 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
         }
         sb.append(String.format("%d of %d modules hooked; main device %s%n", hookedCount(), modules.size(),
                 mainDevice));
-        sb.append(memory.describe()).append(System.lineSeparator());
+        sb.append(memory.describeAll()).append(System.lineSeparator());
+        if (memory.routed() != null) {
+            sb.append(PreloadRule.moeSentence()).append(System.lineSeparator());
+        }
         if (!keysWithoutModules.isEmpty()) {
             sb.append("device map keys without ops in the model (accepted, nothing to place): ")
                     .append(keysWithoutModules).append(System.lineSeparator());

@@ -20,6 +20,7 @@ import jakarta.inject.Inject;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -109,10 +110,13 @@ public final class Dispatcher {
                     shared.addAll(sharedResident);
                 }
                 shared.addAll(tiedCopies.getOrDefault(u.path(), List.of()));
+                String prefix = u.path().isEmpty() ? "" : u.path() + ".";
+                Set<String> apart = new java.util.HashSet<>();
+                u.apart().forEach(a -> apart.add(a.substring(prefix.length())));
                 Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(h.executionDevice(), h.offload(),
                         h.ioSameDevice(), h.placeSubmodules(), options.offloadBuffers(), options.skipKeys(),
                         h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null,
-                        shared), forwardLock), true);
+                        shared, apart, u.routed(), options.streamCounter()), forwardLock), true);
                 attached.add(m);
             }
             // after the home hooks placed them: each other execution device gets its own copy of a tied tensor
@@ -221,9 +225,7 @@ public final class Dispatcher {
                 continue;
             }
             Module m = root.find(u.path());
-            String prefix = m.name().isEmpty() ? "" : m.name() + ".";
-            m.namedTensors(true, u.hook().placeSubmodules(), false).forEach((rel, slot) -> {
-                String full = prefix + rel;
+            unitTensors(m, u).forEach((full, slot) -> {
                 boolean streamed = (slot.isParameter() || options.offloadBuffers()) && !sharedResident.contains(slot);
                 if (!streamed || given.contains(full)) {
                     return;
@@ -253,14 +255,37 @@ public final class Dispatcher {
         private final Map<Module, HookSpec> hooks = new IdentityHashMap<>();
         private final Map<Module, Reason> reasons = new IdentityHashMap<>();
         private final Set<Module> withTensors = Collections.newSetFromMap(new IdentityHashMap<>());
+        /** Modules whose parent holds routed experts. */
+        private final Set<Module> experts = Collections.newSetFromMap(new IdentityHashMap<>());
+        /** Experts stored away from their execution device: units fetched when routed. */
+        private final Set<Module> routed = Collections.newSetFromMap(new IdentityHashMap<>());
+        /** Per unit, the subtrees inside it that are units of their own (full paths). */
+        private final Map<Module, List<String>> apart = new IdentityHashMap<>();
+        private final Set<String> apartPaths = new java.util.HashSet<>();
+        /** Per key of the resolved map, the keys nested right below it (only experts mapped apart nest). */
+        private final Map<String, List<String>> nestedKeys = new java.util.HashMap<>();
 
         Walk(Module root, DeviceMap map, PreloadRule preload) {
             this.root = root;
             this.map = map;
-            this.resolved = map.resolve(root);
             this.preload = preload;
             this.main = map.mainDevice();
             markTensorOwners(root);
+            root.visit(m -> {
+                if (PreloadRule.holdsRoutedExperts(m)) {
+                    experts.addAll(m.children().values());
+                }
+            });
+            this.resolved = keepUnitsWhole(map.resolve(root));
+            for (String k : resolved.entries().keySet()) {
+                if (!k.isEmpty()) {
+                    int dot = k.lastIndexOf('.');
+                    String above = resolved.keyOf(dot < 0 ? "" : k.substring(0, dot));
+                    if (above != null) {
+                        nestedKeys.computeIfAbsent(above, x -> new ArrayList<>()).add(k);
+                    }
+                }
+            }
         }
 
         private boolean markTensorOwners(Module m) {
@@ -275,12 +300,10 @@ public final class Dispatcher {
         }
 
         DispatchPlan run() {
-            checkUnitsAreWhole();
             checkTiedTensors();
             walk(root);
             List<Entry> entries = new ArrayList<>();
             describe(root, null, entries);
-            DispatchReport report = new DispatchReport(main, resolved, entries, memory());
             List<DispatchPlan.Unit> units = new ArrayList<>();
             for (Entry e : entries) {
                 if (!e.hooked()) {
@@ -288,21 +311,36 @@ public final class Dispatcher {
                 }
                 Module m = root.find(e.name());
                 HookSpec h = e.hook();
+                List<String> away = apart.getOrDefault(m, List.of());
                 List<String> members = new ArrayList<>();
                 if (h.placeSubmodules()) {
-                    m.visit(x -> members.add(x.name()));
+                    collectMembers(m, away, members);
                 } else {
                     members.add(m.name());
                 }
                 String block = resolved.keyOf(e.name());
                 units.add(new DispatchPlan.Unit(e.name(), block, e.storage(), h.executionDevice(), h.offload(),
-                        preload.isUnit(m), members, e.reason(), h));
+                        preload.isUnit(m) || routed.contains(m), members, e.reason(), h, away, routed.contains(m)));
             }
+            DispatchReport report = new DispatchReport(main, resolved, entries, memory(units));
             return new DispatchPlan(main, resolved, units, report, List.of());
         }
 
-        /** Bytes kept resident per device, bytes streamed per forward per storage, and the largest unit streamed. */
-        private DispatchReport.Memory memory() {
+        private void collectMembers(Module m, List<String> away, List<String> out) {
+            if (away.contains(m.name())) {
+                return;
+            }
+            out.add(m.name());
+            for (Module c : m.children().values()) {
+                collectMembers(c, away, out);
+            }
+        }
+
+        /**
+         * Bytes kept resident per device, bytes streamed per forward per storage, the largest unit streamed, and the
+         * routed experts.
+         */
+        private DispatchReport.Memory memory(List<DispatchPlan.Unit> units) {
             Map<Device, Long> resident = new java.util.TreeMap<>();
             Map<Device, Long> offloaded = new java.util.TreeMap<>();
             root.namedTensors().forEach((name, slot) -> {
@@ -311,43 +349,58 @@ public final class Dispatcher {
             });
             String largest = null;
             long largestBytes = 0;
-            for (Map.Entry<Module, HookSpec> e : hooks.entrySet()) {
-                if (e.getValue().offload()) {
-                    long bytes = 0;
-                    for (var slot : e.getKey().namedTensors(true, e.getValue().placeSubmodules(), false).values()) {
-                        bytes += slot.byteSize();
-                    }
-                    if (bytes > largestBytes || bytes == largestBytes && largest != null
-                            && e.getKey().name().compareTo(largest) < 0) {
-                        largestBytes = bytes;
-                        largest = e.getKey().name();
-                    }
+            Map<String, long[]> perLayer = new java.util.LinkedHashMap<>(); // holder -> {routed count, max bytes}
+            long routedBytes = 0;
+            for (DispatchPlan.Unit u : units) {
+                if (!u.offloaded()) {
+                    continue;
+                }
+                long bytes = 0;
+                for (TensorSlot slot : unitTensors(root.find(u.path()), u).values()) {
+                    bytes += slot.byteSize();
+                }
+                if (bytes > largestBytes || bytes == largestBytes && largest != null && u.path().compareTo(largest) < 0) {
+                    largestBytes = bytes;
+                    largest = u.path();
+                }
+                if (u.routed()) {
+                    routedBytes += bytes;
+                    long[] layer = perLayer.computeIfAbsent(parent(u.path()), x -> new long[2]);
+                    layer[0]++;
+                    layer[1] = Math.max(layer[1], bytes);
                 }
             }
-            return new DispatchReport.Memory(resident, offloaded, largest, largestBytes);
+            DispatchReport.Routed routedSummary = null;
+            if (!perLayer.isEmpty()) {
+                long perToken = 0;
+                for (Map.Entry<String, long[]> e : perLayer.entrySet()) {
+                    int k = ((dev.ferry.core.module.RoutedExperts) root.find(e.getKey())).expertsPerToken();
+                    perToken += Math.min(k, e.getValue()[0]) * e.getValue()[1];
+                }
+                int count = perLayer.values().stream().mapToInt(v -> (int) v[0]).sum();
+                routedSummary = new DispatchReport.Routed(count, perLayer.size(), routedBytes, perToken);
+            }
+            return new DispatchReport.Memory(resident, offloaded, largest, largestBytes, routedSummary);
+        }
+
+        private static String parent(String path) {
+            int dot = path.lastIndexOf('.');
+            return dot < 0 ? "" : path.substring(0, dot);
         }
 
         private Device executionDevice(Device storage) {
             return map.executionDevice(storage); // the main device follows the map as the user wrote it
         }
 
+        private boolean isKey(Module m) {
+            return resolved.entries().containsKey(m.name());
+        }
+
         private void walk(Module m) {
             Device storage = resolved.entries().get(m.name());
             if (storage != null) {
-                Device exec = executionDevice(storage);
-                boolean isRoot = m == root;
-                if (exec.equals(storage)) {
-                    assign(m, new HookSpec(exec, false, true, isRoot), Reason.IN_DEVICE_MAP);
-                } else {
-                    attachOffload(m, exec);
-                    if (!hooks.containsKey(m)) {
-                        assign(m, new HookSpec(exec, false, false, isRoot), Reason.IN_DEVICE_MAP);
-                    } else {
-                        reasons.put(m, Reason.IN_DEVICE_MAP);
-                    }
-                }
-                attachExecutionDeviceHooks(m, exec);
-                return; // resolved keys never nest: nothing below is in the map
+                placeKey(m, storage, m == root);
+                return; // keys nest only where experts are mapped apart, and placeKey handles those
             }
             if (m == root) {
                 assign(m, new HookSpec(main, false, false, true), Reason.ROOT);
@@ -357,28 +410,100 @@ public final class Dispatcher {
             }
         }
 
+        /** A key of the map: its hook, the hooks below it, then the keys nested in it (experts mapped apart). */
+        private void placeKey(Module m, Device storage, boolean ioSameDevice) {
+            Device exec = executionDevice(storage);
+            List<String> nested = nestedKeys.getOrDefault(m.name(), List.of());
+            if (!nested.isEmpty()) {
+                apart.put(m, new ArrayList<>(nested));
+            }
+            if (exec.equals(storage)) {
+                assign(m, new HookSpec(exec, false, true, ioSameDevice), Reason.IN_DEVICE_MAP);
+            } else {
+                attachOffload(m, exec);
+                HookSpec own = hooks.get(m);
+                if (own == null) {
+                    assign(m, new HookSpec(exec, false, false, ioSameDevice), Reason.IN_DEVICE_MAP);
+                } else {
+                    if (ioSameDevice && !own.ioSameDevice() && !routed.contains(m)) {
+                        hooks.put(m, new HookSpec(own.executionDevice(), own.offload(), own.placeSubmodules(), true));
+                    }
+                    if (!routed.contains(m)) {
+                        reasons.put(m, Reason.IN_DEVICE_MAP);
+                    }
+                }
+            }
+            attachExecutionDeviceHooks(m, exec);
+            for (String k : nested) {
+                placeKey(root.find(k), resolved.entries().get(k), true);
+            }
+            apart.getOrDefault(m, List.of()).forEach(apartPaths::add);
+        }
+
         private void attachOffload(Module m, Device exec) {
+            if (experts.contains(m)) {
+                assign(m, new HookSpec(exec, true, true, false), Reason.ROUTED_EXPERT); // an expert is one unit
+                routed.add(m);
+                return;
+            }
+            if (PreloadRule.holdsRoutedExperts(m)) {
+                for (Module e : m.children().values()) {
+                    if (!isKey(e)) {
+                        attachOffload(e, exec);
+                    }
+                }
+                return;
+            }
             if (preload.isUnit(m)) {
                 assign(m, new HookSpec(exec, true, true, m == root), Reason.PRELOAD_UNIT);
+                // the experts of an offloaded unit are fetched as routed, not with the unit's dense weights
+                List<String> away = apart.computeIfAbsent(m, x -> new ArrayList<>());
+                for (Module holder : expertsHoldersBelow(m)) {
+                    away.add(holder.name());
+                    attachOffload(holder, exec);
+                }
+                if (away.isEmpty()) {
+                    apart.remove(m);
+                }
                 return;
             }
             if (m.ownsTensors()) {
                 assign(m, new HookSpec(exec, true, false, m == root), Reason.OFFLOADED_TENSORS);
             }
             for (Module c : m.children().values()) {
-                attachOffload(c, exec);
+                if (!isKey(c)) {
+                    attachOffload(c, exec);
+                }
             }
+        }
+
+        /** Modules holding routed experts in {@code m}'s subtree, not inside a key nested in it. */
+        private List<Module> expertsHoldersBelow(Module m) {
+            List<Module> out = new ArrayList<>();
+            for (Module c : m.children().values()) {
+                if (isKey(c)) {
+                    continue;
+                }
+                if (PreloadRule.holdsRoutedExperts(c)) {
+                    out.add(c);
+                } else {
+                    out.addAll(expertsHoldersBelow(c));
+                }
+            }
+            return out;
         }
 
         private void attachExecutionDeviceHooks(Module m, Device exec) {
             if (!hooks.containsKey(m) && withTensors.contains(m)) {
                 assign(m, new HookSpec(exec, false, false, false), Reason.EXECUTION_DEVICE);
             }
-            if (preload.isUnit(m)) {
+            if (preload.isUnit(m) || experts.contains(m)) {
                 return;
             }
             for (Module c : m.children().values()) {
-                attachExecutionDeviceHooks(c, exec);
+                if (!isKey(c)) {
+                    attachExecutionDeviceHooks(c, exec);
+                }
             }
         }
 
@@ -409,22 +534,81 @@ public final class Dispatcher {
             }
         }
 
-        /** A preload unit is one unit: the map may place it whole, never split it. */
-        private void checkUnitsAreWhole() {
-            for (Module m : root.modules()) {
-                if (!preload.isUnit(m)) {
-                    continue;
-                }
-                String prefix = m.name().isEmpty() ? "" : m.name() + ".";
-                List<String> inside = resolved.entries().keySet().stream()
-                        .filter(k -> !k.equals(m.name()) && k.startsWith(prefix) && !(prefix.isEmpty() && k.isEmpty()))
-                        .toList();
-                if (!inside.isEmpty()) {
-                    throw new IllegalArgumentException("device map splits preload unit '" + m.name() + "' ("
-                            + m.className() + ") into " + inside + "; a preload class is placed whole: map '"
-                            + m.name() + "' or a parent instead");
+        /**
+         * A preload unit is one unit: the map may place it whole, never split it, except for its routed experts (see
+         * {@link PreloadRule}). Where the map was expanded around experts mapped apart, the unit's other keys, which
+         * must share one device, become the unit's key again; the experts' keys nest below it. An expert is placed
+         * whole.
+         */
+        private DeviceMap keepUnitsWhole(DeviceMap expanded) {
+            LinkedHashMap<String, Device> keys = new LinkedHashMap<>(expanded.entries());
+            for (String k : keys.keySet()) {
+                for (String above = parent(k); !k.isEmpty(); above = parent(above)) {
+                    Module a = root.find(above);
+                    if (experts.contains(a)) {
+                        throw new IllegalArgumentException("device map splits expert '" + a.name() + "' ("
+                                + a.className() + ") at '" + k + "'; an expert is placed whole: map '" + a.name()
+                                + "' or its experts module instead");
+                    }
+                    if (above.isEmpty()) {
+                        break;
+                    }
                 }
             }
+            for (Module u : root.modules()) {
+                if (!preload.isUnit(u) || keys.containsKey(u.name())) {
+                    continue;
+                }
+                String prefix = u.name().isEmpty() ? "" : u.name() + ".";
+                List<String> dense = new ArrayList<>();
+                boolean expertsApart = false;
+                for (String k : keys.keySet()) {
+                    if (k.equals(u.name()) || !k.startsWith(prefix) || (prefix.isEmpty() && k.isEmpty())) {
+                        continue;
+                    }
+                    Module km = root.find(k);
+                    if (PreloadRule.holdsRoutedExperts(km) || experts.contains(km)) {
+                        expertsApart = true;
+                    } else {
+                        dense.add(k);
+                    }
+                }
+                if (dense.isEmpty()) {
+                    continue;
+                }
+                Set<Device> devices = new java.util.LinkedHashSet<>();
+                dense.forEach(k -> devices.add(keys.get(k)));
+                if (devices.size() > 1 || !expertsApart) {
+                    List<String> inside = expanded.entries().keySet().stream()
+                            .filter(k -> k.startsWith(prefix) && !k.equals(u.name())).toList();
+                    throw new IllegalArgumentException("device map splits preload unit '" + u.name() + "' ("
+                            + u.className() + ") into " + inside + "; a preload class is placed whole (only its "
+                            + "routed experts may be mapped apart): map '" + u.name() + "' or a parent instead");
+                }
+                Device d = devices.iterator().next();
+                LinkedHashMap<String, Device> rebuilt = new LinkedHashMap<>();
+                keys.forEach((k, v) -> {
+                    if (k.equals(dense.get(0))) {
+                        rebuilt.put(u.name(), d);
+                    } else if (!dense.contains(k)) {
+                        rebuilt.put(k, v);
+                    }
+                });
+                keys.clear();
+                keys.putAll(rebuilt);
+            }
+            // an expert key that says what the key above it says anyway (siblings of an expert mapped apart, which the
+            // expansion gave the parent's device) is no key: those experts stay in the unit above
+            DeviceMap merged = new DeviceMap(keys);
+            keys.entrySet().removeIf(e -> {
+                Module km = e.getKey().isEmpty() ? null : root.find(e.getKey());
+                if (km == null || !(PreloadRule.holdsRoutedExperts(km) || experts.contains(km))) {
+                    return false;
+                }
+                String above = merged.keyOf(parent(e.getKey()));
+                return above != null && merged.entries().get(above).equals(e.getValue());
+            });
+            return keys.equals(expanded.entries()) ? expanded : new DeviceMap(keys);
         }
 
         private void describe(Module m, Module unitAbove, List<Entry> out) {
@@ -435,9 +619,12 @@ public final class Dispatcher {
             Reason reason = reasons.get(m);
             String detail = null;
             if (hook == null) {
-                if (unitAbove != null) {
-                    reason = Reason.BELOW_PRELOAD_CLASS;
-                    detail = unitAbove.className();
+                if (PreloadRule.holdsRoutedExperts(m) && m.children().values().stream()
+                        .anyMatch(c -> routed.contains(c) || isKey(c))) {
+                    reason = Reason.EXPERTS_APART;
+                } else if (unitAbove != null) {
+                    reason = preload.isUnit(unitAbove) ? Reason.BELOW_PRELOAD_CLASS : Reason.INSIDE_UNIT;
+                    detail = preload.isUnit(unitAbove) ? unitAbove.className() : unitAbove.name();
                 } else if (!withTensors.contains(m)) {
                     reason = Reason.OWNS_NO_TENSOR;
                 } else {
@@ -446,14 +633,40 @@ public final class Dispatcher {
             } else if (reason == Reason.PRELOAD_UNIT) {
                 detail = m.className();
             }
+            if (hook != null && hook.placeSubmodules() && apart.containsKey(m)) {
+                String prefix = m.name().isEmpty() ? "" : m.name() + ".";
+                String away = apart.get(m).stream().map(p -> p.substring(prefix.length()))
+                        .collect(java.util.stream.Collectors.joining(", "));
+                detail = (detail == null ? "" : detail + " ") + "(dense weights; apart: " + away + ")";
+            }
             if (aboveBlocks) {
                 exec = hook == null ? null : hook.executionDevice();
             }
             out.add(new Entry(m.name(), m.className(), exec, storage, hook, reason, detail));
-            Module nextUnit = unitAbove != null ? unitAbove : (preload.isUnit(m) && storage != null ? m : null);
+            Module nextUnit = unitAbove;
+            if (nextUnit == null && (preload.isUnit(m) && storage != null || routed.contains(m)
+                    || experts.contains(m) && hook != null && hook.placeSubmodules())) {
+                nextUnit = m;
+            }
             for (Module c : m.children().values()) {
-                describe(c, nextUnit, out);
+                describe(c, apartPaths.contains(c.name()) ? null : nextUnit, out);
             }
         }
+    }
+
+    /**
+     * The tensors a unit places or streams, by full name: its module's own (its subtree's when it places submodules),
+     * without the subtrees apart from it.
+     */
+    static Map<String, TensorSlot> unitTensors(Module m, DispatchPlan.Unit u) {
+        String prefix = m.name().isEmpty() ? "" : m.name() + ".";
+        Map<String, TensorSlot> out = new LinkedHashMap<>();
+        m.namedTensors(true, u.hook().placeSubmodules(), false).forEach((rel, slot) -> {
+            String full = prefix + rel;
+            if (u.apart().stream().noneMatch(a -> full.startsWith(a + "."))) {
+                out.put(full, slot);
+            }
+        });
+        return out;
     }
 }

@@ -45,7 +45,14 @@ public final class AlignDevicesHook implements ModelHook {
     public record Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                          boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights,
                          TensorBackend backend, Prefetcher<Map<TensorSlot, Tensor>> prefetcher,
-                         Set<TensorSlot> sharedResident) {
+                         Set<TensorSlot> sharedResident, Set<String> apart, boolean routed, StreamCounter counter) {
+
+        public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
+                      boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend,
+                      Prefetcher<Map<TensorSlot, Tensor>> prefetcher, Set<TensorSlot> sharedResident) {
+            this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
+                    prefetcher, sharedResident, Set.of(), false, null);
+        }
 
         public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                       boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend) {
@@ -63,11 +70,15 @@ public final class AlignDevicesHook implements ModelHook {
         /**
          * {@code sharedResident}: tied tensors another module keeps resident (on this hook's execution device, or
          * elsewhere with a {@link TiedCopiesHook} standing in a copy): this hook neither places, streams nor frees
-         * them.
+         * them. {@code apart}: paths, relative to the module, of subtrees that are units of their own (experts kept
+         * apart from a preload unit): this hook neither places nor streams their tensors. {@code routed}: the module is
+         * a routed expert, fetched when its router selects it, so never registered with the block prefetcher.
+         * {@code counter}: where streamed bytes are counted ({@code null}: not counted).
          */
         public Config {
             skipKeys = skipKeys == null ? Set.of() : Set.copyOf(skipKeys);
             sharedResident = sharedResident == null ? Set.of() : sharedResident;
+            apart = apart == null ? Set.of() : Set.copyOf(apart);
             if (offload) {
                 Objects.requireNonNull(executionDevice, "an offload hook needs an execution device");
                 Objects.requireNonNull(weights, "an offload hook needs a weights store");
@@ -96,6 +107,7 @@ public final class AlignDevicesHook implements ModelHook {
     private final Deque<CallState> calls = new ArrayDeque<>();
     private final ReentrantLock lock;
     private int prefetchIndex = -1;
+    private String unitName = "";
 
     /** A hook with a forward lock of its own. */
     public AlignDevicesHook(Config config) {
@@ -122,17 +134,18 @@ public final class AlignDevicesHook implements ModelHook {
 
     @Override
     public void init(Module module) {
+        unitName = module.name();
         String prefix = module.name().isEmpty() ? "" : module.name() + ".";
         Device exec = config.executionDevice();
         if (!config.offload()) {
             if (exec != null) {
-                module.namedTensors(true, config.placeSubmodules(), false).values().stream()
+                unitTensors(module).values().stream()
                         .filter(s -> !config.sharedResident().contains(s)) // another module's hook places those
                         .forEach(s -> place(s, exec));
             }
             return;
         }
-        module.namedTensors(true, config.placeSubmodules(), false).forEach((rel, slot) -> {
+        unitTensors(module).forEach((rel, slot) -> {
             String full = prefix + rel;
             if (config.sharedResident().contains(slot)) {
                 return; // tied to a resident module's tensor: its hook places it, this one uses it
@@ -148,7 +161,7 @@ public final class AlignDevicesHook implements ModelHook {
                 }
                 slot.release();
                 streamed.put(full, slot);
-                if (prefetchIndex < 0 && config.prefetcher() != null) {
+                if (prefetchIndex < 0 && config.prefetcher() != null && !config.routed()) {
                     prefetchIndex = config.prefetcher().register(() -> materialiseBlock(true));
                 }
             } else if (slot.isMaterialised()) {
@@ -161,6 +174,15 @@ public final class AlignDevicesHook implements ModelHook {
                 throw new IllegalStateException("buffer '" + full + "' is neither materialised nor in the weights store");
             }
         });
+    }
+
+    /** The tensors this hook places or streams: the module's (its subtree's with placeSubmodules) but those apart. */
+    private Map<String, TensorSlot> unitTensors(Module module) {
+        Map<String, TensorSlot> all = module.namedTensors(true, config.placeSubmodules(), false);
+        if (!config.apart().isEmpty()) {
+            all.keySet().removeIf(rel -> config.apart().stream().anyMatch(a -> rel.startsWith(a + ".")));
+        }
+        return all;
     }
 
     private void place(TensorSlot slot, Device device) {
@@ -191,6 +213,7 @@ public final class AlignDevicesHook implements ModelHook {
                 block = materialiseBlock(false);
             }
             Iterator<Map.Entry<TensorSlot, Tensor>> it = block.entrySet().iterator();
+            long bytes = 0;
             try {
                 while (it.hasNext()) {
                     Map.Entry<TensorSlot, Tensor> e = it.next();
@@ -201,6 +224,10 @@ public final class AlignDevicesHook implements ModelHook {
                     }
                     slot.set(e.getValue());
                     loaded.add(slot);
+                    bytes += slot.byteSize();
+                }
+                if (config.counter() != null) {
+                    config.counter().streamed(unitName, bytes, config.routed());
                 }
             } catch (RuntimeException | Error e) {
                 it.forEachRemaining(left -> left.getValue().close());

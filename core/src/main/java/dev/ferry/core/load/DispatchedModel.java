@@ -40,6 +40,14 @@ public interface DispatchedModel extends AutoCloseable {
     /** Every module's device, storage, hook and why: the plan as carried out. */
     DispatchReport report();
 
+    /**
+     * What the offload hooks have streamed to the execution device so far (all bytes; of those, routed experts' bytes
+     * and fetches, with their names), where the backend counts it; empty otherwise. {@code reset} it to count one run.
+     */
+    default java.util.Optional<dev.ferry.core.hook.StreamCounter> streamCounter() {
+        return java.util.Optional.empty();
+    }
+
     /** The model as core's generation loop sees it: next-token logits, limits, end-of-sequence ids. */
     LanguageModel languageModel();
 

@@ -23,6 +23,8 @@ public class Module {
     private String name = "";
     private final LinkedHashMap<String, Module> children = new LinkedHashMap<>();
     private final LinkedHashMap<String, TensorSlot> tensors = new LinkedHashMap<>();
+    /** Other spellings of children's local names (another transformers version's), alias → local name. */
+    private final LinkedHashMap<String, String> aliases = new LinkedHashMap<>();
     private ModelHook hook;
 
     public Module(String className) {
@@ -69,19 +71,47 @@ public class Module {
         return c;
     }
 
-    /** The descendant at a relative dotted path, or this module for {@code ""}; {@code null} when absent. */
+    /**
+     * The descendant at a relative dotted path, or this module for {@code ""}; {@code null} when absent. A part may
+     * be an alias of a child's name ({@link #aliasChild}): {@code model.layers.0.block_sparse_moe} finds
+     * {@code model.layers.0.mlp}, whose {@link #name()} is the canonical spelling.
+     */
     public final Module find(String relativePath) {
         if (relativePath.isEmpty()) {
             return this;
         }
         Module m = this;
         for (String part : relativePath.split("\\.", -1)) {
-            m = m.children.get(part);
+            Module next = m.children.get(part);
+            if (next == null && m.aliases.containsKey(part)) {
+                next = m.children.get(m.aliases.get(part));
+            }
+            m = next;
             if (m == null) {
                 return null;
             }
         }
         return m;
+    }
+
+    /**
+     * Lets {@code alias} stand for the child {@code localName} in {@link #find} (device-map keys) and in checkpoint
+     * names: how a tree that shows transformers 5's names ({@code mlp}) accepts 4.x's ({@code block_sparse_moe}).
+     */
+    public final void aliasChild(String alias, String localName) {
+        checkLocalName(alias);
+        if (!children.containsKey(localName)) {
+            throw new IllegalArgumentException(this + " has no child '" + localName + "' to alias as '" + alias + "'");
+        }
+        if (children.containsKey(alias) || tensors.containsKey(alias)) {
+            throw new IllegalArgumentException(qualified(alias) + " is already defined");
+        }
+        aliases.put(alias, localName);
+    }
+
+    /** Aliases of children's names, alias → local name. */
+    public final Map<String, String> childAliases() {
+        return Collections.unmodifiableMap(aliases);
     }
 
     /** This module and every descendant, depth first in registration order (PyTorch's {@code named_modules}). */

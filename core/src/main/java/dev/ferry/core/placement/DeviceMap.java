@@ -181,15 +181,41 @@ public record DeviceMap(Map<String, Device> entries) {
      */
     public DeviceMap resolve(Module root) {
         List<String> unknown = new ArrayList<>();
-        for (String k : entries.keySet()) {
-            if (root.find(k) == null) {
-                unknown.add(k);
+        // keys in another transformers version's spelling (block_sparse_moe for mlp) become the tree's names
+        LinkedHashMap<String, Device> canonical = new LinkedHashMap<>();
+        Map<String, String> spelledAs = new LinkedHashMap<>();
+        for (Map.Entry<String, Device> e : entries.entrySet()) {
+            Module m = root.find(e.getKey());
+            if (m == null) {
+                unknown.add(e.getKey() + expertsHint(root, e.getKey()));
+                continue;
             }
+            String previous = spelledAs.put(m.name(), e.getKey());
+            if (previous != null) {
+                throw new IllegalArgumentException("device map keys '" + previous + "' and '" + e.getKey()
+                        + "' name one module, '" + m.name() + "'; keep one");
+            }
+            canonical.put(m.name(), e.getValue());
         }
         if (!unknown.isEmpty()) {
             throw new IllegalArgumentException("device map names " + unknown.size() + " module(s) the model lacks: "
                     + dev.ferry.core.text.Listing.cut(unknown) + " (module names look like " + exampleNames(root) + ")");
         }
+        return canonical.keySet().equals(entries.keySet()) ? expandAll(root) : new DeviceMap(canonical).expandAll(root);
+    }
+
+    /** For a key naming an expert a layer does not have: {@code " (its experts are 0..7)"}; else nothing. */
+    private static String expertsHint(Module root, String key) {
+        int dot = key.lastIndexOf('.');
+        Module holder = dot < 0 ? null : root.find(key.substring(0, dot));
+        if (holder instanceof dev.ferry.core.module.RoutedExperts && key.substring(dot + 1).matches("-?\\d+")) {
+            return " (expert index out of range: '" + holder.name() + "' has experts 0.." + (holder.children().size() - 1)
+                    + ")";
+        }
+        return "";
+    }
+
+    private DeviceMap expandAll(Module root) {
         LinkedHashMap<String, Device> out = new LinkedHashMap<>();
         List<String> uncovered = new ArrayList<>();
         expand(root, null, out, uncovered);

@@ -1,5 +1,6 @@
 package dev.ferry.core.placement;
 
+import dev.ferry.core.module.RoutedExperts;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.tensor.Device;
 import java.util.ArrayList;
@@ -55,13 +56,70 @@ public final class DevicePlanner {
         // preload units are placed whole by the dispatcher, so the planner keeps them whole too
         boolean[] noSplit = t.classMask(request.atomicClasses());
         warnUnknownClasses(t, request.noSplitModuleClasses(), noSplit, warnings);
+        Experts experts = Experts.apart(t, request.maxMemory());
 
         Map<Device, Long> budgets = switch (request.strategy()) {
             case SEQUENTIAL -> request.maxMemory();
             case AUTO, BALANCED -> balancedBudgets(t, noSplit, request.maxMemory(), false);
             case BALANCED_LOW_0 -> balancedBudgets(t, noSplit, request.maxMemory(), true);
         };
-        return new Fill(t, noSplit, budgets, request, warnings).run();
+        return new Fill(t, noSplit, budgets, request, warnings, experts).run();
+    }
+
+    /**
+     * Mixture-of-experts models that do not fit the accelerators: their routed experts ({@link RoutedExperts}) are
+     * planned apart. The dense weights (attention, norms, routers, shared experts, embeddings, head) are filled first,
+     * as if the experts weighed nothing, so they take the accelerators; then each layer's experts, whole and in layer
+     * order, take the room left on the accelerators (keeping room there for the largest unit streamed: an expert, or
+     * a dense block offloaded), then CPU memory, then disk. A routed expert is only fetched when selected, so experts
+     * stream far fewer bytes per token than dense blocks: the dense weights are the ones worth keeping close.
+     */
+    static final class Experts {
+        final int[] holders;
+        final long[] bytes;
+        final long largestExpert;
+
+        private Experts(int[] holders, long[] bytes, long largestExpert) {
+            this.holders = holders;
+            this.bytes = bytes;
+            this.largestExpert = largestExpert;
+        }
+
+        /** Takes the experts out of {@code t}'s sizes (restored by the fill's second phase); {@code null} if none. */
+        static Experts apart(IndexedTree t, Map<Device, Long> maxMemory) {
+            List<Integer> found = new ArrayList<>();
+            for (int i = 0; i < t.n; i++) {
+                if (t.modules[i] instanceof RoutedExperts && t.size[i] > 0) {
+                    found.add(i);
+                }
+            }
+            long accelerators = 0;
+            for (Map.Entry<Device, Long> e : maxMemory.entrySet()) {
+                if (e.getKey().isAccelerator()) {
+                    accelerators += e.getValue();
+                }
+            }
+            if (found.isEmpty() || accelerators == 0 || t.size[0] <= accelerators) {
+                return null; // no experts, nothing to keep close, or everything fits: the usual plan
+            }
+            int[] holders = found.stream().mapToInt(Integer::intValue).toArray();
+            long[] bytes = new long[holders.length];
+            long largest = 0;
+            for (int h = 0; h < holders.length; h++) {
+                int node = holders[h];
+                bytes[h] = t.size[node];
+                for (int c = node + 1; c < t.end[node]; c = t.end[c]) {
+                    largest = Math.max(largest, t.size[c]);
+                }
+                for (int a = t.parent[node]; a >= 0; a = t.parent[a]) {
+                    t.size[a] -= bytes[h];
+                }
+                for (int j = node; j < t.end[node]; j++) {
+                    t.size[j] = 0;
+                }
+            }
+            return new Experts(holders, bytes, largest);
+        }
     }
 
     /**
@@ -173,8 +231,14 @@ public final class DevicePlanner {
         int[] partners = new int[4];
         int partnerCount;
 
-        Fill(IndexedTree t, boolean[] noSplit, Map<Device, Long> budgets, PlanRequest request, List<String> warnings) {
+        final Experts experts;
+        /** Per experts holder (with {@link #experts}), the device index its experts went to. */
+        int[] expertsOn;
+
+        Fill(IndexedTree t, boolean[] noSplit, Map<Device, Long> budgets, PlanRequest request, List<String> warnings,
+             Experts experts) {
             this.t = t;
+            this.experts = experts;
             this.noSplit = noSplit;
             this.request = request;
             this.warnings = warnings;
@@ -279,7 +343,47 @@ public final class DevicePlanner {
                 }
                 dev++;
             }
+            if (experts != null) {
+                placeExperts();
+            }
             return result();
+        }
+
+        /** The second phase of {@link Experts}: each layer's experts, in order, where room is left. */
+        private void placeExperts() {
+            long denseStreamed = 0;
+            for (int i = 0; i < t.n; i++) {
+                if (state[i] == PLACED && !devices.get(placedOn[i]).isAccelerator()) {
+                    denseStreamed = Math.max(denseStreamed, t.size[i]);
+                }
+            }
+            long streamRoom = Math.max(denseStreamed, experts.largestExpert);
+            expertsOn = new int[experts.holders.length];
+            int dev = 0;
+            for (int h = 0; h < experts.holders.length; h++) {
+                long size = experts.bytes[h];
+                while (true) {
+                    if (dev == devices.size()) {
+                        throw new IllegalArgumentException("cannot place the experts of " + t.describe(experts.holders[h])
+                                .replace(" (", " (experts " + SizeStrings.format(size) + "; ") + " on any device: "
+                                + "budgets " + budgets + (request.allowDisk() ? "; raise a budget"
+                                : "; disk offload is off: allow it or raise a budget"));
+                    }
+                    boolean accelerator = devices.get(dev).isAccelerator();
+                    long reserve = accelerator && main[dev] ? Math.max(streamRoom, reserved[dev]) : 0;
+                    long limit = bounded[dev] ? budget[dev] - reserve : Long.MAX_VALUE;
+                    if (fits(used[dev], size, limit)) {
+                        used[dev] += size;
+                        expertsOn[h] = dev;
+                        break;
+                    }
+                    if (main[dev] && accelerator) {
+                        reserved[dev] = Math.min(reserve, Math.max(0, budget[dev] - used[dev]));
+                        left[dev] = true;
+                    }
+                    dev++;
+                }
+            }
         }
 
         private static boolean fits(long used, long size, long limit) {
@@ -384,7 +488,7 @@ public final class DevicePlanner {
         }
 
         private DevicePlan result() {
-            LinkedHashMap<String, Device> map = new LinkedHashMap<>();
+            Map<String, Device> map = new LinkedHashMap<>();
             int[] uniform = new int[t.n]; // device index, -1 mixed
             int[] keys = new int[t.n];
             for (int i = t.n - 1; i >= 0; i--) {
@@ -403,13 +507,21 @@ public final class DevicePlanner {
                 }
             }
             emit(0, uniform, keys, map);
+            if (expertsOn != null) {
+                map = withExperts(map);
+            }
 
             LinkedHashMap<Device, Long> bytes = new LinkedHashMap<>();
             LinkedHashMap<Device, Long> kept = new LinkedHashMap<>();
             boolean[] usedDevice = new boolean[devices.size()];
             for (int i = 0; i < t.n; i++) {
-                if (state[i] == PLACED) {
+                if (state[i] == PLACED && (t.size[i] > 0 || expertsOn == null)) {
                     usedDevice[placedOn[i]] = true;
+                }
+            }
+            if (expertsOn != null) {
+                for (int d : expertsOn) {
+                    usedDevice[d] = true;
                 }
             }
             long offloadedBuffers = 0;
@@ -448,7 +560,33 @@ public final class DevicePlanner {
                     budgetView.put(devices.get(d), budget[d]);
                 }
             }
-            return new DevicePlan(new DeviceMap(map), bytes, budgetView, kept, t.size[0], warnings);
+            long total = t.size[0] + (experts == null ? 0 : java.util.Arrays.stream(experts.bytes).sum());
+            return new DevicePlan(new DeviceMap(map), bytes, budgetView, kept, total, warnings);
+        }
+
+        /**
+         * The map with each experts holder's key added where its experts went elsewhere than the block holding it (a
+         * key nested in a preload unit's, as {@code PreloadRule} allows), keys in tree order.
+         */
+        private Map<String, Device> withExperts(Map<String, Device> dense) {
+            java.util.TreeMap<Integer, String> order = new java.util.TreeMap<>();
+            Map<String, Integer> index = new java.util.HashMap<>();
+            for (int i = 0; i < t.n; i++) {
+                index.put(t.name(i), i);
+            }
+            Map<String, Device> all = new LinkedHashMap<>(dense);
+            DeviceMap denseMap = new DeviceMap(dense);
+            for (int h = 0; h < experts.holders.length; h++) {
+                String name = t.name(experts.holders[h]);
+                Device to = devices.get(expertsOn[h]);
+                if (!to.equals(denseMap.deviceOf(name))) {
+                    all.put(name, to);
+                }
+            }
+            all.keySet().forEach(k -> order.put(index.get(k), k));
+            LinkedHashMap<String, Device> out = new LinkedHashMap<>();
+            order.values().forEach(k -> out.put(k, all.get(k)));
+            return out;
         }
 
         /** Accelerate's clean_device_map on the cut: a split module whose keys (two or more) share a device is one key. */
