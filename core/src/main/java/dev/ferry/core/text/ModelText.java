@@ -88,6 +88,7 @@ public final class ModelText implements AutoCloseable {
 
     /** {@code config} with the model's end-of-sequence ids where it names none. */
     public GenerationConfig withEos(GenerationConfig config) {
+        java.util.Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
         return config.eosTokenIds() == null ? config.withEos(eosTokenIds) : config;
     }
 
