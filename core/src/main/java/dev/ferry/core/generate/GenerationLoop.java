@@ -87,6 +87,7 @@ public final class GenerationLoop {
      */
     public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig config) {
         Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
+        Objects.requireNonNull(prompts, "prompts is null: pass one array of token ids per row");
         GenerationConfig[] configs = new GenerationConfig[prompts.length];
         Arrays.fill(configs, config);
         return generate(model, prompts, configs, null);
