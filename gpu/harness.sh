@@ -10,6 +10,8 @@
 #   small  TinyLlama-shaped 1.1B fp16: layers 11-21 in CPU memory, and all on gpu0 (also plain transformers and
 #          Ferry with no hooks), Ferry and Accelerate with and without preload; torch's pinned/pageable copy speed
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
+#   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
+#          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
 #   moe    on it (made first if missing): attention, norms, routers, embeddings and head on gpu0 (1.6 GB, within
 #          0=4GiB), every layer's experts in CPU memory; Ferry fetches only the routed experts, Accelerate moves each
@@ -112,6 +114,15 @@ big() {
   arow "8B fp16, 0=4GiB, layers 16-31 on disk (warm), decode: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib-disk.json" --preload $P --new 6 --reps 1 --offload-folder "$W/acc-offload"
 }
 
+serve() {
+  local C=$W/tinyllama-1.1b
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
+  echo '{"": 0}' > "$W/all-gpu0.json"
+  ROW_TIMEOUT=540 row "1.1B fp16, all on gpu0, ferry serve, 64 streaming clients, 60 s" -- "${JAVA[@]}" -cp "$F/lib/*" \
+    dev.ferry.examples.bench.ServeLoadBenchmark model="$C" map="$W/all-gpu0.json" clients=64 seconds=60 new=64 \
+    minLen=32 maxLen=256
+}
+
 moeckpt() {
   local C=$W/qwen3-moe-14b
   [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" qwen3-moe-14b | tee -a "$OUT/rows.raw"
@@ -150,6 +161,7 @@ for s in $STEPS; do
     small) small 2>&1 | tee "$OUT/small.log" | grep -v "^===" ;;
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
     moediag) moediag 2>&1 | tee "$OUT/moediag.log" ;;
+    serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
     moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;
     moe) moe 2>&1 | tee "$OUT/moe.log" | grep -v "^===" ;;
     *) echo "unknown step $s" ;;

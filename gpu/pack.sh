@@ -14,13 +14,16 @@ mvn -q -B test-compile
 S=ship/gpu
 rm -rf "$S" ship/gpu.tar.xz
 mkdir -p "$S/lib" "$S/tools" "$S/test-classes" "$S/djl"
-# what the PyTorch backend and the benchmark mains (module benchmarks) need, and nothing else (not the CPU libtorch,
-# ONNX Runtime, JMH or Spark)
+# what the PyTorch backend, ferry-serve (and core's chat templates: Jinjava) and the benchmark mains (module
+# benchmarks) need, and nothing else (not the CPU libtorch, ONNX Runtime, JMH or Spark)
 for j in benchmarks/target/lib/*.jar; do
   case $(basename "$j") in
     api-*|pytorch-engine-*|pytorch-jni-*|jna-*|tokenizers-*|gson-*|guice-*|jakarta.inject-*|aopalliance-*|guava-*|\
     failureaccess-*|jackson-core-*|jackson-databind-*|jackson-annotations-*|slf4j-api-*|slf4j-simple-*|picocli-*|progressbar-*|jline-*|commons-compress-*|\
-    commons-io-*|commons-codec-*|ferry-core-*|ferry-backend-pytorch-*) cp "$j" "$S/lib/" ;;
+    commons-io-*|commons-codec-*|ferry-core-*|ferry-backend-pytorch-*|ferry-serve-*|\
+    jinjava-*|javassist-*|re2j-*|commons-lang3-*|commons-net-*|java-ipv6-*|big-math-*|algebra-*|hubspot-style-*|\
+    immutable-collection-encodings-*|immutables-exceptions-*|encode-*|derive4j-annotation-*|jackson-dataformat-yaml-*|\
+    snakeyaml-*|jackson-datatype-jdk8-*) cp "$j" "$S/lib/" ;;
   esac
 done
 cp benchmarks/target/ferry-benchmarks.jar "$S/lib/"

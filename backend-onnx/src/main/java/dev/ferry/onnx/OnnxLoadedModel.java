@@ -8,6 +8,7 @@ import dev.ferry.core.generate.LanguageModel;
 import dev.ferry.core.load.CallGate;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.text.ModelText;
 import dev.ferry.core.weights.OffloadFolder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -28,6 +29,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
     private final OffloadFolder folder;
     private final Path dir;
     private HuggingFaceTokenizer tokenizer;
+    private final ModelText text;
     private final CallGate gate = new CallGate("the model");
 
     OnnxLoadedModel(OnnxDispatchedModel dispatched, OnnxCausalLm lm, DeviceMap map, OffloadFolder folder, Path dir) {
@@ -36,6 +38,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
         this.map = map;
         this.folder = folder;
         this.dir = dir;
+        this.text = ModelText.of(dir, lm.eosTokenIds(), DjlTextTokenizer::open);
     }
 
     @Override
@@ -69,13 +72,18 @@ public final class OnnxLoadedModel implements DispatchedModel {
     }
 
     @Override
+    public ModelText text() {
+        return gate.call(() -> text);
+    }
+
+    @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
-        return gate.call(() -> GenerationLoop.generate(lm, prompt, config));
+        return gate.call(() -> GenerationLoop.generate(lm, prompt, text.withEos(config)));
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
-        return gate.call(() -> GenerationLoop.generate(lm, prompts, config));
+        return gate.call(() -> GenerationLoop.generate(lm, prompts, text.withEos(config)));
     }
 
     @Override
@@ -154,6 +162,7 @@ public final class OnnxLoadedModel implements DispatchedModel {
             if (tokenizer != null) {
                 tokenizer.close();
             }
+            text.close();
         }
     }
 }

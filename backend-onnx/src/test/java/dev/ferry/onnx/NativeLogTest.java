@@ -14,7 +14,8 @@ class NativeLogTest {
     @Test
     void aFailingRunRaisesItsCauseAndLogsNoNativeLineOnStderr() throws Exception {
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        Process p = new ProcessBuilder(List.of(java.toString(), "-cp", System.getProperty("java.class.path"),
+        // -Xss4m: ONNX Runtime 1.29 on a JVM's main thread can overflow the default 1 MiB stack (SIGSEGV, exit 139)
+        Process p = new ProcessBuilder(List.of(java.toString(), "-Xss4m", "-cp", System.getProperty("java.class.path"),
                 NativeLogMain.class.getName(), TestModels.fixture("tiny-llama", "model.onnx").toString())).start();
         String out;
         String err;

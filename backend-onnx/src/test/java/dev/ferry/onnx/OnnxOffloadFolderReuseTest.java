@@ -144,6 +144,7 @@ class OnnxOffloadFolderReuseTest {
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add("-Xmx256m");
+        cmd.add("-Xss4m"); // ONNX Runtime 1.29 on a JVM's main thread can overflow the default 1 MiB stack (SIGSEGV)
         cmd.add("-XX:TieredStopAtLevel=1");
         cmd.add("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
         cmd.add(OnnxOffloadFolderReuseTest.class.getName());

@@ -9,6 +9,7 @@ import dev.ferry.core.generate.LanguageModel;
 import dev.ferry.core.load.CallGate;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.text.ModelText;
 import dev.ferry.core.weights.WeightsStore;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
@@ -26,12 +27,15 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     private final Generator generator;
     private final CheckpointDispatcher.Result result;
     private final WeightsStore checkpoint;
+    private final ModelText text;
     private final CallGate gate = new CallGate("the model");
     private final StreamCounter counter;
 
     PyTorchDispatchedModel(DjlBackend backend, CausalLM model, DeviceMap map, Generator generator,
-                           CheckpointDispatcher.Result result, WeightsStore checkpoint, StreamCounter counter) {
+                           CheckpointDispatcher.Result result, WeightsStore checkpoint, StreamCounter counter,
+                           ModelText text) {
         this.counter = counter;
+        this.text = text;
         this.backend = backend;
         this.model = model;
         this.map = map;
@@ -76,13 +80,18 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
     }
 
     @Override
+    public ModelText text() {
+        return gate.call(() -> text);
+    }
+
+    @Override
     public long[] generate(long[] prompt, GenerationConfig config) {
-        return gate.call(() -> generator.generate(prompt, config));
+        return gate.call(() -> generator.generate(prompt, text.withEos(config)));
     }
 
     @Override
     public long[][] generate(long[][] prompts, GenerationConfig config) {
-        return gate.call(() -> generator.generate(prompts, config));
+        return gate.call(() -> generator.generate(prompts, text.withEos(config)));
     }
 
     @Override
@@ -114,6 +123,7 @@ public final class PyTorchDispatchedModel implements DispatchedModel {
             result.close();
             checkpoint.close();
             generator.close();
+            text.close();
         } finally {
             backend.close();
         }

@@ -7,6 +7,7 @@ import dev.ferry.core.dispatch.DispatchPlan;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.dispatch.PreloadRule;
 import dev.ferry.core.load.DispatchedModel;
+import dev.ferry.core.text.ModelText;
 import dev.ferry.core.load.LoadRequest;
 import dev.ferry.core.load.ModelLoader;
 import dev.ferry.core.placement.DeviceMap;
@@ -65,7 +66,9 @@ public final class PyTorchModelLoader implements ModelLoader {
                             .withOverwriteOffloadDir(request.overwriteOffloadFolder()));
             Generator generator = new Generator(lm, backend, map.mainDevice(),
                     Generator.tokenizer(request.modelDir()).orElse(null));
-            return new PyTorchDispatchedModel(backend, lm, map.resolve(lm), generator, result, checkpoint, counter);
+            ModelText text = ModelText.of(request.modelDir(), lm.eosTokenIds(), DjlTextTokenizer::open);
+            return new PyTorchDispatchedModel(backend, lm, map.resolve(lm), generator, result, checkpoint, counter,
+                    text);
         } catch (RuntimeException e) {
             if (checkpoint != null) {
                 checkpoint.close();

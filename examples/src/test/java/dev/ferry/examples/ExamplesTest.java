@@ -45,6 +45,15 @@ class ExamplesTest {
     }
 
     @Test
+    void chatWithLangChain4jRepliesWholeAndStreamedTheSame() throws Exception {
+        Path dir = model();
+        java.nio.file.Files.copy(dev.ferry.core.testing.Fixtures.model("tiny-qwen3").resolve("chat_template.jinja"),
+                dir.resolve("chat_template.jinja"));
+        String reply = ChatWithLangChain4j.run(dir, "Hi");
+        assertThat(printed()).contains("reply: " + reply + " (").contains("streamed: " + reply + "\n");
+    }
+
+    @Test
     void loadAndDispatchPlansUnderTheBudgetAndGeneratesTheGoldenTokens() throws Exception {
         assertThat(LoadAndDispatch.run(model())).containsExactly(GOLDEN);
         assertThat(printed()).contains("model.layers.3=disk");

@@ -110,6 +110,12 @@ final class GenerateCommand implements Callable<Integer> {
                 description = "Prompt text read from FILE, or from standard input with '-', as UTF-8 whatever the "
                         + "locale (one final line break dropped; needs tokenizer.json).")
         String file;
+
+        @Option(names = "--messages", paramLabel = "FILE.json", required = true,
+                description = "A conversation, a JSON list of {\"role\", \"content\"} objects, turned into the "
+                        + "prompt by the model's chat template (chat_template.jinja or tokenizer_config.json) as "
+                        + "transformers' apply_chat_template(..., add_generation_prompt=True, tokenize=True) does.")
+        Path messages;
     }
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
@@ -172,7 +178,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private HuggingFaceTokenizer tokenizer() {
-        if (prompt.text == null) {
+        if (prompt.text == null && prompt.messages == null) {
             return null;
         }
         return Generator.tokenizer(model).orElseThrow(() -> new UsageException(promptOption() + ": " + model
@@ -180,12 +186,22 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private String promptOption() {
-        return prompt.file != null ? "--prompt-file" : prompt.text != null ? "--prompt" : "--input-ids";
+        return prompt.file != null ? "--prompt-file" : prompt.text != null ? "--prompt"
+                : prompt.messages != null ? "--messages" : "--input-ids";
     }
 
     private long[] promptIds(HuggingFaceTokenizer tokenizer) {
+        if (prompt.messages != null) {
+            return ChatPrompt.ids(model, prompt.messages, tokenizer);
+        }
         return tokenizer != null ? tokenizer.encode(prompt.text).getIds()
                 : prompt.ids.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** config.json's end-of-sequence ids and every one of generation_config.json's, where the options name none. */
+    private GenerationConfig withModelEos(GenerationConfig config, List<Long> configEos) {
+        return config.eosTokenIds() != null ? config
+                : config.withEos(dev.ferry.core.text.ModelText.eosTokenIds(model, configEos));
     }
 
     /**
@@ -207,7 +223,7 @@ final class GenerateCommand implements Callable<Integer> {
             HuggingFaceTokenizer tokenizer = tokenizer();
             CausalLM lm = inDType(ModelTrees.causalLmOnMeta(model, djl), djl, err);
             long[] ids = promptIds(tokenizer);
-            GenerationConfig checked = atTheDoor(lm.tokenLimits(), ids, config);
+            GenerationConfig checked = withModelEos(atTheDoor(lm.tokenLimits(), ids, config), lm.eosTokenIds());
             Set<String> classes = preload.classes(lm, err);
             DeviceMap map = planning.deviceMap(deviceMap, lm, djl, classes, true, err);
             try (DispatchedLoad.Loaded loaded = DispatchedLoad.load(injector.getInstance(CheckpointDispatcher.class),
@@ -217,7 +233,7 @@ final class GenerateCommand implements Callable<Integer> {
                 TimedGeneration gen = TimedGeneration.run(generator, ids, checked, err);
                 String text = tokenizer != null ? tokenizer.decode(gen.tokens(), true) : null;
                 return new Generation(lm.className(), map, loaded.seconds(), loaded.placement(), loaded.report(),
-                        ids, gen, text, StopReason.of(gen.tokens(), lm.eosTokenIds(), maxNewTokens,
+                        ids, gen, text, StopReason.of(gen.tokens(), checked.eosTokenIds(), maxNewTokens,
                         checked.maxNewTokens()), lm.tokenLimits().maxPositions());
             }
         }
@@ -275,7 +291,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         double loadSeconds = (System.nanoTime() - start) / 1e9;
         try (OnnxDispatchedModel d = dispatched; OffloadFolder closeFolder = folder) {
-            GenerationConfig withEos = checked.eosTokenIds() == null ? checked.withEos(eos) : checked;
+            GenerationConfig withEos = withModelEos(checked, eos);
             TimedGeneration gen = TimedGeneration.run(new OnnxCausalLm(d, limits, eos), ids, withEos, err);
             OnnxDispatchReport report = d.report();
             String placement = String.format("%d partitions, %d of them resident sessions, %s of initializers",

@@ -1,8 +1,10 @@
 package dev.ferry.core.generate;
 
 import dev.ferry.core.config.TokenLimits;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.LongConsumer;
@@ -23,7 +25,7 @@ public final class GenerationLoop {
 
     /** The new token ids after {@code prompt}. */
     public static long[] generate(LanguageModel model, long[] prompt, GenerationConfig config) {
-        return generate(model, prompt, config, null);
+        return generate(model, prompt, config, (TokenObserver) null);
     }
 
     /**
@@ -34,6 +36,17 @@ public final class GenerationLoop {
      *                                  than the model's positions (checked before any forward)
      */
     public static long[] generate(LanguageModel model, long[] prompt, GenerationConfig config, LongConsumer onToken) {
+        return generate(model, prompt, config, onToken == null ? null : (row, token) -> {
+            onToken.accept(token);
+            return true;
+        });
+    }
+
+    /**
+     * The new token ids after {@code prompt}; {@code observer} (may be null) is told each id as soon as it is chosen
+     * and may end generation after it (returning false): the token is kept.
+     */
+    public static long[] generate(LanguageModel model, long[] prompt, GenerationConfig config, TokenObserver observer) {
         Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
         TokenLimits limits = model.tokenLimits();
         limits.checkPrompt(prompt);
@@ -52,10 +65,7 @@ public final class GenerationLoop {
                     sequence = Arrays.copyOf(sequence, length + Math.min(limit - produced, Math.max(64, length)));
                 }
                 sequence[length++] = token;
-                if (onToken != null) {
-                    onToken.accept(token);
-                }
-                if (eos.contains(token)) {
+                if (eos.contains(token) | (observer != null && !observer.onToken(0, token))) {
                     break;
                 }
                 step = cache != null ? new long[] {token} : Arrays.copyOf(sequence, length);
@@ -77,17 +87,40 @@ public final class GenerationLoop {
      */
     public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig config) {
         Objects.requireNonNull(config, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
+        Objects.requireNonNull(prompts, "prompts is null: pass one array of token ids per row");
+        GenerationConfig[] configs = new GenerationConfig[prompts.length];
+        Arrays.fill(configs, config);
+        return generate(model, prompts, configs, null);
+    }
+
+    /**
+     * As {@link #generate(LanguageModel, long[][], GenerationConfig)}, each row with its own config (its cap, sampling
+     * and end-of-sequence ids; {@code useCache} is the first row's), and {@code observer} (may be null) told each
+     * row's tokens as they are chosen; a row whose observer returns false stops there (the token is kept) while the
+     * others go on. This is how requests that arrive together at a server decode together.
+     */
+    public static long[][] generate(LanguageModel model, long[][] prompts, GenerationConfig[] configs,
+                                    TokenObserver observer) {
+        for (GenerationConfig c : configs) {
+            Objects.requireNonNull(c, "config is null: pass a GenerationConfig, e.g. GenerationConfig.greedy(16)");
+        }
+        if (configs.length != prompts.length) {
+            throw new IllegalArgumentException(prompts.length + " prompts but " + configs.length + " configs");
+        }
         TokenLimits limits = model.tokenLimits();
         limits.checkBatch(prompts);
         if (prompts.length <= 1 || !model.supportsBatches()) {
             long[][] out = new long[prompts.length][];
             for (int r = 0; r < prompts.length; r++) {
-                out[r] = generate(model, prompts[r], config);
+                int row = r;
+                out[r] = generate(model, prompts[r], configs[r],
+                        observer == null ? null : (TokenObserver) (ignored, token) -> observer.onToken(row, token));
             }
             return out;
         }
         int rows = prompts.length;
-        Set<Long> eos = eos(model, config);
+        GenerationConfig config = configs[0];
+        List<Set<Long>> eos = new ArrayList<>(rows);
         long pad = model.padTokenId();
         int[] cap = new int[rows];
         long[][] out = new long[rows][];
@@ -97,9 +130,10 @@ public final class GenerationLoop {
         int steps = 0;
         int active = 0;
         for (int r = 0; r < rows; r++) {
-            cap[r] = limits.cappedNewTokens(prompts[r].length, config.maxNewTokens());
+            cap[r] = limits.cappedNewTokens(prompts[r].length, configs[r].maxNewTokens());
             out[r] = new long[cap[r]];
-            samplers[r] = new Sampler(config);
+            samplers[r] = new Sampler(configs[r]);
+            eos.add(eos(model, configs[r]));
             longest = Math.max(longest, prompts[r].length);
             steps = Math.max(steps, cap[r]);
             active += cap[r] > 0 ? 1 : 0;
@@ -132,7 +166,8 @@ public final class GenerationLoop {
                         requireFinite(last[r], produced[r], r);
                         token = samplers[r].next(last[r]);
                         out[r][produced[r]++] = token;
-                        if (eos.contains(token) || produced[r] == cap[r]) {
+                        boolean goOn = observer == null || observer.onToken(r, token);
+                        if (eos.get(r).contains(token) || !goOn || produced[r] == cap[r]) {
                             cap[r] = produced[r];
                             active--;
                         }
@@ -148,6 +183,13 @@ public final class GenerationLoop {
             out[r] = Arrays.copyOf(out[r], produced[r]);
         }
         return out;
+    }
+
+    /** Told each new token of a row as soon as it is chosen. */
+    @FunctionalInterface
+    public interface TokenObserver {
+        /** @return whether the row goes on (false ends it after this token) */
+        boolean onToken(int row, long token);
     }
 
     /**
