@@ -97,7 +97,7 @@ def auto_map(model_dir, out, budget, disk_from):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float16)
     dev, size = budget.split("=")
     m = infer_auto_device_map(model, max_memory={int(dev): size, "cpu": "500GiB"},
-                              no_split_module_classes=["LlamaDecoderLayer"], dtype=torch.float16)
+                              no_split_module_classes=[type(model.model.layers[0]).__name__], dtype=torch.float16)
     m = {k: v for k, v in m.items()}
     if disk_from is not None:
         for k in list(m):

@@ -114,6 +114,16 @@ big() {
   arow "8B fp16, 0=4GiB, layers 16-31 on disk (warm), decode: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib-disk.json" --preload $P --new 6 --reps 1 --offload-folder "$W/acc-offload"
 }
 
+# a dense row for a new family: Qwen3-8B shape (q/k norm) under 0=4GiB, the rest in CPU memory, against Accelerate
+dense() {
+  local C=$W/qwen3-8b
+  [ -f "$C/config.json" ] || python3 "$H/gpu/make_checkpoint.py" "$C" qwen3-8b | tee -a "$OUT/rows.raw"
+  python3 "$H/gpu/accelerate_decode.py" --auto-map "$C" "$W/qwen3-8b-4gib.json" 0=4GiB | tee -a "$OUT/maps.log" >/dev/null
+  local P=Qwen3DecoderLayer
+  row "Qwen3 8B fp16, 0=4GiB, rest in CPU memory, decode: ferry" -- "${BENCH[@]}" "$C" "$W/qwen3-8b-4gib.json" preload=$P prompt=128 new=16 reps=2
+  arow "Qwen3 8B fp16, 0=4GiB, rest in CPU memory, decode: accelerate" -- "${ACC[@]}" "$C" "$W/qwen3-8b-4gib.json" --preload $P --new 6 --reps 1
+}
+
 serve() {
   local C=$W/tinyllama-1.1b
   [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
@@ -162,6 +172,7 @@ for s in $STEPS; do
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
     moediag) moediag 2>&1 | tee "$OUT/moediag.log" ;;
     serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
+    dense) dense 2>&1 | tee "$OUT/dense.log" | grep -v "^===" ;;
     moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;
     moe) moe 2>&1 | tee "$OUT/moe.log" | grep -v "^===" ;;
     *) echo "unknown step $s" ;;

@@ -11,13 +11,16 @@ import json, os, sys, time
 import torch
 from safetensors.torch import save_file
 from accelerate import init_empty_weights
-from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3MoeConfig
+from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3Config, Qwen3MoeConfig
 
 SHAPES = {
     "tinyllama-1.1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
                            num_key_value_heads=4, vocab_size=32000, max_position_embeddings=2048, rope_theta=10000.0),
     "llama3-8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
                       num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0),
+    "qwen3-8b": dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32,
+                     num_key_value_heads=8, head_dim=128, vocab_size=151936, max_position_embeddings=8192,
+                     rope_theta=1000000.0),
     "qwen3-moe-14b": dict(hidden_size=2048, intermediate_size=6144, moe_intermediate_size=768, num_hidden_layers=10,
                           num_attention_heads=32, num_key_value_heads=4, head_dim=128, num_experts=128,
                           num_experts_per_tok=8, norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[],
@@ -28,7 +31,7 @@ SHAPES = {
 def main(out, shape):
     t0 = time.time()
     os.makedirs(out, exist_ok=True)
-    kind = Qwen3MoeConfig if shape.startswith("qwen3-moe") else LlamaConfig
+    kind = Qwen3MoeConfig if shape.startswith("qwen3-moe") else Qwen3Config if shape.startswith("qwen3") else LlamaConfig
     config = kind(**SHAPES[shape], rms_norm_eps=1e-5, tie_word_embeddings=False, torch_dtype="float16",
                   bos_token_id=1, eos_token_id=2)
     config.save_pretrained(out)
