@@ -10,6 +10,8 @@
 #   small  TinyLlama-shaped 1.1B fp16: layers 11-21 in CPU memory, and all on gpu0 (also plain transformers and
 #          Ferry with no hooks), Ferry and Accelerate with and without preload; torch's pinned/pageable copy speed
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
+#   overlap  the 1.1B with layers 11-21 in CPU memory: blocks copied on a copy stream of their own against in order with
+#          the compute, 6 and 1 blocks ahead; all on gpu0 with fused and separate attention; the link limit
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
@@ -37,12 +39,14 @@ PY
 )
 
 setup() {
-  if [ -f "$TORCH/lib/libdjl_torch.so" ] && [ -x "$F/jre/bin/java" ]; then stamp "setup: already done"; return 0; fi
+  if [ -f "$TORCH/lib/libdjl_torch.so" ] && [ -f "$TORCH/lib/libferry_torch.so" ] && [ -x "$F/jre/bin/java" ]; then stamp "setup: already done"; return 0; fi
   mkdir -p "$F" && tar xJf "$H/ship/gpu.tar.xz" -C "$F" --strip-components=1 || { echo "unpack failed"; return 1; }
   stamp "unpacked into $F"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc; free -g | sed -n 2p
   python3 -c "import torch, accelerate, transformers; print('torch', torch.__version__, 'accelerate', accelerate.__version__, 'transformers', transformers.__version__)"
   bash "$F/build-djl-jni.sh" "$F/djl" "$TORCH" "$F/jre" || return 1
+  # Ferry's own native library (copy streams, fused attention); Ferry runs without it, so a failure is reported only
+  bash "$F/build-ferry-native.sh" "$F/native" "$TORCH" "$F/jre" || echo "Ferry's native library did not build"
   if [ -n "$CUDA_LIB" ] && [ ! -e "$CUDA_LIB/libcudart.so" ]; then ln -s "$(ls "$CUDA_LIB"/libcudart.so.* | head -1)" "$CUDA_LIB/libcudart.so"; fi
   stamp "JNI built; CUDA runtime in $CUDA_LIB: $(ls "$CUDA_LIB" | tr '\n' ' ')"
 }
@@ -57,7 +61,8 @@ ACC=(python3 "$F/accelerate_decode.py")
 tests() {
   FERRY_FIXTURES=$FIX timeout 400 "${JAVA[@]}" -Dferry.fixtures="$FIX" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
     --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
-    --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest --include-tag gpu --details tree --disable-banner \
+    --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest \
+    --select-class dev.ferry.pytorch.TorchNativeCudaTest -Dferry.requireTorchNative=true --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
 }
 
@@ -124,6 +129,26 @@ dense() {
   arow "Qwen3 8B fp16, 0=4GiB, rest in CPU memory, decode: accelerate" -- "${ACC[@]}" "$C" "$W/qwen3-8b-4gib.json" --preload $P --new 6 --reps 1
 }
 
+# issue 19's rows: copies beside the compute (the copy stream of Ferry's native library) against copies in order with
+# it, blocks prepared ahead, fused attention against separate ops; the link limit comes from the same run
+# (summarize.py: 1 / max(streamed bytes per token / torch's pinned copy speed, Ferry's all-resident time per token))
+overlap() {
+  local C=$W/tinyllama-1.1b
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
+  echo '{"": 0}' > "$W/all-gpu0.json"
+  map_json "$W/cpu-11-21.json" 22 11 21 cpu
+  python3 "$F/accelerate_decode.py" --h2d $((1 << 30)) | tee -a "$OUT/rows.raw"
+  local P=LlamaDecoderLayer N="1.1B fp16, layers 11-21 in CPU memory, decode" R="1.1B fp16, all on gpu0, decode"
+  local D=(-cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
+  row "$R: ferry" -- "${BENCH[@]}" "$C" "$W/all-gpu0.json" preload=$P
+  row "$R: ferry separate attention ops" -- "${JAVA[@]}" -Dferry.fusedAttention=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
+  row "$N: ferry copy stream, 6 blocks ahead" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
+  row "$N: ferry copy stream, 1 block ahead" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=1
+  row "$N: ferry copies in order, 6 blocks ahead" -- "${JAVA[@]}" -Dferry.copyStream=off "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
+  row "$N: ferry copies in order, 1 block ahead" -- "${JAVA[@]}" -Dferry.copyStream=off "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=1
+  arow "$R: transformers plain" -- "${ACC[@]}" "$C" plain
+}
+
 serve() {
   local C=$W/tinyllama-1.1b
   [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
@@ -172,6 +197,7 @@ for s in $STEPS; do
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
     moediag) moediag 2>&1 | tee "$OUT/moediag.log" ;;
     serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
+    overlap) overlap 2>&1 | tee "$OUT/overlap.log" | grep -v "^===" ;;
     dense) dense 2>&1 | tee "$OUT/dense.log" | grep -v "^===" ;;
     moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;
     moe) moe 2>&1 | tee "$OUT/moe.log" | grep -v "^===" ;;

@@ -51,6 +51,7 @@ git --git-dir "$DJL_GIT" show v0.36.0:engines/pytorch/pytorch-engine/src/main/ja
 "$JDK/bin/javac" -h "$S/djl/engines/pytorch/pytorch-native/build/include" -d "$T/classes" \
   -cp "$(ls benchmarks/target/lib/api-0.36.0.jar)" "$T/PyTorchLibrary.java"
 rm -rf "$T"
+cp -r backend-pytorch/src/main/native "$S/native"
 cp gpu/*.sh gpu/*.py "$S/"
 tar cJf ship/gpu.tar.xz -C ship gpu
 ls -la ship/gpu.tar.xz

@@ -60,6 +60,30 @@ for name, r in by.items():
     if nohooks:
         row["ferry_no_hooks"] = nohooks.get("decode_tokens_per_s")
     rows.append(row)
+# issue 19's link limit for the offloaded 1.1B rows: 1 / max(streamed bytes per token / torch's pinned copy speed,
+# Ferry's all-resident time per token), both measured in the same run
+overlap = []
+h2d = next((r for r in raw if r.get("name") == "torch host-to-device copy"), None)
+resident = by.get("1.1B fp16, all on gpu0, decode: ferry")
+for name, r in by.items():
+    if (name.startswith("1.1B fp16, layers 11-21 in CPU memory, decode: ferry") and h2d and resident
+            and r.get("streamed_bytes_per_token") and r.get("decode_tokens_per_s")):
+        copy_s = r["streamed_bytes_per_token"] / (h2d["pinned_GBps"] * 1e9)
+        limit = 1 / max(copy_s, 1 / resident["decode_tokens_per_s"])
+        overlap.append({"name": name, "metric": "tokens/s", "ferry": r["decode_tokens_per_s"],
+                        "link_limit_tokens_per_s": round(limit, 2),
+                        "ratio_to_link_limit": round(r["decode_tokens_per_s"] / limit, 3),
+                        "streamed_bytes_per_token": r["streamed_bytes_per_token"], "pinned_GBps": h2d["pinned_GBps"],
+                        "ferry_all_resident_tokens_per_s": resident["decode_tokens_per_s"]})
+plain = by.get("1.1B fp16, all on gpu0, decode: transformers plain")
+for name in ("1.1B fp16, all on gpu0, decode: ferry", "1.1B fp16, all on gpu0, decode: ferry separate attention ops"):
+    r = by.get(name)
+    if r and plain and plain.get("decode_tokens_per_s"):
+        overlap.append({"name": name, "metric": "tokens/s", "ferry": r["decode_tokens_per_s"],
+                        "transformers_plain": plain["decode_tokens_per_s"],
+                        "ratio_vs_plain": round(r["decode_tokens_per_s"] / plain["decode_tokens_per_s"], 3),
+                        "forward_thread_cpu_share": r.get("forward_thread_cpu_share")})
+rows.extend(overlap)
 summary = {"date": datetime.date.today().isoformat(), "gpu": gpu,
            "reproduce": "DJL_GIT=<a git dir of deepjavalibrary/djl> gpu/pack.sh, then on the GPU machine "
                         "gpu/harness.sh OUT setup tests small big (README: On a CUDA machine); checkpoint and map "

@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.util.cuda.CudaUtils;
+import dev.ferry.core.tensor.CopyStream;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.DTypeConversion;
 import dev.ferry.core.tensor.PageLocking;
@@ -50,6 +51,8 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
     static final long STAGING_IDLE_BYTES = 1L << 30;
     private final int gpuCount;
     private final boolean cudaBuilt;
+    /** How blocks prepared ahead reach a GPU: on a stream of their own when Ferry's native library is there. */
+    private final CopyStream copyStream;
 
     /**
      * Starts DJL's PyTorch engine.
@@ -64,6 +67,19 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
         this.gpuCount = cudaBuilt ? gpusOf(engine, root) : 0;
         this.locking = gpuCount > 0 ? CudaPageLocking.load() : PageLocking.NONE;
         this.staging = new StagingBuffers(STAGING_IDLE_BYTES, locking);
+        boolean streams = gpuCount > 0 && TorchNative.available(engine.getVersion()) && TorchNative.hasCudaStreams()
+                && !"off".equalsIgnoreCase(System.getProperty("ferry.copyStream", ""));
+        this.copyStream = streams ? new TorchCopyStream() : CopyStream.NONE;
+    }
+
+    /**
+     * Blocks prepared ahead of the forward are copied to a GPU on a CUDA stream of their own, beside its compute, when
+     * Ferry's native library is loaded ({@link TorchNative}; {@code -Dferry.copyStream=off} turns it off); else
+     * {@link CopyStream#NONE}: in order with the compute.
+     */
+    @Override
+    public CopyStream copyStream(Device executionDevice) {
+        return executionDevice.isAccelerator() && isAvailable(executionDevice) ? copyStream : CopyStream.NONE;
     }
 
     /**

@@ -104,8 +104,7 @@ public class DecoderAttention extends DjlModule {
             }
             int groups = heads / kvHeads;
             NDArray mask = maskArg == null ? null : array(maskArg);
-            NDArray attn = Attention.scaledDotProduct(qs, Attention.repeatKv(ks, groups),
-                    Attention.repeatKv(vs, groups), mask, scaling, softcap);
+            NDArray attn = Attention.attend(qs, ks, vs, groups, mask, scaling, softcap);
             return keep(adopt(o.call(scoped(Attention.mergeHeads(attn)))));
         }
     }

@@ -56,7 +56,7 @@ public class GPT2Attention extends DjlModule {
                 v = kv[1];
             }
             NDArray mask = maskArg == null ? null : array(maskArg);
-            NDArray merged = Attention.mergeHeads(Attention.scaledDotProduct(q, k, v, mask, scale));
+            NDArray merged = Attention.mergeHeads(Attention.attend(q, k, v, 1, mask, scale, 0f));
             DjlTensor proj = adopt(cProj.call(scoped(merged)));
             return keep(adopt(residDropout.call(proj), proj));
         }

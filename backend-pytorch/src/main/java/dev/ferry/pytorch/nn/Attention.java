@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.ferry.pytorch.TorchNative;
 
 /** Shared pieces of causal self-attention. */
 public final class Attention {
@@ -73,6 +74,20 @@ public final class Attention {
         }
         Shape s = x.getShape();
         return x.expandDims(2).repeat(2, groups).reshape(s.get(0), s.get(1) * groups, s.get(2), s.get(3));
+    }
+
+    /**
+     * Attention of {@code q [b, h, s, d]} over grouped keys and values {@code [b, h/groups, t, d]}: one fused call
+     * where nothing is masked or soft-capped and Ferry's native library runs it ({@link TorchNative#fusedAttention}:
+     * a decode step on a GPU), else the separate ops of {@link #scaledDotProduct(NDArray, NDArray, NDArray, NDArray,
+     * float, float)} over repeated key/value heads.
+     */
+    public static NDArray attend(NDArray q, NDArray k, NDArray v, int groups, NDArray mask, float scale,
+                                 float softcap) {
+        if (mask == null && softcap == 0f && TorchNative.fusedAttention(q)) {
+            return TorchNative.attention(q, k, v, scale);
+        }
+        return scaledDotProduct(q, repeatKv(k, groups), repeatKv(v, groups), mask, scale, softcap);
     }
 
     /**

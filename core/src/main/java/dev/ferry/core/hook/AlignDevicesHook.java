@@ -2,6 +2,7 @@ package dev.ferry.core.hook;
 
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
+import dev.ferry.core.tensor.CopyStream;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.Tensor;
 import dev.ferry.core.tensor.TensorBackend;
@@ -211,6 +212,9 @@ public final class AlignDevicesHook implements ModelHook {
             Map<TensorSlot, Tensor> block = prefetchIndex >= 0 ? config.prefetcher().take(prefetchIndex) : null;
             if (block == null) {
                 block = materialiseBlock(false);
+            } else {
+                CopyStream copies = config.backend().copyStream(exec);
+                block.values().forEach(copies::handOver); // made on the copy stream, used on the compute stream
             }
             Iterator<Map.Entry<TensorSlot, Tensor>> it = block.entrySet().iterator();
             long bytes = 0;
@@ -255,11 +259,15 @@ public final class AlignDevicesHook implements ModelHook {
      */
     Map<TensorSlot, Tensor> materialiseBlock(boolean ahead) {
         Map<TensorSlot, Tensor> block = new IdentityHashMap<>(streamed.size() * 2);
+        Device exec = config.executionDevice();
+        CopyStream copies = ahead ? config.backend().copyStream(exec) : CopyStream.NONE;
         try {
+            copies.enter(exec); // ahead of the forward: beside its compute, not queued behind it
             for (Map.Entry<String, TensorSlot> e : streamed.entrySet()) {
                 TensorSlot slot = e.getValue();
-                block.put(slot, load(e.getKey(), slot, config.executionDevice(), ahead));
+                block.put(slot, load(e.getKey(), slot, exec, ahead));
             }
+            copies.complete(exec);
         } catch (RuntimeException ex) {
             block.values().forEach(Tensor::close);
             throw ex;

@@ -64,6 +64,14 @@ public interface TensorBackend {
         return PageLocking.NONE;
     }
 
+    /**
+     * How blocks prepared ahead of the forward reach {@code executionDevice} beside its compute: {@link CopyStream#NONE}
+     * unless the backend has copy streams there.
+     */
+    default CopyStream copyStream(Device executionDevice) {
+        return CopyStream.NONE;
+    }
+
     /** Free memory of an accelerator, when the backend can tell. */
     default OptionalLong freeMemory(Device device) {
         return OptionalLong.empty();

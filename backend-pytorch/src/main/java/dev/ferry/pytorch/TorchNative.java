@@ -1,0 +1,139 @@
+package dev.ferry.pytorch;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Ferry's native library for the PyTorch backend ({@code libferry_torch.so}, source in {@code src/main/native}): the
+ * few libtorch calls DJL 0.36 does not expose, on the {@code torch::Tensor} handles DJL's arrays hold. CUDA streams
+ * (copies of blocks prepared ahead run beside the compute: {@link TorchCopyStream}) and fused attention (libtorch's
+ * scaled-dot-product attention: one call instead of seven). It is built against the machine's libtorch next to DJL's
+ * JNI library ({@code gpu/build-djl-jni.sh}) and found as {@code -Dferry.torchNative=PATH}, in
+ * {@code PYTORCH_LIBRARY_PATH}, or on {@code java.library.path}; {@code -Dferry.torchNative=off} turns it off.
+ * Without it (CPU wheels, CI) Ferry runs as before: correct, the copies only in order with the compute.
+ *
+ * <p>Used only when it was built against the libtorch DJL loaded (same version): a handle means a {@code
+ * torch::Tensor} of that build's layout.
+ */
+public final class TorchNative {
+
+    private static final Logger LOG = LoggerFactory.getLogger(TorchNative.class);
+    static final String LIBRARY = "ferry_torch";
+    private static volatile Boolean loaded;
+
+    private TorchNative() {
+    }
+
+    /**
+     * Whether the library is loaded and matches {@code libtorchVersion} (the engine's, e.g. {@code 2.11.0}); loads it on
+     * the first call. Call after DJL's engine is up: the library resolves libtorch's symbols from the process.
+     */
+    static boolean available(String libtorchVersion) {
+        Boolean l = loaded;
+        if (l == null) {
+            synchronized (TorchNative.class) {
+                l = loaded;
+                if (l == null) {
+                    l = load(libtorchVersion);
+                    loaded = l;
+                }
+            }
+        }
+        return l;
+    }
+
+    /** Whether the library was loaded by an earlier {@link #available} call. */
+    static boolean loaded() {
+        return Boolean.TRUE.equals(loaded);
+    }
+
+    private static boolean load(String libtorchVersion) {
+        String setting = System.getProperty("ferry.torchNative", "");
+        if (setting.equalsIgnoreCase("off") || setting.equalsIgnoreCase("false")) {
+            LOG.info("Ferry's native library turned off (-Dferry.torchNative={})", setting);
+            return false;
+        }
+        try {
+            if (!setting.isEmpty()) {
+                System.load(Path.of(setting).toAbsolutePath().toString());
+            } else {
+                Path next = libtorchFolder();
+                if (next != null && Files.isRegularFile(next.resolve(System.mapLibraryName(LIBRARY)))) {
+                    System.load(next.resolve(System.mapLibraryName(LIBRARY)).toAbsolutePath().toString());
+                } else {
+                    System.loadLibrary(LIBRARY);
+                }
+            }
+        } catch (UnsatisfiedLinkError | SecurityException e) {
+            if (!setting.isEmpty()) {
+                LOG.warn("Ferry's native library {} could not be loaded ({}): copies run in order with the compute",
+                        setting, e.getMessage());
+            } else {
+                LOG.debug("Ferry's native library not found ({}): copies run in order with the compute",
+                        e.getMessage());
+            }
+            return false;
+        }
+        String built = torchVersion();
+        if (!sameRelease(built, libtorchVersion)) {
+            LOG.warn("Ferry's native library was built against libtorch {} but DJL loaded libtorch {}: not used "
+                    + "(rebuild it with gpu/build-djl-jni.sh against this libtorch)", built, libtorchVersion);
+            return false;
+        }
+        LOG.info("Ferry's native library loaded (libtorch {}, CUDA streams: {})", built, hasCudaStreams());
+        return true;
+    }
+
+    private static Path libtorchFolder() {
+        String dir = System.getenv("PYTORCH_LIBRARY_PATH");
+        return dir == null || dir.isBlank() ? null : Path.of(dir);
+    }
+
+    /** {@code 2.11.0} and {@code 2.11.0+cu130} are one release; {@code 2.11.0} and {@code 2.7.1} are not. */
+    static boolean sameRelease(String a, String b) {
+        if (a == null || b == null) {
+            return false;
+        }
+        return a.split("\\+", 2)[0].equals(b.split("\\+", 2)[0]);
+    }
+
+    /**
+     * Whether attention on {@code q} runs as one fused call: the library is loaded, {@code q} is on a GPU, and
+     * {@code -Dferry.fusedAttention=off} is not set. (On the CPU the separate ops stay: they are what transformers'
+     * eager attention computes, to the bit as far as the goldens go.)
+     */
+    public static boolean fusedAttention(NDArray q) {
+        return loaded() && q.getDevice().isGpu() && !"off".equalsIgnoreCase(System.getProperty("ferry.fusedAttention", ""));
+    }
+
+    /**
+     * softmax(q kᵀ · scale) v by libtorch's fused kernel with no mask: q {@code [b, h, s, d]}, k and v
+     * {@code [b, kv, t, d]} with h a multiple of kv (grouped heads broadcast, not repeated). The result lives in q's
+     * manager and the innermost scope, as any other op's.
+     */
+    public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale) {
+        long h = attention(handle(q), handle(k), handle(v), scale);
+        return new PtNDArray((PtNDManager) q.getManager(), h);
+    }
+
+    static long handle(NDArray a) {
+        return ((PtNDArray) a).getHandle();
+    }
+
+    static native String torchVersion();
+
+    static native boolean hasCudaStreams();
+
+    static native void useSideStream(int device);
+
+    static native void synchronizeCurrentStream(int device);
+
+    static native void recordOnCurrentStream(long tensorHandle);
+
+    private static native long attention(long q, long k, long v, double scale);
+}

@@ -1,0 +1,140 @@
+package dev.ferry.pytorch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.ferry.core.generate.GenerationConfig;
+import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.tensor.Device;
+import dev.ferry.core.testing.Fixtures;
+import dev.ferry.pytorch.generate.Generator;
+import dev.ferry.pytorch.models.ModelFamilies;
+import dev.ferry.pytorch.nn.Attention;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Ferry's native library on CUDA: blocks prepared ahead are copied on a stream of their own and give, step after
+ * step, exactly what resident blocks give; fused attention equals the separate ops. Skipped without a GPU; where the
+ * harness built the library ({@code -Dferry.requireTorchNative=true}) its absence is a failure, not a skip.
+ */
+@Tag("gpu")
+class TorchNativeCudaTest {
+
+    static final Device GPU0 = Device.accelerator(0);
+    static final Device CPU = Device.cpu();
+    static DjlBackend backend;
+
+    @BeforeAll
+    static void start() {
+        backend = new DjlBackend();
+    }
+
+    @AfterAll
+    static void stop() {
+        backend.close();
+    }
+
+    static void requireNative() {
+        assumeTrue(backend.gpuCount() >= 1, "needs a CUDA GPU");
+        if (!Boolean.getBoolean("ferry.requireTorchNative")) {
+            assumeTrue(TorchNative.loaded(), "Ferry's native library is not on this machine");
+        }
+    }
+
+    @Test
+    void theNativeLibraryGivesTheGpuACopyStream() {
+        requireNative();
+        assertThat(TorchNative.loaded()).isTrue();
+        assertThat(TorchNative.hasCudaStreams()).isTrue();
+        assertThat(backend.copyStream(GPU0)).isInstanceOf(TorchCopyStream.class);
+        assertThat(backend.copyStream(CPU)).isSameAs(dev.ferry.core.tensor.CopyStream.NONE);
+    }
+
+    private static NDArray random(NDManager m, DataType type, long... shape) {
+        return m.randomNormal(new Shape(shape)).toType(type, false);
+    }
+
+    private static double fusedAgainstSeparateOps(DataType type) {
+        try (NDManager m = backend.manager(GPU0).newSubManager()) {
+            int heads = 8;
+            int kvHeads = 2;
+            NDArray q = random(m, type, 2, heads, 1, 16);
+            NDArray k = random(m, type, 2, kvHeads, 9, 16);
+            NDArray v = random(m, type, 2, kvHeads, 9, 16);
+            float scale = 0.25f;
+            NDArray fused = TorchNative.attention(q, k, v, scale);
+            NDArray separate = Attention.scaledDotProduct(q, Attention.repeatKv(k, heads / kvHeads),
+                    Attention.repeatKv(v, heads / kvHeads), null, scale);
+            assertThat(fused.getShape()).isEqualTo(separate.getShape());
+            assertThat(fused.getDataType()).isEqualTo(type);
+            return fused.toType(DataType.FLOAT32, false).sub(separate.toType(DataType.FLOAT32, false)).abs().max()
+                    .getFloat();
+        }
+    }
+
+    @Test
+    void fusedAttentionEqualsTheSeparateOpsInFloat32() {
+        requireNative();
+        double diff = fusedAgainstSeparateOps(DataType.FLOAT32);
+        System.out.printf("fused attention float32: max |fused - separate| = %.3g%n", diff);
+        assertThat(diff).isLessThan(1e-5);
+    }
+
+    @Test
+    void fusedAttentionEqualsTheSeparateOpsInFloat16WithinHalfPrecision() {
+        requireNative();
+        double diff = fusedAgainstSeparateOps(DataType.FLOAT16);
+        System.out.printf("fused attention float16: max |fused - separate| = %.3g%n", diff);
+        assertThat(diff).isLessThan(4e-3); // a few float16 ulps of values of order 1
+    }
+
+    @Test
+    void blocksCopiedOnTheCopyStreamGiveExactlyTheResidentTokensAndLogits() {
+        requireNative();
+        Golden golden = Golden.of("tiny-llama");
+        Path dir = Fixtures.model("tiny-llama");
+        Map<String, Device> m = new LinkedHashMap<>();
+        m.put("model.embed_tokens", GPU0);
+        m.put("model.layers.0", CPU);
+        m.put("model.layers.1", CPU);
+        m.put("model.layers.2", GPU0);
+        m.put("model.layers.3", CPU);
+        m.put("model.norm", GPU0);
+        m.put("model.rotary_emb", GPU0);
+        m.put("lm_head", CPU);
+        GenerationConfig greedy = GenerationConfig.greedy(48);
+        long[] resident;
+        float[][] residentLogits;
+        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(dir, ModelFamilies.build(dir, backend),
+                DeviceMap.single(GPU0), Set.of(), 0)) {
+            Generator gen = new Generator(l.model(), backend, GPU0);
+            resident = gen.generate(golden.inputIds(), greedy);
+            residentLogits = gen.logits(golden.inputIds());
+        }
+        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(dir, ModelFamilies.build(dir, backend), DeviceMap.of(m),
+                Set.of("LlamaDecoderLayer"), 3)) {
+            Generator gen = new Generator(l.model(), backend, GPU0);
+            int arrays = backend.liveArrayCount();
+            for (int rep = 0; rep < 5; rep++) {
+                assertThat(gen.generate(golden.inputIds(), greedy)).as("rep %d", rep).containsExactly(resident);
+                float[][] logits = gen.logits(golden.inputIds());
+                for (int i = 0; i < logits.length; i++) {
+                    assertThat(logits[i]).as("rep %d position %d", rep, i).containsExactly(residentLogits[i]);
+                }
+            }
+            // blocks prepared ahead may be in flight: at most three blocks' tensors (9 each) beyond the start
+            assertThat(backend.liveArrayCount() - arrays).isBetween(-27, 27);
+        }
+    }
+}
