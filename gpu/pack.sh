@@ -27,6 +27,9 @@ for j in benchmarks/target/lib/*.jar; do
   esac
 done
 cp benchmarks/target/ferry-benchmarks.jar "$S/lib/"
+# DJL looks for libdjl_torch.so in the libtorch folder first, where the harness builds it: the jar's prebuilt ones for
+# other libtorch releases and platforms are dead weight in one 64 MiB call
+zip -q -d "$S"/lib/pytorch-jni-*.jar 'jnilib/*' >/dev/null 2>&1 || true
 # natives of other platforms are dead weight in one 64 MiB call
 for j in "$S"/lib/jna-*.jar "$S"/lib/tokenizers-*.jar; do
   zip -q -d "$j" 'com/sun/jna/aix-*' 'com/sun/jna/darwin*' 'com/sun/jna/*bsd*' 'com/sun/jna/sunos*' \
