@@ -70,7 +70,9 @@ def decode(args):
     model = build(args.model, args.map, args.preload, args.offload_folder)
     load_s = time.perf_counter() - t0
     vocab = model.config.vocab_size
-    prompt = torch.tensor([[(i * 7919 + 13) % vocab for i in range(args.prompt)]], device="cuda")
+    # B rows of the same length, different ids (as DecodeBenchmark's batch=B)
+    prompt = torch.tensor([[((i + 31 * b) * 7919 + 13) % vocab for i in range(args.prompt)] for b in range(args.batch)],
+                          device="cuda")
     prefill, tps, head = [], [], None
     with torch.inference_mode():
         for r in range(args.reps + 1):
@@ -83,9 +85,9 @@ def decode(args):
                 continue
             tokens = clock.times[1:]  # times[0] is the prompt
             prefill.append((tokens[0] - start) * 1e3)
-            tps.append((len(tokens) - 1) / (tokens[-1] - tokens[0]))
+            tps.append(args.batch * (len(tokens) - 1) / (tokens[-1] - tokens[0]))
             head = out[0, args.prompt:args.prompt + 8].tolist()
-    print(json.dumps({"name": args.name or args.map, "map": args.map, "preload": args.preload or "",
+    print(json.dumps({"name": args.name or args.map, "map": args.map, "preload": args.preload or "", "batch": args.batch,
                       "load_s": round(load_s, 2), "prefill_ms": round(statistics.median(prefill), 2),
                       "decode_tokens_per_s": round(statistics.median(tps), 3), "decode_runs": [round(x, 3) for x in tps],
                       "tokens_head": head}), flush=True)
@@ -145,5 +147,6 @@ if __name__ == "__main__":
     p.add_argument("--new", type=int, default=32)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--offload-folder")
+    p.add_argument("--batch", type=int, default=1, help="rows decoding together; tokens/s counts every row's")
     p.add_argument("--name")
     decode(p.parse_args())

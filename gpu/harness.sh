@@ -12,6 +12,7 @@
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
 #   overlap  the 1.1B with layers 11-21 in CPU memory: blocks copied on a copy stream of their own against in order with
 #          the compute, 6 and 1 blocks ahead; all on gpu0 with fused and separate attention; the link limit
+#   batch  the 8B under 0=4GiB decoding batches of 1, 8 and 32 rows (Ferry) and 1 and 32 (Accelerate)
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
@@ -149,6 +150,20 @@ overlap() {
   arow "$R: transformers plain" -- "${ACC[@]}" "$C" plain
 }
 
+# batches amortise streamed bytes: the 8B under 0=4GiB at batch 1, 8 and 32, Ferry and Accelerate
+batch() {
+  local C=$W/llama3-8b
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" llama3-8b | tee -a "$OUT/rows.raw"
+  [ -f "$W/8b-4gib.json" ] || python3 "$F/accelerate_decode.py" --auto-map "$C" "$W/8b-4gib.json" 0=4GiB | tee -a "$OUT/maps.log" >/dev/null
+  local P=LlamaDecoderLayer N="8B fp16, 0=4GiB, rest in CPU memory, decode"
+  for b in 1 8 32; do
+    row "$N, batch $b: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 batch=$b
+  done
+  for b in 1 32; do
+    arow "$N, batch $b: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib.json" --preload $P --new 6 --reps 1 --batch $b
+  done
+}
+
 serve() {
   local C=$W/tinyllama-1.1b
   [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
@@ -197,6 +212,7 @@ for s in $STEPS; do
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
     moediag) moediag 2>&1 | tee "$OUT/moediag.log" ;;
     serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
+    batch) batch 2>&1 | tee "$OUT/batch.log" | grep -v "^===" ;;
     overlap) overlap 2>&1 | tee "$OUT/overlap.log" | grep -v "^===" ;;
     dense) dense 2>&1 | tee "$OUT/dense.log" | grep -v "^===" ;;
     moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;

@@ -83,6 +83,16 @@ for name in ("1.1B fp16, all on gpu0, decode: ferry", "1.1B fp16, all on gpu0, d
                         "transformers_plain": plain["decode_tokens_per_s"],
                         "ratio_vs_plain": round(r["decode_tokens_per_s"] / plain["decode_tokens_per_s"], 3),
                         "forward_thread_cpu_share": r.get("forward_thread_cpu_share")})
+# batches: every row's tokens per second against batch 1 of the same tool
+for name, r in by.items():
+    if ", batch " in name and name.endswith(": ferry") and r.get("batch", 1) > 1:
+        base = name.split(", batch ")[0]
+        one = by.get(base + ", batch 1: ferry")
+        acc = by.get(base + f", batch {r['batch']}: accelerate")
+        overlap.append({"name": name, "metric": "tokens/s (all rows)", "ferry": r["decode_tokens_per_s"],
+                        "ferry_batch1": one.get("decode_tokens_per_s") if one else None,
+                        "ratio_vs_batch1": round(r["decode_tokens_per_s"] / one["decode_tokens_per_s"], 2) if one else None,
+                        "accelerate": acc.get("decode_tokens_per_s") if acc else None})
 rows.extend(overlap)
 summary = {"date": datetime.date.today().isoformat(), "gpu": gpu,
            "reproduce": "DJL_GIT=<a git dir of deepjavalibrary/djl> gpu/pack.sh, then on the GPU machine "

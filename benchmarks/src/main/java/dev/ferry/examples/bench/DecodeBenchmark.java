@@ -30,12 +30,15 @@ import java.util.Set;
  * cache, median of {@code reps} runs after one warm-up. Prints one JSON line per variant.
  *
  * <pre>
- * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [name=TEXT]
+ * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [batch=1] [name=TEXT]
  *   MAP: a device-map JSON file, or "plain" (all on gpu0, loaded without dispatch: no hooks at all)
  * </pre>
  * {@code streamed_bytes_per_token} is measured: the bytes the hooks brought to the GPU during the decode steps, per
  * step; {@code routed_expert_bytes_per_token} is what one token's routed experts weigh (experts per token × an
  * expert's bytes, summed over the layers whose experts are offloaded), the least a decode step must stream.
+ * With {@code batch=B > 1}, B prompts of the same length (different ids) decode together and
+ * {@code decode_tokens_per_s} counts every row's tokens: B × (new − 1) over the time of a B-row generate of
+ * {@code new} tokens less that of one of 1 token (its prefill), both measured in each rep.
  */
 public final class DecodeBenchmark {
 
@@ -91,6 +94,16 @@ public final class DecodeBenchmark {
             }
             Generator gen = new Generator(model, backend, gpu);
             GenerationConfig greedy = GenerationConfig.greedy(newTokens).withEos(List.of());
+            int batch = Integer.parseInt(o.getOrDefault("batch", "1"));
+            if (batch > 1) {
+                batched(gen, o.getOrDefault("name", mapArg), mapArg, preload, loadSeconds, promptLen, newTokens,
+                        reps, batch, vocab, counter);
+                if (result != null) {
+                    Dispatcher.remove(model);
+                    result.close();
+                }
+                return;
+            }
             java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
             List<Double> cpuShare = new ArrayList<>();
             List<Double> prefillMs = new ArrayList<>();
@@ -139,6 +152,42 @@ public final class DecodeBenchmark {
                 result.close();
             }
         }
+    }
+
+    /** B rows decoding together: every row's tokens per second; the prefill timed apart as a one-token generate. */
+    private static void batched(Generator gen, String name, String map, Set<String> preload, double loadSeconds,
+                                int promptLen, int newTokens, int reps, int batch, long vocab, StreamCounter counter) {
+        long[][] prompts = new long[batch][promptLen];
+        for (int b = 0; b < batch; b++) {
+            for (int i = 0; i < promptLen; i++) {
+                prompts[b][i] = ((i + 31L * b) * 7919L + 13) % vocab;
+            }
+        }
+        GenerationConfig one = GenerationConfig.greedy(1).withEos(List.of());
+        GenerationConfig all = GenerationConfig.greedy(newTokens).withEos(List.of());
+        List<Double> prefillMs = new ArrayList<>();
+        List<Double> decodeTps = new ArrayList<>();
+        List<Double> streamedPerStep = new ArrayList<>();
+        long[][] tokens = null;
+        for (int r = 0; r <= reps; r++) {
+            long t0 = System.nanoTime();
+            gen.generate(prompts, one);
+            long t1 = System.nanoTime();
+            counter.reset();
+            tokens = gen.generate(prompts, all);
+            long t2 = System.nanoTime();
+            if (r == 0) {
+                continue; // warm-up
+            }
+            prefillMs.add((t1 - t0) / 1e6);
+            decodeTps.add(batch * (newTokens - 1) / (((t2 - t1) - (t1 - t0)) / 1e9));
+            streamedPerStep.add(counter.snapshot().streamedBytes() / (double) newTokens);
+        }
+        System.out.printf(Locale.ROOT, "{\"name\": \"%s\", \"map\": \"%s\", \"preload\": \"%s\", \"batch\": %d, "
+                        + "\"load_s\": %.2f, \"prefill_ms\": %.2f, \"decode_tokens_per_s\": %.3f, \"decode_runs\": %s, "
+                        + "\"streamed_bytes_per_step\": %.0f, \"tokens_head\": %s}%n",
+                name, map, String.join(",", preload), batch, loadSeconds, median(prefillMs), median(decodeTps),
+                decodeTps, median(streamedPerStep), Arrays.toString(Arrays.copyOf(tokens[0], Math.min(8, newTokens))));
     }
 
     private static double median(List<Double> v) {
