@@ -11,7 +11,8 @@
 #          Ferry with no hooks), Ferry and Accelerate with and without preload; torch's pinned/pageable copy speed
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
 #   overlap  the 1.1B with layers 11-21 in CPU memory: blocks copied on a copy stream of their own against in order with
-#          the compute, 6 and 1 blocks ahead; all on gpu0 with fused and separate attention; the link limit
+#          the compute, 6 and 1 blocks ahead; all on gpu0 with fused layers, fused attention only, separate ops; the
+#          link limit
 #   batch  the 8B under 0=4GiB decoding batches of 1, 8 and 32 rows (Ferry) and 1 and 32 (Accelerate)
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
@@ -60,10 +61,10 @@ BENCH=("${JAVA[@]}" -cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
 ACC=(python3 "$F/accelerate_decode.py")
 
 tests() {
-  FERRY_FIXTURES=$FIX timeout 400 "${JAVA[@]}" -Dferry.fixtures="$FIX" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
+  FERRY_FIXTURES=$FIX timeout 400 "${JAVA[@]}" -Dferry.fixtures="$FIX" -Dferry.requireTorchNative=true -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
     --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
     --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest \
-    --select-class dev.ferry.pytorch.TorchNativeCudaTest -Dferry.requireTorchNative=true --include-tag gpu --details tree --disable-banner \
+    --select-class dev.ferry.pytorch.TorchNativeCudaTest --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
 }
 
@@ -142,7 +143,8 @@ overlap() {
   local P=LlamaDecoderLayer N="1.1B fp16, layers 11-21 in CPU memory, decode" R="1.1B fp16, all on gpu0, decode"
   local D=(-cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
   row "$R: ferry" -- "${BENCH[@]}" "$C" "$W/all-gpu0.json" preload=$P
-  row "$R: ferry separate attention ops" -- "${JAVA[@]}" -Dferry.fusedAttention=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
+  row "$R: ferry without fused layers" -- "${JAVA[@]}" -Dferry.fusedLayers=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
+  row "$R: ferry separate ops" -- "${JAVA[@]}" -Dferry.fusedLayers=off -Dferry.fusedAttention=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
   row "$N: ferry copy stream, 6 blocks ahead" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
   row "$N: ferry copy stream, 1 block ahead" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=1
   row "$N: ferry copies in order, 6 blocks ahead" -- "${JAVA[@]}" -Dferry.copyStream=off "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6

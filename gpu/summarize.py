@@ -76,7 +76,8 @@ for name, r in by.items():
                         "streamed_bytes_per_token": r["streamed_bytes_per_token"], "pinned_GBps": h2d["pinned_GBps"],
                         "ferry_all_resident_tokens_per_s": resident["decode_tokens_per_s"]})
 plain = by.get("1.1B fp16, all on gpu0, decode: transformers plain")
-for name in ("1.1B fp16, all on gpu0, decode: ferry", "1.1B fp16, all on gpu0, decode: ferry separate attention ops"):
+for name in ("1.1B fp16, all on gpu0, decode: ferry", "1.1B fp16, all on gpu0, decode: ferry without fused layers",
+             "1.1B fp16, all on gpu0, decode: ferry separate ops"):
     r = by.get(name)
     if r and plain and plain.get("decode_tokens_per_s"):
         overlap.append({"name": name, "metric": "tokens/s", "ferry": r["decode_tokens_per_s"],

@@ -112,6 +112,15 @@ public final class TorchNative {
     }
 
     /**
+     * Whether a Llama-shaped decoder layer's unmasked step on {@code hidden} runs as two native calls: the library is
+     * loaded, {@code hidden} is on a GPU, and {@code -Dferry.fusedLayers=off} is not set.
+     */
+    public static boolean fusedLayers(NDArray hidden) {
+        return loaded() && hidden.getDevice().isGpu()
+                && !"off".equalsIgnoreCase(System.getProperty("ferry.fusedLayers", ""));
+    }
+
+    /**
      * softmax(q kᵀ · scale) v by libtorch's fused kernel with no mask: q {@code [b, h, s, d]}, k and v
      * {@code [b, kv, t, d]} with h a multiple of kv (grouped heads broadcast, not repeated). The result lives in q's
      * manager and the innermost scope, as any other op's.
@@ -119,6 +128,35 @@ public final class TorchNative {
     public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale) {
         long h = attention(handle(q), handle(k), handle(v), scale);
         return new PtNDArray((PtNDManager) q.getManager(), h);
+    }
+
+    /**
+     * The first half of a pre-norm decoder layer's decode step in one call (see {@code ferry_torch.cc}):
+     * {@code arrays} = hidden, input norm, q/k/v weights and biases, q/k norms, cos, sin ({@code null}: none).
+     * Returns q, k, v, in hidden's manager and the innermost scope.
+     */
+    public static NDArray[] decoderQkv(NDArray[] arrays, int heads, int kvHeads, int headDim, double eps) {
+        long[] out = decoderQkv(handles(arrays), heads, kvHeads, headDim, eps);
+        PtNDManager m = (PtNDManager) arrays[0].getManager();
+        return new NDArray[] {new PtNDArray(m, out[0]), new PtNDArray(m, out[1]), new PtNDArray(m, out[2])};
+    }
+
+    /**
+     * The second half: attention over the cache's keys and values, output projection, residual, post-attention norm,
+     * gated SiLU MLP, residual. {@code arrays} = hidden, q, keys, values, o weight and bias, post-attention norm,
+     * gate/up/down weights and biases ({@code null}: none). The layer's output, in hidden's manager and scope.
+     */
+    public static NDArray decoderAttentionMlp(NDArray[] arrays, double scale, double eps) {
+        long out = decoderAttentionMlp(handles(arrays), scale, eps);
+        return new PtNDArray((PtNDManager) arrays[0].getManager(), out);
+    }
+
+    private static long[] handles(NDArray[] arrays) {
+        long[] h = new long[arrays.length];
+        for (int i = 0; i < arrays.length; i++) {
+            h[i] = arrays[i] == null ? 0L : handle(arrays[i]);
+        }
+        return h;
     }
 
     static long handle(NDArray a) {
@@ -136,4 +174,8 @@ public final class TorchNative {
     static native void recordOnCurrentStream(long tensorHandle);
 
     private static native long attention(long q, long k, long v, double scale);
+
+    private static native long[] decoderQkv(long[] handles, int heads, int kvHeads, int headDim, double eps);
+
+    private static native long decoderAttentionMlp(long[] handles, double scale, double eps);
 }

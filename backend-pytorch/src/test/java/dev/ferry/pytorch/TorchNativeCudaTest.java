@@ -137,4 +137,56 @@ class TorchNativeCudaTest {
             assertThat(backend.liveArrayCount() - arrays).isBetween(-27, 27);
         }
     }
+
+    /** Decode-step logits of {@code steps} greedy steps with the KV cache, as the API feeds them. */
+    private static float[][] decodeLogits(Generator gen, long[] prompt, int steps) {
+        try (var cache = gen.newCache()) {
+            return decodeLogits(gen, prompt, steps, cache);
+        }
+    }
+
+    private static float[][] decodeLogits(Generator gen, long[] prompt, int steps, dev.ferry.pytorch.nn.KVCache cache) {
+        float[][] out = new float[steps][];
+        float[] last = gen.nextTokenLogits(prompt, 1, null, cache)[0];
+        for (int i = 0; i < steps; i++) {
+            int next = 0;
+            for (int j = 1; j < last.length; j++) {
+                if (last[j] > last[next]) {
+                    next = j;
+                }
+            }
+            last = gen.nextTokenLogits(new long[] {next}, 1, null, cache)[0];
+            out[i] = last;
+        }
+        return out;
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"tiny-llama", "tiny-qwen3", "tiny-qwen2-sliding",
+        "tiny-mistral-sliding"})
+    void fusedDecodeStepsGiveWhatTheJavaLayersGive(String fixture) {
+        requireNative();
+        Golden golden = Golden.of(fixture);
+        Path dir = Fixtures.model(fixture);
+        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(dir, ModelFamilies.build(dir, backend),
+                DeviceMap.single(GPU0), Set.of(), 0)) {
+            Generator gen = new Generator(l.model(), backend, GPU0);
+            float[][] fused = decodeLogits(gen, golden.inputIds(), 24);
+            float[][] java;
+            System.setProperty("ferry.fusedLayers", "off");
+            try {
+                java = decodeLogits(gen, golden.inputIds(), 24);
+            } finally {
+                System.clearProperty("ferry.fusedLayers");
+            }
+            double max = 0;
+            for (int i = 0; i < fused.length; i++) {
+                for (int j = 0; j < fused[i].length; j++) {
+                    max = Math.max(max, Math.abs(fused[i][j] - java[i][j]));
+                }
+            }
+            System.out.printf("%s fused decode steps: max |fused - java| = %.3g%n", fixture, max);
+            assertThat(max).isLessThan(1e-4);
+        }
+    }
 }

@@ -7,6 +7,7 @@ import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.DjlTensor;
 import dev.ferry.pytorch.nn.DjlModule;
 import dev.ferry.pytorch.nn.Dropout;
+import dev.ferry.pytorch.nn.KVCache;
 import dev.ferry.pytorch.nn.RMSNorm;
 
 /**
@@ -26,6 +27,8 @@ public class DecoderLayer extends DjlModule {
     private final RMSNorm postFeedforwardNorm;
     private final Dropout attnDropout;
     private final Dropout mlpDropout;
+    /** This layer's unmasked step in two native calls where that applies ({@code null}: never). */
+    private final FusedDecoderStep fused;
 
     public DecoderLayer(DecoderSpec spec, int layerIdx, DjlBackend backend, DType dtype) {
         super(spec.names().decoderLayer(), backend);
@@ -38,6 +41,7 @@ public class DecoderLayer extends DjlModule {
         postFeedforwardNorm = sandwich ? addChild("post_feedforward_layernorm", norm(spec, backend, dtype)) : null;
         attnDropout = spec.residualDropouts() ? addChild("resid_attn_dropout", new Dropout(backend, 0)) : null;
         mlpDropout = spec.residualDropouts() ? addChild("resid_mlp_dropout", new Dropout(backend, 0)) : null;
+        fused = FusedDecoderStep.of(this, spec, layerIdx);
     }
 
     static RMSNorm norm(DecoderSpec spec, DjlBackend backend, DType dtype) {
@@ -53,6 +57,12 @@ public class DecoderLayer extends DjlModule {
         Object mask = args.length > 3 ? args[3] : null;
         Object cache = args.length > 4 ? args[4] : null;
         try (NDScope scope = new NDScope()) {
+            if (fused != null && mask == null && (cache == null || cache instanceof KVCache)) {
+                NDArray out = fused.forward(h, array(cos), array(sin), (KVCache) cache);
+                if (out != null) {
+                    return output(out);
+                }
+            }
             DjlTensor attn = adopt(selfAttn.call(adopt(inputNorm.call(args[0])), cos, sin, mask, cache));
             if (attnDropout != null) {
                 attn = adopt(attnDropout.call(attn), attn);

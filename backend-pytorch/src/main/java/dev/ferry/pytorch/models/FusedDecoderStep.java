@@ -1,0 +1,113 @@
+package dev.ferry.pytorch.models;
+
+import ai.djl.ndarray.NDArray;
+import dev.ferry.core.module.Module;
+import dev.ferry.core.module.TensorSlot;
+import dev.ferry.pytorch.DjlTensor;
+import dev.ferry.pytorch.TorchNative;
+import dev.ferry.pytorch.nn.KVCache;
+import java.util.Map;
+
+/**
+ * A pre-norm decoder layer's unmasked step (a decode step of one unpadded batch) in two native calls instead of some
+ * forty DJL ops: on a GPU the Java path is bound by the host issuing ops one JNI call at a time, not by the kernels.
+ * The same ops in the same order as the Java layers ({@code ferry_torch.cc}), and the KV cache still updated here, so
+ * windows and recomputes stay the cache's. Used where the family is Llama-shaped (RMS norms before attention and MLP,
+ * separate q/k/v projections with optional biases and per-head norms, full rotary, gated SiLU MLP, no soft-capping or
+ * residual dropouts), Ferry's native library is loaded, nothing is masked, the layer's weights are on the hidden
+ * states' device in their dtype (not int8), and no hook sits inside the layer (a hook there streams its module's
+ * weights around that module's own call, which this path does not make). {@code -Dferry.fusedLayers=off} turns it off.
+ */
+final class FusedDecoderStep {
+
+    private static final String[] NAMES = {
+        "input_layernorm.weight",
+        "self_attn.q_proj.weight", "self_attn.q_proj.bias",
+        "self_attn.k_proj.weight", "self_attn.k_proj.bias",
+        "self_attn.v_proj.weight", "self_attn.v_proj.bias",
+        "self_attn.q_norm.weight", "self_attn.k_norm.weight",
+        "self_attn.o_proj.weight", "self_attn.o_proj.bias",
+        "post_attention_layernorm.weight",
+        "mlp.gate_proj.weight", "mlp.gate_proj.bias",
+        "mlp.up_proj.weight", "mlp.up_proj.bias",
+        "mlp.down_proj.weight", "mlp.down_proj.bias",
+    };
+
+    private final Module layer;
+    private final int layerIdx;
+    private final int heads;
+    private final int kvHeads;
+    private final int headDim;
+    private final double eps;
+    private final double scale;
+    /** The layer's tensors in {@link #NAMES}' order, {@code null} where the layer has none (a bias, a q/k norm). */
+    private final TensorSlot[] slots = new TensorSlot[NAMES.length];
+
+    private FusedDecoderStep(Module layer, DecoderSpec spec, int layerIdx) {
+        this.layer = layer;
+        this.layerIdx = layerIdx;
+        this.heads = spec.shape().heads();
+        this.kvHeads = spec.shape().kvHeads();
+        this.headDim = spec.shape().headDim();
+        this.eps = spec.eps();
+        this.scale = spec.attentionScale();
+        Map<String, TensorSlot> all = layer.namedTensors();
+        for (int i = 0; i < NAMES.length; i++) {
+            slots[i] = all.get(NAMES[i]);
+        }
+    }
+
+    /** The fused step of {@code layer}, or {@code null} when its family is not Llama-shaped. */
+    static FusedDecoderStep of(Module layer, DecoderSpec spec, int layerIdx) {
+        boolean shaped = spec.residual() == DecoderSpec.Residual.PRE_NORM && spec.norm() == DecoderSpec.Norm.RMS
+                && spec.qkv() == DecoderSpec.Qkv.SEPARATE && spec.attentionSoftcap() == 0f && !spec.residualDropouts()
+                && spec.mlp() == MlpFactory.GATED
+                && ("silu".equals(spec.activation()) || "swish".equals(spec.activation()));
+        return shaped ? new FusedDecoderStep(layer, spec, layerIdx) : null;
+    }
+
+    /**
+     * The layer's output for {@code hidden} (the cache, if any, updated), computed in the caller's scope; {@code null}
+     * when this step does not apply now and the Java path must run.
+     */
+    NDArray forward(NDArray hidden, NDArray cos, NDArray sin, KVCache cache) {
+        if (!TorchNative.fusedLayers(hidden) || cos.getShape().get(cos.getShape().dimension() - 1) != headDim
+                || hooked(layer)) {
+            return null;
+        }
+        NDArray[] w = new NDArray[slots.length];
+        for (int i = 0; i < slots.length; i++) {
+            if (slots[i] == null) {
+                continue;
+            }
+            if (!slots[i].isMaterialised() || !(slots[i].value() instanceof DjlTensor t)) {
+                return null;
+            }
+            NDArray a = t.array();
+            if (a.getDataType() != hidden.getDataType() || !a.getDevice().equals(hidden.getDevice())) {
+                return null; // int8 weights, or a tensor elsewhere: the Java path knows what to do
+            }
+            w[i] = a;
+        }
+        NDArray[] qkv = TorchNative.decoderQkv(new NDArray[] {hidden, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            w[8], cos, sin}, heads, kvHeads, headDim, eps);
+        NDArray k = qkv[1];
+        NDArray v = qkv[2];
+        if (cache != null) {
+            NDArray[] kv = cache.update(layerIdx, k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        return TorchNative.decoderAttentionMlp(new NDArray[] {hidden, qkv[0], k, v, w[9], w[10], w[11], w[12], w[13],
+            w[14], w[15], w[16], w[17]}, scale, eps);
+    }
+
+    private static boolean hooked(Module m) {
+        for (Module c : m.children().values()) {
+            if (c.hook() != null || hooked(c)) {
+                return true;
+            }
+        }
+        return false;
+    }
+}
