@@ -42,7 +42,8 @@ cp -r core/target/test-classes "$S/test-classes/core"
 cp -r backend-pytorch/target/test-classes "$S/test-classes/pytorch"
 # a JRE for Ferry, with include/ so that DJL's JNI can be built against it
 JDK=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
-"$JDK/bin/jlink" --add-modules java.base,java.compiler,java.desktop,java.sql,java.logging,java.naming,java.management,jdk.management,jdk.unsupported,jdk.zipfs \
+# jdk.httpserver and java.net.http: ferry serve and its load benchmark's clients
+"$JDK/bin/jlink" --add-modules java.base,java.compiler,java.desktop,java.sql,java.logging,java.naming,java.management,jdk.management,jdk.unsupported,jdk.zipfs,jdk.httpserver,java.net.http \
   --strip-debug --no-header-files --no-man-pages --compress=2 --output "$S/jre"
 cp -r "$JDK/include" "$S/jre/include"
 # DJL's native sources (23 KB) and the JNI header javac derives from PyTorchLibrary.java

@@ -128,6 +128,12 @@ class CudaGoldenTest {
     }
 
     static Loaded load(Path dir, CausalLM model, DeviceMap map, Set<String> preload, int prefetch) {
+        return load(backend, dir, model, map, preload, prefetch);
+    }
+
+    /** As above, on {@code backend} (a test class's own, open while this class's is closed). */
+    static Loaded load(DjlBackend backend, Path dir, CausalLM model, DeviceMap map, Set<String> preload,
+                       int prefetch) {
         SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir);
         CheckpointDispatcher loader = new CheckpointDispatcher(backend, new Dispatcher(backend));
         CheckpointDispatcher.Result r = loader.loadAndDispatch(model, ckpt, CheckpointDispatcher.Options.of(map)

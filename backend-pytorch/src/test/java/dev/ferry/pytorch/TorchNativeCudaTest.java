@@ -116,13 +116,13 @@ class TorchNativeCudaTest {
         GenerationConfig greedy = GenerationConfig.greedy(48);
         long[] resident;
         float[][] residentLogits;
-        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(dir, ModelFamilies.build(dir, backend),
+        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(backend, dir, ModelFamilies.build(dir, backend),
                 DeviceMap.single(GPU0), Set.of(), 0)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             resident = gen.generate(golden.inputIds(), greedy);
             residentLogits = gen.logits(golden.inputIds());
         }
-        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(dir, ModelFamilies.build(dir, backend), DeviceMap.of(m),
+        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(backend, dir, ModelFamilies.build(dir, backend), DeviceMap.of(m),
                 Set.of("LlamaDecoderLayer"), 3)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             int arrays = backend.liveArrayCount();
@@ -168,7 +168,7 @@ class TorchNativeCudaTest {
         requireNative();
         Golden golden = Golden.of(fixture);
         Path dir = Fixtures.model(fixture);
-        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(dir, ModelFamilies.build(dir, backend),
+        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(backend, dir, ModelFamilies.build(dir, backend),
                 DeviceMap.single(GPU0), Set.of(), 0)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             float[][] fused = decodeLogits(gen, golden.inputIds(), 24);
