@@ -175,6 +175,25 @@ serve() {
     minLen=32 maxLen=256
 }
 
+# where ferry serve spends its time on the GPU: a short batched run with info logging and thread dumps, then stopped
+servediag() {
+  local C=$W/tinyllama-1.1b M=${SERVE_MODES:-batched}
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
+  echo '{"": 0}' > "$W/all-gpu0.json"
+  "${JAVA[@]}" -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "$F/lib/*" dev.ferry.examples.bench.ServeLoadBenchmark model="$C" map="$W/all-gpu0.json" clients=64 \
+    seconds=${SERVE_SECONDS:-20} new=64 minLen=32 maxLen=256 modes=$M name=servediag > "$OUT/servediag-java.log" 2>&1 &
+  local p=$! n=0
+  # until every mode printed its result line (then stop it), with a thread dump every 40 s
+  for i in $(seq 1 60); do
+    sleep 5; kill -0 $p 2>/dev/null || break
+    [ "$(grep -c '^{' "$OUT/servediag-java.log")" -ge "$(echo "$M" | tr ',' '\n' | wc -l)" ] && break
+    n=$((n + 5)); if [ $((n % 40)) -eq 0 ]; then stamp "thread dump"; kill -3 $p; fi
+  done
+  kill $p 2>/dev/null; wait $p 2>/dev/null
+  grep '^servediag\|^{' "$OUT/servediag-java.log" | tee -a "$OUT/rows.raw"
+}
+
 moeckpt() {
   local C=$W/qwen3-moe-14b
   [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" qwen3-moe-14b | tee -a "$OUT/rows.raw"
@@ -213,6 +232,7 @@ for s in $STEPS; do
     small) small 2>&1 | tee "$OUT/small.log" | grep -v "^===" ;;
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
     moediag) moediag 2>&1 | tee "$OUT/moediag.log" ;;
+    servediag) servediag 2>&1 | tee "$OUT/servediag.log" | tail -5 ;;
     serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
     batch) batch 2>&1 | tee "$OUT/batch.log" | grep -v "^===" ;;
     overlap) overlap 2>&1 | tee "$OUT/overlap.log" | grep -v "^===" ;;

@@ -147,8 +147,19 @@ public final class ServeLoadBenchmark {
     /** {@code clients} threads sending streamed requests one after another until {@code nanos} have passed. */
     private static Result load(FerryServer server, int clients, long nanos, int vocab, int minLen, int maxLen,
                                int newTokens) throws Exception {
+        // the client's own threads are shut down after the run: left running, they kept the JVM from exiting
+        ExecutorService clientThreads = Executors.newFixedThreadPool(4);
+        try {
+            return load(server, clients, nanos, vocab, minLen, maxLen, newTokens, clientThreads);
+        } finally {
+            clientThreads.shutdownNow();
+        }
+    }
+
+    private static Result load(FerryServer server, int clients, long nanos, int vocab, int minLen, int maxLen,
+                               int newTokens, ExecutorService clientThreads) throws Exception {
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .executor(Executors.newFixedThreadPool(4)).build();
+                .executor(clientThreads).build();
         URI uri = URI.create(server.baseUri() + "/completions");
         long deadline = System.nanoTime() + nanos;
         AtomicInteger requests = new AtomicInteger();
@@ -217,10 +228,13 @@ public final class ServeLoadBenchmark {
                 return null;
             }));
         }
-        for (Future<?> f : futures) {
-            f.get();
+        try {
+            for (Future<?> f : futures) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
         }
-        pool.shutdown();
         return new Result(requests.get(), tokens.get(), errors.get(), ttft);
     }
 
