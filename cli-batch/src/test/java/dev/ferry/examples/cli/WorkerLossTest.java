@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
  * SIGKILL just as that executor starts a task, after another task of the stage has been written. The job still
  * finishes, every input row is written exactly once, and the rows equal those of the same job in local mode.
  *
- * <p>Sizes: 4 tasks of 8 rows, each row generated alone for up to 100 new tokens (a few seconds per task on a loaded
+ * <p>Sizes: 4 tasks of 8 rows, each row generated alone for up to 64 new tokens (a few seconds per task on a loaded
  * 2-core machine), so that the lost task is surely running when its executor dies and tasks remain for the
  * survivor. The job waits until both executors have registered, so the first two tasks go one to each.
  */
@@ -36,7 +36,7 @@ class WorkerLossTest {
 
     static final int ROWS = 32;
     static final int PARTITIONS = 4;
-    static final String[] JOB = {"--max-new-tokens", "100", "--batch-size", "1", "--partitions",
+    static final String[] JOB = {"--max-new-tokens", "64", "--batch-size", "1", "--partitions",
             String.valueOf(PARTITIONS)};
 
     @TempDir
@@ -64,8 +64,10 @@ class WorkerLossTest {
             onCluster = Cli.run(args(input, clusterOut, "--master", cluster.url(),
                     "--conf", "spark.extraListeners=" + LoseExecutorMidStage.class.getName(),
                     "--conf", "spark.ui.enabled=false", "--conf", "spark.executor.memory=512m",
-                    // as for the master and workers (StandaloneCluster): sooner started on a busy machine
-                    "--conf", "spark.executor.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+                    // C1 and one GC thread, as for the master and workers: sooner started on a busy machine;
+                    // DJL offline, as in this JVM (libtorch comes from the class path)
+                    "--conf", "spark.executor.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC "
+                            + "-Dai.djl.offline=true",
                     // tasks start once both executors are there (two 1-core workers), or after 2 minutes
                     "--conf", "spark.cores.max=2", "--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0",
                     "--conf", "spark.scheduler.maxRegisteredResourcesWaitingTime=120s"));
