@@ -2,6 +2,7 @@ package dev.ferry.examples.cli;
 
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 import org.apache.spark.ExecutorLostFailure;
@@ -29,6 +30,8 @@ public final class LoseExecutorMidStage extends SparkListener {
         volatile String lostExecutor;
         volatile RuntimeException lossFailed;
         final AtomicInteger succeeded = new AtomicInteger();
+        /** Counted down when {@link #loseExecutor} has returned (or thrown). */
+        final CountDownLatch lost = new CountDownLatch(1);
         /** Executor ids of the task attempts that ended because their executor was lost. */
         final List<String> attemptsLostWithExecutor = new CopyOnWriteArrayList<>();
 
@@ -77,11 +80,18 @@ public final class LoseExecutorMidStage extends SparkListener {
         }
         String executor = start.taskInfo().executorId();
         p.lostExecutor = executor;
-        try {
-            p.loseExecutor.accept(p.appId, executor);
-        } catch (RuntimeException e) {
-            p.lossFailed = e;
-        }
+        // on a thread of its own: the listeners after this one get their events while the JVMs die
+        Thread loss = new Thread(() -> {
+            try {
+                p.loseExecutor.accept(p.appId, executor);
+            } catch (RuntimeException e) {
+                p.lossFailed = e;
+            } finally {
+                p.lost.countDown();
+            }
+        }, "lose-executor-" + executor);
+        loss.setDaemon(true);
+        loss.start();
     }
 
     @Override

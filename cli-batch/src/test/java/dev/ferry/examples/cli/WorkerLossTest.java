@@ -52,7 +52,7 @@ class WorkerLossTest {
     static Map<Long, JsonNode> localRows;
 
     @BeforeAll
-    static void runTheJobOnAClusterThatLosesAWorkerAndInLocalMode() throws IOException {
+    static void runTheJobOnAClusterThatLosesAWorkerAndInLocalMode() throws IOException, InterruptedException {
         Path input = BatchCommandTest.jsonl(tmp.resolve("in.jsonl"), prompts());
         long start = System.nanoTime();
         cluster = StandaloneCluster.start(tmp.resolve("cluster"), 2, "1g", Duration.ofMinutes(2));
@@ -75,6 +75,9 @@ class WorkerLossTest {
             LoseExecutorMidStage.arm(null);
         }
         long clusterSeconds = (System.nanoTime() - start) / 1_000_000_000L;
+        if (plan.lostExecutor != null) {
+            assertThat(plan.lost.await(1, TimeUnit.MINUTES)).as("the worker's JVMs are gone within a minute").isTrue();
+        }
         assertThat(onCluster.exitCode()).as("%s%n%s", onCluster, cluster.logs()).isZero();
         clusterRows = BatchCommandTest.rows(clusterOut);
 
