@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -33,8 +34,8 @@ final class StandaloneCluster implements AutoCloseable {
     private final Path dir;
     private final Process master;
     private final List<Process> workers = new ArrayList<>();
-    /** Executors seen under each worker (snapshots: a killed worker's children are re-parented). */
-    private final List<ProcessHandle> launched = new ArrayList<>();
+    /** Executors of killed workers, taken before the kill (a killed worker's children are re-parented). */
+    private final List<ProcessHandle> launched = new CopyOnWriteArrayList<>();
     private String url;
 
     private StandaloneCluster(Path dir, Process master) {
@@ -78,15 +79,6 @@ final class StandaloneCluster implements AutoCloseable {
     /** The master's URL, {@code spark://127.0.0.1:PORT}. */
     String url() {
         return url;
-    }
-
-    int workers() {
-        return workers.size();
-    }
-
-    /** The process id of worker {@code i} (1-based). */
-    long workerPid(int i) {
-        return workers.get(i - 1).pid();
     }
 
     /**
