@@ -13,6 +13,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import org.apache.spark.scheduler.SparkListener;
@@ -234,6 +235,7 @@ final class BatchCommand implements Callable<Integer> {
             long errors = written.filter(functions.col("error").isNotNull()).count();
             out.printf("%d rows (%d with an error) in %.1f s, master %s, batch size %d: %s (%s)%n", count, errors,
                     seconds, spark.sparkContext().master(), batchSize, output, outputFormat);
+            awaitListeners(spark);
             if (failedTasks.get() > 0) {
                 out.printf("%d task attempt(s) failed and were retried%n", failedTasks.get());
             }
@@ -244,6 +246,21 @@ final class BatchCommand implements Callable<Integer> {
                 spark.stop();
             }
             err.flush();
+        }
+    }
+
+    /**
+     * Waits (10 s at most) until Spark's listeners have been handed every event posted so far. Events reach listeners
+     * asynchronously, each waiting behind the listeners before it in its queue, so the failed attempts of a job that
+     * has returned may not have been counted yet (a lost executor's attempts, behind a slow listener). {@code listenerBus()} is
+     * Spark-internal (Scala {@code private[spark]}, public in the bytecode); a Spark without it, or listeners still
+     * busy after 10 s, leave the count as seen.
+     */
+    private static void awaitListeners(SparkSession spark) {
+        try {
+            spark.sparkContext().listenerBus().waitUntilEmpty(10_000);
+        } catch (TimeoutException | LinkageError e) {
+            // the count printed is what the listener saw
         }
     }
 

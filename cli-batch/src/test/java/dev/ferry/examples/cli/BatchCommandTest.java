@@ -121,6 +121,15 @@ class BatchCommandTest {
     }
 
     @Test
+    void theRetriedAttemptIsCountedWhenASlowListenerDelaysSparksEvents() throws IOException {
+        Cli r = batch("--input", jsonl(tmp.resolve("in.jsonl"), prompts().subList(0, 8)).toString(), "--output",
+                tmp.resolve("out").toString(), "--batch-size", "2", "--partitions", "2", "--master", "local[2,2]",
+                "--fail-once-partition", "1", "--conf", "spark.extraListeners=" + SlowListener.class.getName());
+
+        assertThat(r.out()).contains("1 task attempt(s) failed and were retried").contains("8 rows (0 with an error)");
+    }
+
+    @Test
     void aBadRowLandsInTheErrorColumnAndTheOthersRun() throws IOException {
         List<long[]> prompts = new ArrayList<>(prompts().subList(0, 5));
         prompts.set(2, new long[] {1, 999});
