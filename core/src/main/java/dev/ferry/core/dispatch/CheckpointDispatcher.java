@@ -5,6 +5,7 @@ import dev.ferry.core.hook.Hooks;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.quant.QuantizingStore;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.DTypeConversion;
 import dev.ferry.core.tensor.Device;
@@ -113,13 +114,22 @@ public final class CheckpointDispatcher {
     }
 
     /**
+     * The checkpoint as {@code root} names and holds its tensors: 4.x spellings and fused experts under the tree's
+     * names ({@link CheckpointNames}), then float weights of int8 modules quantized on read ({@link QuantizingStore};
+     * a checkpoint that has the scales is read as it is).
+     */
+    static WeightsStore viewed(Module root, WeightsStore checkpoint) {
+        return QuantizingStore.view(root, CheckpointNames.view(root, checkpoint));
+    }
+
+    /**
      * Matches {@code checkpoint} against {@code root} without reading any weight.
      *
      * @throws IllegalArgumentException naming every tensor the checkpoint lacks, or whose shape (or a dtype
      *                                  that cannot be converted) differs, with both specs
      */
     public static Match match(Module root, WeightsStore checkpoint) {
-        checkpoint = CheckpointNames.view(root, checkpoint); // 4.x spellings and fused experts under the tree's names
+        checkpoint = viewed(root, checkpoint);
         Map<String, TensorSlot> stateDict = root.stateDict();
         Map<TensorSlot, List<String>> namesOf = new IdentityHashMap<>();
         stateDict.forEach((n, s) -> namesOf.computeIfAbsent(s, k -> new ArrayList<>()).add(n));
@@ -164,7 +174,7 @@ public final class CheckpointDispatcher {
      * is hooked).
      */
     public Result loadAndDispatch(Module root, WeightsStore stored, DispatchPlan plan, Options options) {
-        WeightsStore checkpoint = CheckpointNames.view(root, stored);
+        WeightsStore checkpoint = viewed(root, stored);
         DeviceMap map = options.dispatch().deviceMap();
         DeviceMap resolved = plan.deviceMap();
         Device main = plan.mainDevice();
