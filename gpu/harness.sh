@@ -10,6 +10,9 @@
 #   small  TinyLlama-shaped 1.1B fp16: layers 11-21 in CPU memory, and all on gpu0 (also plain transformers and
 #          Ferry with no hooks), Ferry and Accelerate with and without preload; torch's pinned/pageable copy speed
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
+#   int8   issue 19's int8 row: the Llama-3-8B-shaped checkpoint (made first if missing) under Accelerate's 0=4GiB map
+#          (the rest in CPU memory), Ferry with int8 weights quantized at load against Ferry fp16, same map, same run,
+#          and Accelerate fp16 beside them (INT8_ACCELERATE=0 leaves it out); about 6-8 minutes with the checkpoint
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
@@ -57,7 +60,7 @@ ACC=(python3 "$F/accelerate_decode.py")
 tests() {
   FERRY_FIXTURES=$FIX timeout 400 "${JAVA[@]}" -Dferry.fixtures="$FIX" -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
     --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
-    --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest --include-tag gpu --details tree --disable-banner \
+    --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest --select-class dev.ferry.pytorch.quant.Int8CudaTest --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
 }
 
@@ -124,6 +127,20 @@ dense() {
   arow "Qwen3 8B fp16, 0=4GiB, rest in CPU memory, decode: accelerate" -- "${ACC[@]}" "$C" "$W/qwen3-8b-4gib.json" --preload $P --new 6 --reps 1
 }
 
+# issue 19: int8 weights streamed. Same map for both (planned by Accelerate at fp16 sizes): the layers in CPU memory
+# stream int8 bytes plus a scale per output channel, about half of fp16's; the resident ones hold int8 too
+int8() {
+  local C=$W/llama3-8b
+  [ -f "$C/config.json" ] || python3 "$H/gpu/make_checkpoint.py" "$C" llama3-8b | tee -a "$OUT/rows.raw"
+  [ -f "$W/8b-4gib.json" ] || python3 "$H/gpu/accelerate_decode.py" --auto-map "$C" "$W/8b-4gib.json" 0=4GiB | tee -a "$OUT/maps.log" >/dev/null
+  local P=LlamaDecoderLayer N="8B int8, 0=4GiB, rest in CPU memory, decode"
+  row "$N: ferry_fp16" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2
+  row "$N: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 quantize=int8
+  if [ "${INT8_ACCELERATE:-1}" != 0 ]; then
+    arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib.json" --preload $P --new 4 --reps 1
+  fi
+}
+
 serve() {
   local C=$W/tinyllama-1.1b
   [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
@@ -173,6 +190,7 @@ for s in $STEPS; do
     moediag) moediag 2>&1 | tee "$OUT/moediag.log" ;;
     serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
     dense) dense 2>&1 | tee "$OUT/dense.log" | grep -v "^===" ;;
+    int8) int8 2>&1 | tee "$OUT/int8.log" | grep -v "^===" ;;
     moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;
     moe) moe 2>&1 | tee "$OUT/moe.log" | grep -v "^===" ;;
     *) echo "unknown step $s" ;;

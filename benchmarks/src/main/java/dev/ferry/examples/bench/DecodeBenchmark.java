@@ -9,7 +9,10 @@ import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.PageLocking;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
+import dev.ferry.core.quant.QuantizationScheme;
+import dev.ferry.core.quant.QuantizedLinears;
 import dev.ferry.pytorch.DjlBackend;
+import dev.ferry.pytorch.DjlDTypes;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
@@ -30,8 +33,11 @@ import java.util.Set;
  * cache, median of {@code reps} runs after one warm-up. Prints one JSON line per variant.
  *
  * <pre>
- * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [name=TEXT]
+ * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [quantize=int8]
+ *                 [name=TEXT]
  *   MAP: a device-map JSON file, or "plain" (all on gpu0, loaded without dispatch: no hooks at all)
+ *   quantize=int8: the decoder layers' Linear weights quantized as they are loaded (held, streamed as int8; load_s
+ *   includes the quantization); a checkpoint written by ferry quantize is int8 without it
  * </pre>
  * {@code streamed_bytes_per_token} is measured: the bytes the hooks brought to the GPU during the decode steps, per
  * step; {@code routed_expert_bytes_per_token} is what one token's routed experts weigh (experts per token × an
@@ -55,10 +61,12 @@ public final class DecodeBenchmark {
         int reps = Integer.parseInt(o.getOrDefault("reps", "3"));
         int prefetch = Integer.parseInt(o.getOrDefault("prefetch", "1"));
         Set<String> preload = o.containsKey("preload") ? Set.of(o.get("preload").split(",")) : Set.of();
+        QuantizationScheme quantize = o.containsKey("quantize") ? QuantizationScheme.parse(o.get("quantize")) : null;
         Device gpu = Device.accelerator(0);
         try (DjlBackend backend = new DjlBackend(); SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir)) {
             ModelConfig config = ModelConfig.read(dir);
-            CausalLM model = ModelFamilies.build(config, backend);
+            CausalLM model = ModelFamilies.build(config, backend, DjlDTypes.residentDType(config.dtype()), quantize);
+            int quantized = QuantizedLinears.quantizedWeights(model).size();
             long t0 = System.nanoTime();
             long streamed = 0;
             long routedPerToken = 0;
@@ -127,12 +135,13 @@ public final class DecodeBenchmark {
                             + "\"streamed_bytes_per_token\": %.0f, \"offloaded_bytes\": %d, "
                             + "\"routed_expert_bytes_per_token\": %s, \"expert_fetches_per_token\": %.2f, "
                             + "\"pinned_fraction\": %.3f, \"locked_bytes\": %d, "
-                            + "\"forward_thread_cpu_share\": %.3f, \"tokens_head\": %s}%n",
+                            + "\"forward_thread_cpu_share\": %.3f, \"quantized_weights\": %d, \"weight_bytes\": %d, "
+                            + "\"tokens_head\": %s}%n",
                     o.getOrDefault("name", mapArg), mapArg, String.join(",", preload), loadSeconds, median(prefillMs),
                     median(decodeTps), decodeTps, median(streamedPerToken), streamed,
                     routedPerToken == 0 ? "null" : Long.toString(routedPerToken), median(fetchesPerToken), pinned,
                     backend.pageLocking(gpu).lockedBytes(),
-                    median(cpuShare),
+                    median(cpuShare), quantized, model.byteSize(),
                     Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))));
             if (result != null) {
                 Dispatcher.remove(model);
