@@ -106,8 +106,9 @@ public final class ModelFamilies {
         }
         CausalLM lm = family(config).build(config, backend, dtype);
         QuantizationScheme scheme = declared != null ? declared : quantize;
-        if (scheme != null) {
-            quantize(lm, scheme);
+        if (scheme != null && quantize(lm, scheme) == 0) {
+            throw new IllegalArgumentException("quantize " + scheme + ": " + lm.className() + " has no Linear layer "
+                    + "inside its decoder blocks to quantize (GPT-2's blocks use Conv1D, which int8 does not cover)");
         }
         return lm;
     }

@@ -19,8 +19,10 @@ import org.junit.jupiter.params.provider.CsvSource;
  * magnitude; for these Gaussian-initialised weights (row max ≈ 3σ) a rounding error is uniform in ±s/2, RMS
  * s/√12 ≈ 0.7% of σ, so each projection's output moves by ≈ 0.7% of its size, and 4 layers of 3–4 projections in a
  * row compound that to a few percent at most; the mean logit error measured is 0.15–0.6% of the logit range for the
- * dense fixtures. Bounds are the measured worst (dense: max 5.3%, mean 0.56% of the range, agreement 89.1%;
- * MoE: max 19.1%, mean 1.0%, agreement 85.9%) with about 1.5× room for another CPU's summation order, no more.
+ * dense fixtures. Bounds are the worst measured over the fixtures of each kind (docs/quantization.md's table, nine
+ * fixtures; dense: max 5.3%, mean 0.56% of the range, agreement 89.1%; MoE, tiny-mixtral: max 19.1%, mean 1.0%,
+ * agreement 85.9%) with about 1.5× room on the errors and a few tokens on agreement for another CPU's summation
+ * order, no more; five of the nine run here to keep the suite short (tiny-mixtral, the MoE worst, is in the table).
  * MoE fixtures get their own bounds: a small change in a router's input can swap one of the top-k experts for a
  * token, which moves that token's logits by much more than rounding does (the router itself is not quantized).
  * Top-1 agreement is below 1 on these fixtures because they are random: with 256 near-uniform logits the best two
@@ -55,7 +57,6 @@ class Int8FidelityTest {
             "tiny-qwen3,     0.08, 0.009, 0.85",
             "tiny-gemma2,    0.08, 0.009, 0.85",
             "tiny-phi3,      0.08, 0.009, 0.85",
-            "tiny-mixtral,   0.30, 0.016, 0.80",
             "tiny-qwen3-moe, 0.30, 0.016, 0.80"})
     void logitsStayWithinTheMeasuredBoundsOfTheUnquantizedModel(String fixture, double maxRel, double meanRel,
                                                                 double agreement) throws IOException {

@@ -166,6 +166,14 @@ class QuantizedCheckpointTest {
     }
 
     @Test
+    void int8OnAModelWithNoLinearInItsBlocksIsANamedError() {
+        ModelConfig gpt2 = ModelConfig.read(Fixtures.model("tiny-gpt2"));
+        assertThatThrownBy(() -> ModelFamilies.build(gpt2, backend, DType.FLOAT32, QuantizationScheme.INT8))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("GPT2LMHeadModel")
+                .hasMessageContaining("Conv1D");
+    }
+
+    @Test
     void askingForInt8OnAnInt8CheckpointIsFineAndForNothingStillLoadsInt8() {
         Path out = tmp.resolve("q");
         quantize("tiny-llama", out, backend);
