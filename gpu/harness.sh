@@ -12,7 +12,8 @@
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
 #   int8   issue 19's int8 row: the Llama-3-8B-shaped checkpoint (made first if missing) under Accelerate's 0=4GiB map
 #          (the rest in CPU memory), Ferry with int8 weights quantized at load against Ferry fp16, same map, same run,
-#          and Accelerate fp16 beside them (INT8_ACCELERATE=0 leaves it out); about 6-8 minutes with the checkpoint
+#          and Accelerate fp16 beside them (INT8_ACCELERATE=0 leaves it out); then int8 under Ferry's own 0=4GiB plan at
+#          int8 sizes (more layers resident); about 4-6 minutes with the checkpoint
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
@@ -136,6 +137,9 @@ int8() {
   local P=LlamaDecoderLayer N="8B int8, 0=4GiB, rest in CPU memory, decode"
   row "$N: ferry_fp16" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2
   row "$N: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 quantize=int8
+  # what int8 is for: Ferry's own plan at int8 sizes keeps about twice the layers on the GPU under the same budget
+  row "8B int8, 0=4GiB planned at int8 sizes, rest in CPU memory, decode: ferry" -- "${BENCH[@]}" "$C" \
+    "auto:0=4GiB,cpu=100GiB" preload=$P prompt=128 new=16 reps=2 quantize=int8
   if [ "${INT8_ACCELERATE:-1}" != 0 ]; then
     arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib.json" --preload $P --new 4 --reps 1
   fi

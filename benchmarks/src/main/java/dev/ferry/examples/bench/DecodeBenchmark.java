@@ -5,6 +5,7 @@ import dev.ferry.core.dispatch.DispatchOptions;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.hook.StreamCounter;
+import dev.ferry.core.load.Ferry;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.PageLocking;
@@ -35,7 +36,8 @@ import java.util.Set;
  * <pre>
  * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [quantize=int8]
  *                 [name=TEXT]
- *   MAP: a device-map JSON file, or "plain" (all on gpu0, loaded without dispatch: no hooks at all)
+ *   MAP: a device-map JSON file, "auto:BUDGETS" (Ferry plans the map of the model as built, int8 sizes included,
+ *   under budgets such as 0=4GiB,cpu=100GiB), or "plain" (all on gpu0, loaded without dispatch: no hooks at all)
  *   quantize=int8: the decoder layers' Linear weights quantized as they are loaded (held, streamed as int8; load_s
  *   includes the quantization); a checkpoint written by ferry quantize is int8 without it
  * </pre>
@@ -76,7 +78,11 @@ public final class DecodeBenchmark {
             if (mapArg.equals("plain")) {
                 ModelFamilies.load(model, ckpt, backend, gpu);
             } else {
-                DeviceMap map = DeviceMap.readJson(Path.of(mapArg));
+                // "auto:0=4GiB,cpu=100GiB": Ferry's own plan of this model (int8 sizes when quantized) under the budgets
+                DeviceMap map = mapArg.startsWith("auto:")
+                        ? Ferry.model(dir).deviceMap("auto").maxMemory(mapArg.substring("auto:".length())).request()
+                                .deviceMapFor(model, backend, true)
+                        : DeviceMap.readJson(Path.of(mapArg));
                 result = new CheckpointDispatcher(backend, new Dispatcher(backend)).loadAndDispatch(model, ckpt,
                         CheckpointDispatcher.Options.of(map).withDispatch(DispatchOptions.of(map)
                                 .withPreloadClasses(preload).withPrefetchBlocks(prefetch).withStreamCounter(counter)));
