@@ -18,6 +18,9 @@ import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
 import dev.ferry.pytorch.models.ModelConfig;
 import dev.ferry.pytorch.models.ModelFamilies;
+import dev.ferry.core.weights.HostMemoryStore;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -163,6 +166,37 @@ class QuantizedCheckpointTest {
                     .hasMessageContaining("int8").hasMessageContaining(".weight'");
         }
         plain.namedTensors().values().forEach(s -> s.release());
+    }
+
+    @Test
+    void aTensorTheModelNeedsThatTheSourceLacksIsNamedAndNothingIsWritten() {
+        Path dir = Fixtures.model("tiny-llama");
+        CausalLM lm = ModelFamilies.build(ModelConfig.read(dir), backend, DType.FLOAT32, QuantizationScheme.INT8);
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir)) {
+            List<String> keep = ckpt.keys().stream().filter(k -> !k.equals("model.layers.1.mlp.up_proj.weight")).toList();
+            try (HostMemoryStore partial = HostMemoryStore.copyOf(ckpt, keep)) {
+                assertThatThrownBy(() -> QuantizedCheckpointWriter.write(lm, partial, dir, tmp.resolve("out"),
+                        QuantizationScheme.INT8)).hasMessageContaining("model.layers.1.mlp.up_proj.weight");
+            }
+        }
+        assertThat(tmp.resolve("out")).doesNotExist();
+    }
+
+    @Test
+    void aNonFiniteWeightIsNamedAndWhatWasWrittenIsRemoved() {
+        Path dir = Fixtures.model("tiny-llama");
+        CausalLM lm = ModelFamilies.build(ModelConfig.read(dir), backend, DType.FLOAT32, QuantizationScheme.INT8);
+        String bad = "model.layers.2.self_attn.v_proj.weight";
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir);
+             HostMemoryStore broken = HostMemoryStore.copyOf(ckpt)) {
+            ByteBuffer b = ByteBuffer.allocate((int) ckpt.spec(bad).byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+            b.put(ckpt.bytes(bad).duplicate()).flip();
+            b.putFloat(4 * 70, Float.POSITIVE_INFINITY); // one element past the first row
+            broken.put(bad, ckpt.spec(bad), b);
+            assertThatThrownBy(() -> QuantizedCheckpointWriter.write(lm, broken, dir, tmp.resolve("out"),
+                    QuantizationScheme.INT8)).hasMessageContaining(bad).hasMessageContaining("non-finite");
+        }
+        assertThat(tmp.resolve("out")).doesNotExist();
     }
 
     @Test

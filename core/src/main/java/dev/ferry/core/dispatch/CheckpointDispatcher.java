@@ -264,6 +264,11 @@ public final class CheckpointDispatcher {
             }
             throw ex;
         }
+        if (folder == null && checkpoint instanceof QuantizingStore q
+                && diskAliases.values().stream().anyMatch(q.quantizedWeights()::contains)) {
+            LOG.warn("blocks left on disk are read from the float checkpoint and quantized to int8 at every forward; "
+                    + "write a quantized checkpoint once (ferry quantize) or give an offload folder to store int8");
+        }
         LOG.info("loaded {} tensors: {} resident, {} bytes in host memory, {} bytes left on disk", keyOf.size(),
                 perDevice, hostBytes, diskBytes);
         return new Result(report, unexpected, perDevice, hostBytes, diskBytes, folder, reused);
