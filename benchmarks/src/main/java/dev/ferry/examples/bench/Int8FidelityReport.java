@@ -2,6 +2,7 @@ package dev.ferry.examples.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.core.tensor.DType;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.quant.Int8Fidelity;
 import java.nio.file.Files;
@@ -14,9 +15,10 @@ import java.util.Locale;
  * {@code docs/quantization.md}.
  *
  * <pre>
- * Int8FidelityReport [FIXTURES_DIR=testdata] [NEW_TOKENS=64] [MODEL ...]
+ * Int8FidelityReport [FIXTURES_DIR=testdata] [NEW_TOKENS=64] [dtype=float16] [MODEL ...]
  * </pre>
- * The prompt of each model is its {@code golden.json}'s {@code input_ids}.
+ * The prompt of each model is its {@code golden.json}'s {@code input_ids}; both models compute in {@code dtype}
+ * (default: as config.json declares; the fixtures are float32).
  */
 public final class Int8FidelityReport {
 
@@ -29,7 +31,13 @@ public final class Int8FidelityReport {
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args.length > 0 ? args[0] : "testdata");
         int newTokens = args.length > 1 ? Integer.parseInt(args[1]) : 64;
-        List<String> models = args.length > 2 ? List.of(args).subList(2, args.length) : DEFAULT;
+        DType dtype = null;
+        List<String> rest = new java.util.ArrayList<>(args.length > 2 ? List.of(args).subList(2, args.length) : List.of());
+        if (!rest.isEmpty() && rest.get(0).startsWith("dtype=")) {
+            dtype = DType.fromTorch(rest.remove(0).substring("dtype=".length()));
+        }
+        List<String> models = rest.isEmpty() ? DEFAULT : rest;
+        System.out.println("compute dtype: " + (dtype == null ? "as config.json declares" : dtype.torchName()));
         System.out.println("| model | max abs logit error / logit range | mean abs error / range | logit range "
                 + "| top-1 agreement (teacher forced, " + newTokens + " tokens) | greedy tokens equal before the first "
                 + "difference |");
@@ -42,7 +50,7 @@ public final class Int8FidelityReport {
                 for (int i = 0; i < prompt.length; i++) {
                     prompt[i] = golden.get("input_ids").get(i).asLong();
                 }
-                Int8Fidelity f = Int8Fidelity.measure(model, prompt, newTokens, null, backend);
+                Int8Fidelity f = Int8Fidelity.measure(model, prompt, newTokens, dtype, backend);
                 System.out.printf(Locale.ROOT, "| %s | %.4f | %.5f | %.2f | %.3f | %d of %d |%n", m,
                         f.maxRelativeError(), f.meanRelativeError(), f.logitRange(), f.topOneAgreement(),
                         f.firstDivergence(), f.newTokens());
