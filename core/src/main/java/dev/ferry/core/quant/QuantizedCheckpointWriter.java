@@ -102,13 +102,14 @@ public final class QuantizedCheckpointWriter {
                     source += named.spec(key).byteSize();
                 }
             }
+            // each file joins the clean-up list only once written: a name someone else took meanwhile is never removed
             Path weights = outDir.resolve(WEIGHTS);
-            written.add(weights);
             w.write(weights);
+            written.add(weights);
             Path cfg = outDir.resolve(CONFIG);
-            written.add(cfg);
             Files.write(cfg, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(config)
                     .getBytes(StandardCharsets.UTF_8), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            written.add(cfg);
             List<String> files = new ArrayList<>(List.of(WEIGHTS, CONFIG));
             for (String name : COMPANIONS) {
                 Path src = modelDir.resolve(name);
@@ -116,8 +117,8 @@ public final class QuantizedCheckpointWriter {
                     LOG.warn("{} is a symbolic link: not copied (Ferry reads only inside the folders it is given)", src);
                 } else if (Files.isRegularFile(src, LinkOption.NOFOLLOW_LINKS)) {
                     Path dst = outDir.resolve(name);
-                    written.add(dst);
                     Files.copy(src, dst); // fails rather than replace: the folder was empty
+                    written.add(dst);
                     files.add(name);
                 }
             }

@@ -103,8 +103,8 @@ public final class QuantizingStore implements WeightsStore {
         if (scaleOf.containsKey(key)) {
             TensorSpec s = checkpoint.spec(key);
             float[] known = scales.get(key);
-            Int8Quantizer.Quantized q = Int8Quantizer.quantize(checkpoint.bytes(key), s.dtype(), rows(s, key),
-                    cols(s, key), known, key);
+            Int8Quantizer.Quantized q = Int8Quantizer.quantize(checkpoint.bytes(key), s.dtype(), rows(s), cols(s),
+                    known, key);
             scales.putIfAbsent(key, q.scales());
             return q.values().asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
         }
@@ -121,18 +121,19 @@ public final class QuantizingStore implements WeightsStore {
     private float[] scalesOf(String weight) {
         return scales.computeIfAbsent(weight, w -> {
             TensorSpec s = checkpoint.spec(w);
-            return Int8Quantizer.scales(checkpoint.bytes(w), s.dtype(), rows(s, w), cols(s, w), w);
+            return Int8Quantizer.scales(checkpoint.bytes(w), s.dtype(), rows(s), cols(s), w);
         });
     }
 
-    private static int rows(TensorSpec s, String key) {
+    private static int rows(TensorSpec s) {
         return Math.toIntExact(s.dim(0));
     }
 
-    private static int cols(TensorSpec s, String key) {
+    private static int cols(TensorSpec s) {
         return Math.toIntExact(s.dim(1));
     }
 
+    /** Whether this view makes {@code key} (a quantized weight or its scales) rather than the checkpoint. */
     private boolean made(String key) {
         return scaleOf.containsKey(key) || weightOf.containsKey(key);
     }
