@@ -1,6 +1,7 @@
 package dev.ferry.examples.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,6 +55,17 @@ class QuantizeCommandTest {
         assertThat(r.exitCode()).isEqualTo(2);
         assertThat(r.err()).contains("int4").contains("int8");
         assertThat(tmp.resolve("o")).doesNotExist();
+    }
+
+    @Test
+    void quantizeWithTheOnnxBackendIsRefusedByName() {
+        Cli r = Cli.run("generate", "--model", Cli.model("tiny-llama"), "--backend", "onnx", "--quantize", "int8",
+                "--input-ids", Cli.goldenPrompt("tiny-llama"));
+        assertThat(r.exitCode()).isEqualTo(2);
+        assertThat(r.err()).contains("--quantize").contains("onnx");
+        assertThatThrownBy(() -> dev.ferry.core.load.Ferry.model(Path.of(Cli.model("tiny-llama"))).backend("onnx")
+                .quantize("int8").load()).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("quantize int8").hasMessageContaining("ONNX");
     }
 
     @Test
