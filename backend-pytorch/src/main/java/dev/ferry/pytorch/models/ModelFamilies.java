@@ -6,7 +6,7 @@ import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.quant.QuantizationConfig;
 import dev.ferry.core.quant.QuantizationScheme;
 import dev.ferry.core.quant.QuantizedLinears;
-import dev.ferry.core.quant.QuantizingStore;
+import dev.ferry.core.dispatch.QuantizingStore;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorSpec;

@@ -3,7 +3,7 @@ package dev.ferry.examples.cli;
 import com.google.inject.Injector;
 import dev.ferry.core.placement.SizeStrings;
 import dev.ferry.core.quant.QuantizationScheme;
-import dev.ferry.core.quant.QuantizedCheckpointWriter;
+import dev.ferry.core.dispatch.QuantizedCheckpointWriter;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.models.CausalLM;

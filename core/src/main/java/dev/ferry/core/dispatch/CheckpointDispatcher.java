@@ -5,7 +5,6 @@ import dev.ferry.core.hook.Hooks;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
-import dev.ferry.core.quant.QuantizingStore;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.DTypeConversion;
 import dev.ferry.core.tensor.Device;

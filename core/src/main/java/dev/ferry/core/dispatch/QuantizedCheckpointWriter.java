@@ -1,11 +1,12 @@
-package dev.ferry.core.quant;
+package dev.ferry.core.dispatch;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.ferry.core.dispatch.CheckpointDispatcher;
-import dev.ferry.core.dispatch.CheckpointNames;
 import dev.ferry.core.module.Module;
+import dev.ferry.core.quant.QuantizationConfig;
+import dev.ferry.core.quant.QuantizationScheme;
+import dev.ferry.core.quant.QuantizedLinears;
 import dev.ferry.core.weights.SafetensorsWriter;
 import dev.ferry.core.weights.WeightsStore;
 import java.io.IOException;

@@ -1,6 +1,8 @@
-package dev.ferry.core.quant;
+package dev.ferry.core.dispatch;
 
 import dev.ferry.core.module.Module;
+import dev.ferry.core.quant.Int8Quantizer;
+import dev.ferry.core.quant.QuantizedLinears;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.TensorSpec;
 import dev.ferry.core.weights.WeightsStore;

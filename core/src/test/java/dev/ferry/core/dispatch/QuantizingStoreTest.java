@@ -1,9 +1,10 @@
-package dev.ferry.core.quant;
+package dev.ferry.core.dispatch;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.core.module.Module;
+import dev.ferry.core.quant.Int8Quantizer;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.TensorSpec;
