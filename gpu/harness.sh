@@ -14,6 +14,10 @@
 #          the compute, 6 and 1 blocks ahead; all on gpu0 with fused layers, fused attention only, separate ops; the
 #          link limit
 #   batch  the 8B under 0=4GiB decoding batches of 1, 8 and 32 rows (Ferry) and 1 and 32 (Accelerate)
+#   int8   issue 19's int8 row: the Llama-3-8B-shaped checkpoint (made first if missing) under Accelerate's 0=4GiB map
+#          (the rest in CPU memory), Ferry with int8 weights quantized at load against Ferry fp16, same map, same run,
+#          and Accelerate fp16 beside them (INT8_ACCELERATE=0 leaves it out); then int8 under Ferry's own 0=4GiB plan at
+#          int8 sizes (more layers resident); about 4-6 minutes with the checkpoint
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
@@ -64,7 +68,8 @@ tests() {
   FERRY_FIXTURES=$FIX timeout 400 "${JAVA[@]}" -Dferry.fixtures="$FIX" -Dferry.requireTorchNative=true -jar "$F"/tools/junit-platform-console-standalone-*.jar execute \
     --class-path "$F/test-classes/pytorch:$F/test-classes/core:$(ls "$F"/tools/assertj-*.jar "$F"/lib/*.jar | tr '\n' ':')" \
     --select-class dev.ferry.pytorch.CudaGoldenTest --select-class dev.ferry.pytorch.MoeCudaTest \
-    --select-class dev.ferry.pytorch.TorchNativeCudaTest --include-tag gpu --details tree --disable-banner \
+    --select-class dev.ferry.pytorch.TorchNativeCudaTest --select-class dev.ferry.pytorch.quant.Int8CudaTest \
+    --include-tag gpu --details tree --disable-banner \
     --reports-dir "$OUT/junit"
 }
 
@@ -166,6 +171,23 @@ batch() {
   done
 }
 
+# issue 19: int8 weights streamed. Same map for both (planned by Accelerate at fp16 sizes): the layers in CPU memory
+# stream int8 bytes plus a scale per output channel, about half of fp16's; the resident ones hold int8 too
+int8() {
+  local C=$W/llama3-8b
+  [ -f "$C/config.json" ] || python3 "$H/gpu/make_checkpoint.py" "$C" llama3-8b | tee -a "$OUT/rows.raw"
+  [ -f "$W/8b-4gib.json" ] || python3 "$H/gpu/accelerate_decode.py" --auto-map "$C" "$W/8b-4gib.json" 0=4GiB | tee -a "$OUT/maps.log" >/dev/null
+  local P=LlamaDecoderLayer N="8B int8, 0=4GiB, rest in CPU memory, decode"
+  row "$N: ferry_fp16" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2
+  row "$N: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 quantize=int8
+  # what int8 is for: Ferry's own plan at int8 sizes keeps about twice the layers on the GPU under the same budget
+  row "8B int8, 0=4GiB planned at int8 sizes, rest in CPU memory, decode: ferry" -- "${BENCH[@]}" "$C" \
+    "auto:0=4GiB,cpu=100GiB" preload=$P prompt=128 new=16 reps=2 quantize=int8
+  if [ "${INT8_ACCELERATE:-1}" != 0 ]; then
+    arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib.json" --preload $P --new 4 --reps 1
+  fi
+}
+
 serve() {
   local C=$W/tinyllama-1.1b
   [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
@@ -237,6 +259,7 @@ for s in $STEPS; do
     batch) batch 2>&1 | tee "$OUT/batch.log" | grep -v "^===" ;;
     overlap) overlap 2>&1 | tee "$OUT/overlap.log" | grep -v "^===" ;;
     dense) dense 2>&1 | tee "$OUT/dense.log" | grep -v "^===" ;;
+    int8) int8 2>&1 | tee "$OUT/int8.log" | grep -v "^===" ;;
     moeckpt) moeckpt 2>&1 | tee "$OUT/moeckpt.log" | grep -v "^===" ;;
     moe) moe 2>&1 | tee "$OUT/moe.log" | grep -v "^===" ;;
     *) echo "unknown step $s" ;;

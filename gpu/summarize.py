@@ -56,6 +56,11 @@ for name, r in by.items():
     if plain:
         row["transformers_plain"] = plain.get("decode_tokens_per_s")
         row["ratio_vs_plain"] = round(r["decode_tokens_per_s"] / plain["decode_tokens_per_s"], 2)
+    fp16 = by.get(base + ": ferry_fp16")
+    if fp16:  # int8 rows: Ferry fp16 on the same map in the same run
+        row["ferry_fp16"] = fp16.get("decode_tokens_per_s")
+        row["ratio_vs_fp16"] = round(r["decode_tokens_per_s"] / fp16["decode_tokens_per_s"], 2)
+        row["fp16_streamed_bytes_per_token"] = fp16.get("streamed_bytes_per_token")
     nohooks = by.get(base + ": ferry no hooks")
     if nohooks:
         row["ferry_no_hooks"] = nohooks.get("decode_tokens_per_s")

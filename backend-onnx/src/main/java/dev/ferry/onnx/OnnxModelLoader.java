@@ -33,6 +33,10 @@ public final class OnnxModelLoader implements ModelLoader {
             throw new IllegalArgumentException("dtype " + request.dtype().torchName()
                     + ": not supported on the ONNX backend (the exported graph fixes its types)");
         }
+        if (request.quantize() != null) {
+            throw new IllegalArgumentException("quantize " + request.quantize() + ": not supported on the ONNX backend "
+                    + "(quantize the export with onnxruntime's quantize_dynamic instead; Ferry runs such exports)");
+        }
         Path file = request.modelDir().resolve("model.onnx");
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException("model folder " + request.modelDir() + " has no model.onnx");

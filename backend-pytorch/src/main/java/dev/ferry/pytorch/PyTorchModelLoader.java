@@ -45,8 +45,9 @@ public final class PyTorchModelLoader implements ModelLoader {
                         + " has no config.json; the PyTorch backend builds models from it");
             }
             ModelConfig config = ModelConfig.read(request.modelDir());
-            CausalLM lm = request.dtype() == null ? ModelFamilies.build(config, backend)
-                    : ModelFamilies.build(config, backend, DjlDTypes.residentDType(request.dtype()));
+            CausalLM lm = ModelFamilies.build(config, backend, request.dtype() == null
+                    ? DjlDTypes.residentDType(config.dtype()) : DjlDTypes.residentDType(request.dtype()),
+                    request.quantize());
             Set<String> preload = request.preloadClasses(lm);
             DeviceMap map = request.deviceMapFor(lm, backend, true);
             DispatchPlan plan;

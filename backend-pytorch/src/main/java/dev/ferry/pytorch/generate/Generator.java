@@ -272,7 +272,8 @@ public final class Generator implements LanguageModel, AutoCloseable {
         try (DjlTensor input = backend.tokens(ids, inputDevice);
              DjlTensor logits = model.logits(input, null);
              NDScope scope = new NDScope()) {
-            float[] flat = logits.array().toFloatArray();
+            // a float16 model's logits are float16: read them as float32 (an alias when they already are)
+            float[] flat = logits.array().toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
             int vocab = flat.length / ids.length;
             float[][] out = new float[ids.length][];
             for (int i = 0; i < ids.length; i++) {

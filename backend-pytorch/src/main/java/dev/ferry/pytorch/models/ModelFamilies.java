@@ -3,6 +3,10 @@ package dev.ferry.pytorch.models;
 import dev.ferry.core.dispatch.CheckpointNames;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
+import dev.ferry.core.quant.QuantizationConfig;
+import dev.ferry.core.quant.QuantizationScheme;
+import dev.ferry.core.quant.QuantizedLinears;
+import dev.ferry.core.dispatch.QuantizingStore;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorSpec;
@@ -10,6 +14,7 @@ import dev.ferry.core.weights.WeightsStore;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.DjlDTypes;
 import dev.ferry.pytorch.DjlTensor;
+import dev.ferry.pytorch.nn.Linear;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -82,7 +87,50 @@ public final class ModelFamilies {
     }
 
     public static CausalLM build(ModelConfig config, DjlBackend backend, DType dtype) {
-        return family(config).build(config, backend, dtype);
+        return build(config, backend, dtype, null);
+    }
+
+    /**
+     * The model of {@code config}, on meta, in {@code dtype}, its decoder blocks' Linear weights quantized with
+     * {@code quantize} ({@link #quantize}); {@code null}: as config.json declares (a {@code quantization_config} of a
+     * checkpoint written by {@code ferry quantize} gives int8, and its weights are then read as stored).
+     *
+     * @throws IllegalArgumentException when config.json declares another scheme than {@code quantize}, or one Ferry
+     *                                  does not run
+     */
+    public static CausalLM build(ModelConfig config, DjlBackend backend, DType dtype, QuantizationScheme quantize) {
+        QuantizationScheme declared = QuantizationConfig.of(config.json()).orElse(null);
+        if (declared != null && quantize != null && declared != quantize) {
+            throw new IllegalArgumentException("quantize " + quantize + ": the checkpoint is already quantized as "
+                    + declared + " (config.json's " + QuantizationConfig.KEY + ")");
+        }
+        CausalLM lm = family(config).build(config, backend, dtype);
+        QuantizationScheme scheme = declared != null ? declared : quantize;
+        if (scheme != null && quantize(lm, scheme) == 0) {
+            throw new IllegalArgumentException("quantize " + scheme + ": " + lm.className() + " has no Linear layer "
+                    + "inside its decoder blocks to quantize (GPT-2's blocks use Conv1D, which int8 does not cover)");
+        }
+        return lm;
+    }
+
+    /**
+     * Declares the weights of the modules {@link QuantizedLinears#targets} selects (the Linear layers inside the
+     * decoder blocks) as quantized with {@code scheme}; on meta, before loading. Loading then quantizes float weights
+     * as they are read, or reads a quantized checkpoint's as they are. Idempotent.
+     *
+     * @return the number of modules quantized
+     */
+    public static int quantize(Module root, QuantizationScheme scheme) {
+        java.util.Objects.requireNonNull(scheme, "scheme");
+        List<Module> targets = QuantizedLinears.targets(root);
+        for (Module m : targets) {
+            if (!(m instanceof Linear linear)) {
+                throw new IllegalStateException(m + " is selected for " + scheme + " weights but is not this backend's "
+                        + "Linear");
+            }
+            linear.useInt8Weights();
+        }
+        return targets.size();
     }
 
     /** {@code checkpoint} as {@code model}'s module tree names its tensors ({@link Family#checkpointView}). */
@@ -99,7 +147,8 @@ public final class ModelFamilies {
      */
     public static void load(Module root, WeightsStore checkpoint, DjlBackend backend, Device device) {
         backend.requireAvailable(device);
-        WeightsStore store = CheckpointNames.view(root, checkpoint);
+        // fused experts and 4.x names under the tree's names, then float weights of int8 modules quantized on read
+        WeightsStore store = QuantizingStore.view(root, CheckpointNames.view(root, checkpoint));
         Map<TensorSlot, List<String>> names = new IdentityHashMap<>();
         List<TensorSlot> order = new ArrayList<>();
         root.stateDict().forEach((name, slot) -> {
@@ -122,6 +171,13 @@ public final class ModelFamilies {
                 throw new IllegalArgumentException("tensor '" + found + "' has shape " + stored.shapeString()
                         + " in the checkpoint but the model (" + root.className() + ") expects "
                         + slot.spec().shapeString());
+            }
+            if (stored.dtype() != slot.spec().dtype()
+                    && !(stored.dtype().isFloatingPoint() && slot.spec().dtype().isFloatingPoint())) {
+                throw new IllegalArgumentException("tensor '" + found + "' is " + stored + " in the checkpoint but the "
+                        + "model (" + root.className() + ") expects " + slot.spec() + (stored.dtype() == DType.INT8
+                        ? ": an int8 checkpoint loads into a model built from its own config.json (quantization_config)"
+                        : ""));
             }
             source.put(slot, found);
         }

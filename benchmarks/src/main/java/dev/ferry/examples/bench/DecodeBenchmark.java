@@ -5,11 +5,15 @@ import dev.ferry.core.dispatch.DispatchOptions;
 import dev.ferry.core.dispatch.DispatchReport;
 import dev.ferry.core.dispatch.Dispatcher;
 import dev.ferry.core.hook.StreamCounter;
+import dev.ferry.core.load.Ferry;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.PageLocking;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
+import dev.ferry.core.quant.QuantizationScheme;
+import dev.ferry.core.quant.QuantizedLinears;
 import dev.ferry.pytorch.DjlBackend;
+import dev.ferry.pytorch.DjlDTypes;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
@@ -30,8 +34,12 @@ import java.util.Set;
  * cache, median of {@code reps} runs after one warm-up. Prints one JSON line per variant.
  *
  * <pre>
- * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [batch=1] [name=TEXT]
- *   MAP: a device-map JSON file, or "plain" (all on gpu0, loaded without dispatch: no hooks at all)
+ * DecodeBenchmark MODEL_DIR MAP [preload=CLASS] [prompt=128] [new=32] [reps=3] [prefetch=1] [batch=1]
+ *                 [quantize=int8] [name=TEXT]
+ *   MAP: a device-map JSON file, "auto:BUDGETS" (Ferry plans the map of the model as built, int8 sizes included,
+ *   under budgets such as 0=4GiB,cpu=100GiB), or "plain" (all on gpu0, loaded without dispatch: no hooks at all)
+ *   quantize=int8: the decoder layers' Linear weights quantized as they are loaded (held, streamed as int8; load_s
+ *   includes the quantization); a checkpoint written by ferry quantize is int8 without it
  * </pre>
  * {@code streamed_bytes_per_token} is measured: the bytes the hooks brought to the GPU during the decode steps, per
  * step; {@code routed_expert_bytes_per_token} is what one token's routed experts weigh (experts per token × an
@@ -58,10 +66,12 @@ public final class DecodeBenchmark {
         int reps = Integer.parseInt(o.getOrDefault("reps", "3"));
         int prefetch = Integer.parseInt(o.getOrDefault("prefetch", "1"));
         Set<String> preload = o.containsKey("preload") ? Set.of(o.get("preload").split(",")) : Set.of();
+        QuantizationScheme quantize = o.containsKey("quantize") ? QuantizationScheme.parse(o.get("quantize")) : null;
         Device gpu = Device.accelerator(0);
         try (DjlBackend backend = new DjlBackend(); SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir)) {
             ModelConfig config = ModelConfig.read(dir);
-            CausalLM model = ModelFamilies.build(config, backend);
+            CausalLM model = ModelFamilies.build(config, backend, DjlDTypes.residentDType(config.dtype()), quantize);
+            int quantized = QuantizedLinears.quantizedWeights(model).size();
             long t0 = System.nanoTime();
             long streamed = 0;
             long routedPerToken = 0;
@@ -71,7 +81,11 @@ public final class DecodeBenchmark {
             if (mapArg.equals("plain")) {
                 ModelFamilies.load(model, ckpt, backend, gpu);
             } else {
-                DeviceMap map = DeviceMap.readJson(Path.of(mapArg));
+                // "auto:0=4GiB,cpu=100GiB": Ferry's own plan of this model (int8 sizes when quantized) under the budgets
+                DeviceMap map = mapArg.startsWith("auto:")
+                        ? Ferry.model(dir).deviceMap("auto").maxMemory(mapArg.substring("auto:".length())).request()
+                                .deviceMapFor(model, backend, true)
+                        : DeviceMap.readJson(Path.of(mapArg));
                 result = new CheckpointDispatcher(backend, new Dispatcher(backend)).loadAndDispatch(model, ckpt,
                         CheckpointDispatcher.Options.of(map).withDispatch(DispatchOptions.of(map)
                                 .withPreloadClasses(preload).withPrefetchBlocks(prefetch).withStreamCounter(counter)));
@@ -140,12 +154,13 @@ public final class DecodeBenchmark {
                             + "\"streamed_bytes_per_token\": %.0f, \"offloaded_bytes\": %d, "
                             + "\"routed_expert_bytes_per_token\": %s, \"expert_fetches_per_token\": %.2f, "
                             + "\"pinned_fraction\": %.3f, \"locked_bytes\": %d, "
-                            + "\"forward_thread_cpu_share\": %.3f, \"tokens_head\": %s}%n",
+                            + "\"forward_thread_cpu_share\": %.3f, \"quantized_weights\": %d, \"weight_bytes\": %d, "
+                            + "\"tokens_head\": %s}%n",
                     o.getOrDefault("name", mapArg), mapArg, String.join(",", preload), loadSeconds, median(prefillMs),
                     median(decodeTps), decodeTps, median(streamedPerToken), streamed,
                     routedPerToken == 0 ? "null" : Long.toString(routedPerToken), median(fetchesPerToken), pinned,
                     backend.pageLocking(gpu).lockedBytes(),
-                    median(cpuShare),
+                    median(cpuShare), quantized, model.byteSize(),
                     Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))));
             if (result != null) {
                 Dispatcher.remove(model);

@@ -53,7 +53,7 @@ final class ExplainCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         Injector injector = Backends.injector(Backends.Name.pytorch);
         try (DjlBackend backend = injector.getInstance(DjlBackend.class)) {
-            Module root = ModelTrees.onMeta(model, backend);
+            Module root = planning.quantized(ModelTrees.onMeta(model, backend));
             Set<String> classes = preload.classes(root, err);
             DeviceMap map = planning.deviceMap(deviceMap, root, backend, classes, false, err);
             DispatchReport report;

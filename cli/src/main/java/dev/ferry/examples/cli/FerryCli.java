@@ -24,7 +24,7 @@ import picocli.CommandLine.Spec;
         description = "Runs models larger than one accelerator's memory: plans device maps, explains how a model "
                 + "will be dispatched, generates with the model dispatched over accelerators, CPU and disk.",
         subcommands = {PlanCommand.class, ExplainCommand.class, GenerateCommand.class, EmbedCommand.class,
-                DemoCommand.class, ServeCommand.class,
+                DemoCommand.class, ServeCommand.class, QuantizeCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Try 'ferry demo': the main job on the small model that ships with Ferry.",
                 "Exit codes: 0 ok, 1 runtime failure, 2 bad usage."})

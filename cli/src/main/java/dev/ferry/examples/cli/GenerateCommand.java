@@ -221,7 +221,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         try (DjlBackend djl = injector.getInstance(DjlBackend.class)) {
             HuggingFaceTokenizer tokenizer = tokenizer();
-            CausalLM lm = inDType(ModelTrees.causalLmOnMeta(model, djl), djl, err);
+            CausalLM lm = (CausalLM) planning.quantized(inDType(ModelTrees.causalLmOnMeta(model, djl), djl, err));
             long[] ids = promptIds(tokenizer);
             GenerationConfig checked = withModelEos(atTheDoor(lm.tokenLimits(), ids, config), lm.eosTokenIds());
             Set<String> classes = preload.classes(lm, err);
@@ -243,6 +243,10 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         if (planning.dtype != null) {
             throw new UsageException("--dtype: not supported with --backend onnx (the exported graph fixes its types)");
+        }
+        if (planning.quantize != null) {
+            throw new UsageException("--quantize: not supported with --backend onnx (quantize the export with "
+                    + "onnxruntime's quantize_dynamic; Ferry runs such exports)");
         }
         Path file = model.resolve("model.onnx");
         if (!java.nio.file.Files.isRegularFile(file)) {

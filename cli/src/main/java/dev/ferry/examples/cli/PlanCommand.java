@@ -50,7 +50,7 @@ final class PlanCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         Injector injector = Backends.injector(Backends.Name.pytorch);
         try (DjlBackend backend = injector.getInstance(DjlBackend.class)) {
-            Module root = ModelTrees.onMeta(model, backend);
+            Module root = planning.quantized(ModelTrees.onMeta(model, backend));
             String checkpoint = checkHeaders(root);
             Set<String> classes = planning.noSplitClasses(root, err);
             Set<String> preloadClasses = preload.classes(root, err);

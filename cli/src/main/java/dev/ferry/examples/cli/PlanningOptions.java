@@ -6,6 +6,7 @@ import dev.ferry.core.placement.AvailableMemory;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.PlanRequest;
+import dev.ferry.core.quant.QuantizationScheme;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.load.MachineBudgets;
 import dev.ferry.core.tensor.Device;
@@ -42,6 +43,25 @@ final class PlanningOptions {
     @Option(names = "--dtype", paramLabel = "TYPE", converter = DTypeConverter.class,
             description = "Weights loaded as float16, bfloat16 or float32 (default: as config.json declares).")
     DType dtype;
+
+    @Option(names = "--quantize", paramLabel = "SCHEME", converter = QuantizeSchemeConverter.class,
+            description = "int8: the decoder layers' Linear weights quantized as they are loaded (weight-only, one "
+                    + "scale per output channel), held and streamed as int8; planning counts int8 sizes. A checkpoint "
+                    + "written by 'ferry quantize' is int8 without it. PyTorch backend only.")
+    QuantizationScheme quantize;
+
+    /** {@code root} with {@code --quantize} applied (on meta); a usage error for a tree the PyTorch backend did not build. */
+    Module quantized(Module root) {
+        if (quantize == null) {
+            return root;
+        }
+        if (!(root instanceof dev.ferry.pytorch.models.CausalLM)) {
+            throw new UsageException("--quantize: the model is read from model.onnx; quantization is for the PyTorch "
+                    + "backend (config.json and safetensors)");
+        }
+        dev.ferry.pytorch.models.ModelFamilies.quantize(root, quantize);
+        return root;
+    }
 
     /** {@code --no-split}, or the model's repeated block class when not given; unknown classes warned about. */
     Set<String> noSplitClasses(Module root, PrintWriter err) {

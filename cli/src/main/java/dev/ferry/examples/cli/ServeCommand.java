@@ -44,6 +44,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-memory", paramLabel = "DEV=SIZE,...", description = "Budgets, e.g. 0=20GiB,cpu=60GiB.")
     String maxMemory;
 
+    @Option(names = "--quantize", paramLabel = "SCHEME", converter = QuantizeSchemeConverter.class,
+            description = "int8: the decoder layers' Linear weights quantized as they are loaded (PyTorch backend).")
+    dev.ferry.core.quant.QuantizationScheme quantize;
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default ${DEFAULT-VALUE}).")
     String host;
 
@@ -85,6 +89,9 @@ final class ServeCommand implements Callable<Integer> {
             }
             if (backend != null) {
                 builder.backend(backend);
+            }
+            if (quantize != null) {
+                builder.quantize(quantize);
             }
             loaded = builder.load();
         } catch (IllegalArgumentException e) { // a bad map, budget or backend, named before any weight is read

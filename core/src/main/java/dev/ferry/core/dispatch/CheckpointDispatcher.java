@@ -113,13 +113,22 @@ public final class CheckpointDispatcher {
     }
 
     /**
+     * The checkpoint as {@code root} names and holds its tensors: 4.x spellings and fused experts under the tree's
+     * names ({@link CheckpointNames}), then float weights of int8 modules quantized on read ({@link QuantizingStore};
+     * a checkpoint that has the scales is read as it is).
+     */
+    static WeightsStore viewed(Module root, WeightsStore checkpoint) {
+        return QuantizingStore.view(root, CheckpointNames.view(root, checkpoint));
+    }
+
+    /**
      * Matches {@code checkpoint} against {@code root} without reading any weight.
      *
      * @throws IllegalArgumentException naming every tensor the checkpoint lacks, or whose shape (or a dtype
      *                                  that cannot be converted) differs, with both specs
      */
     public static Match match(Module root, WeightsStore checkpoint) {
-        checkpoint = CheckpointNames.view(root, checkpoint); // 4.x spellings and fused experts under the tree's names
+        checkpoint = viewed(root, checkpoint);
         Map<String, TensorSlot> stateDict = root.stateDict();
         Map<TensorSlot, List<String>> namesOf = new IdentityHashMap<>();
         stateDict.forEach((n, s) -> namesOf.computeIfAbsent(s, k -> new ArrayList<>()).add(n));
@@ -164,7 +173,7 @@ public final class CheckpointDispatcher {
      * is hooked).
      */
     public Result loadAndDispatch(Module root, WeightsStore stored, DispatchPlan plan, Options options) {
-        WeightsStore checkpoint = CheckpointNames.view(root, stored);
+        WeightsStore checkpoint = viewed(root, stored);
         DeviceMap map = options.dispatch().deviceMap();
         DeviceMap resolved = plan.deviceMap();
         Device main = plan.mainDevice();
@@ -253,6 +262,11 @@ public final class CheckpointDispatcher {
                 folder.close();
             }
             throw ex;
+        }
+        if (folder == null && checkpoint instanceof QuantizingStore q
+                && diskAliases.values().stream().anyMatch(q.quantizedWeights()::contains)) {
+            LOG.warn("blocks left on disk are read from the float checkpoint and quantized to int8 at every forward; "
+                    + "write a quantized checkpoint once (ferry quantize) or give an offload folder to store int8");
         }
         LOG.info("loaded {} tensors: {} resident, {} bytes in host memory, {} bytes left on disk", keyOf.size(),
                 perDevice, hostBytes, diskBytes);

@@ -5,6 +5,7 @@ import dev.ferry.core.inject.ModelLoaders;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.placement.SizeStrings;
+import dev.ferry.core.quant.QuantizationScheme;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import java.nio.file.Path;
@@ -66,6 +67,7 @@ public final class Ferry {
         private DType dtype;
         private int prefetch = 1;
         private String backend;
+        private QuantizationScheme quantize;
 
         private Builder(Path dir) {
             if (dir == null) {
@@ -204,6 +206,25 @@ public final class Ferry {
             return this;
         }
 
+        /**
+         * Weights quantized as they are loaded: {@code "int8"}, weight-only int8 with one scale per output channel for
+         * the Linear layers of the decoder blocks ({@link dev.ferry.core.quant.QuantizedLinears} says which and why).
+         * Resident, CPU-offloaded and disk-offloaded blocks then hold (and stream) int8 bytes, dequantized on the
+         * execution device in each forward; planning counts int8 sizes. A checkpoint written by {@code ferry
+         * quantize} is loaded quantized without this option, and is never quantized again. PyTorch backend only.
+         */
+        public Builder quantize(String scheme) {
+            return quantize(QuantizationScheme.parse(scheme));
+        }
+
+        public Builder quantize(QuantizationScheme scheme) {
+            if (scheme == null) {
+                throw new IllegalArgumentException("quantize: null; give \"int8\"");
+            }
+            this.quantize = scheme;
+            return this;
+        }
+
         /** Offloaded blocks read ahead on a background thread (default 1; 0 turns prefetch off). */
         public Builder prefetch(int blocks) {
             if (blocks < 0) {
@@ -236,7 +257,7 @@ public final class Ferry {
                 throw new IllegalArgumentException("maxMemory and noSplit plan a map; an explicit deviceMap was given");
             }
             return new LoadRequest(dir, deviceMap, strategy, maxMemory, noSplit, preload, offloadFolder,
-                    overwriteOffloadFolder, dtype, prefetch);
+                    overwriteOffloadFolder, dtype, prefetch, quantize);
         }
 
         /**

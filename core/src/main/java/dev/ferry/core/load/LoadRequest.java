@@ -7,6 +7,7 @@ import dev.ferry.core.placement.DevicePlan;
 import dev.ferry.core.placement.DevicePlanner;
 import dev.ferry.core.placement.NoSplitModules;
 import dev.ferry.core.placement.PlanRequest;
+import dev.ferry.core.quant.QuantizationScheme;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.tensor.TensorBackend;
@@ -32,10 +33,13 @@ import java.util.Set;
  * @param overwriteOffloadFolder an offload folder Ferry did not make may be rewritten
  * @param dtype          weights as this dtype; {@code null}: as config.json declares
  * @param prefetchBlocks offloaded blocks read ahead on a background thread (0: off)
+ * @param quantize       weights quantized at load with this scheme; {@code null}: as the checkpoint stores them (a
+ *                       checkpoint whose config.json declares a {@code quantization_config} is loaded quantized
+ *                       either way, and never quantized again)
  */
 public record LoadRequest(Path modelDir, DeviceMap deviceMap, PlanRequest.Strategy strategy, Map<Device, Long> maxMemory,
                           Set<String> noSplit, Set<String> preload, Path offloadFolder, boolean overwriteOffloadFolder,
-                          DType dtype, int prefetchBlocks) {
+                          DType dtype, int prefetchBlocks, QuantizationScheme quantize) {
 
     public LoadRequest {
         Objects.requireNonNull(modelDir, "modelDir");
