@@ -3,6 +3,7 @@ package dev.ferry.pytorch.models;
 import ai.djl.ndarray.NDArray;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
+import dev.ferry.core.quant.QuantizedLinears;
 import dev.ferry.pytorch.DjlTensor;
 import dev.ferry.pytorch.TorchNative;
 import dev.ferry.pytorch.nn.KVCache;
@@ -40,8 +41,13 @@ final class FusedDecoderStep {
     private final int headDim;
     private final double eps;
     private final double scale;
-    /** The layer's tensors in {@link #NAMES}' order, {@code null} where the layer has none (a bias, a q/k norm). */
-    private final TensorSlot[] slots = new TensorSlot[NAMES.length];
+    /**
+     * The layer's tensors in {@link #NAMES}' order, {@code null} where the layer has none (a bias, a q/k norm); looked
+     * up at the first step, after any quantization replaced slots ({@code null} until then).
+     */
+    private volatile TensorSlot[] slots;
+    /** Set when the layer holds int8 weights: the Java path dequantizes them, this one never applies. */
+    private volatile boolean quantized;
 
     private FusedDecoderStep(Module layer, DecoderSpec spec, int layerIdx) {
         this.layer = layer;
@@ -51,10 +57,20 @@ final class FusedDecoderStep {
         this.headDim = spec.shape().headDim();
         this.eps = spec.eps();
         this.scale = spec.attentionScale();
-        Map<String, TensorSlot> all = layer.namedTensors();
-        for (int i = 0; i < NAMES.length; i++) {
-            slots[i] = all.get(NAMES[i]);
+    }
+
+    private TensorSlot[] slots() {
+        TensorSlot[] s = slots;
+        if (s == null) {
+            Map<String, TensorSlot> all = layer.namedTensors();
+            quantized = all.keySet().stream().anyMatch(n -> n.endsWith("." + QuantizedLinears.SCALE));
+            s = new TensorSlot[NAMES.length];
+            for (int i = 0; i < NAMES.length; i++) {
+                s[i] = all.get(NAMES[i]);
+            }
+            slots = s;
         }
+        return s;
     }
 
     /** The fused step of {@code layer}, or {@code null} when its family is not Llama-shaped. */
@@ -73,6 +89,10 @@ final class FusedDecoderStep {
     NDArray forward(NDArray hidden, NDArray cos, NDArray sin, KVCache cache) {
         if (!TorchNative.fusedLayers(hidden) || cos.getShape().get(cos.getShape().dimension() - 1) != headDim
                 || hooked(layer)) {
+            return null;
+        }
+        TensorSlot[] slots = slots();
+        if (quantized) {
             return null;
         }
         NDArray[] w = new NDArray[slots.length];
