@@ -1,0 +1,4 @@
+package dev.ferry.cli;
+
+/** {@code --format} of {@code generate}. */
+enum ResultFormat { text, json }

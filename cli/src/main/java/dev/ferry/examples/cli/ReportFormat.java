@@ -1,4 +1,0 @@
-package dev.ferry.examples.cli;
-
-/** {@code --format} of {@code plan} and {@code explain}. */
-enum ReportFormat { table, json }

@@ -1,4 +1,0 @@
-package dev.ferry.examples.cli;
-
-/** {@code --format} of {@code generate}. */
-enum ResultFormat { text, json }
