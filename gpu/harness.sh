@@ -151,6 +151,7 @@ overlap() {
   row "$R: ferry without fused layers" -- "${JAVA[@]}" -Dferry.fusedLayers=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
   row "$R: ferry separate ops" -- "${JAVA[@]}" -Dferry.fusedLayers=off -Dferry.fusedAttention=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
   row "$N: ferry copy stream, 6 blocks ahead" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
+  row "$N: ferry copy stream, async copies, 6 blocks ahead" -- "${JAVA[@]}" -Dferry.asyncCopies=on "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
   row "$N: ferry copy stream, 1 block ahead" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=1
   row "$N: ferry copies in order, 6 blocks ahead" -- "${JAVA[@]}" -Dferry.copyStream=off "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
   row "$N: ferry copies in order, 1 block ahead" -- "${JAVA[@]}" -Dferry.copyStream=off "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=1

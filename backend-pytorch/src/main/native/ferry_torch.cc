@@ -133,6 +133,19 @@ JNIEXPORT void JNICALL Java_dev_ferry_pytorch_TorchNative_recordOnCurrentStream(
   FERRY_END()
 }
 
+// A copy of a CPU tensor on GPU `device`, queued on the calling thread's current stream without waiting. The caller
+// keeps the host memory alive (Ferry: a locked offload buffer) and synchronises the stream before the copy is read.
+JNIEXPORT jlong JNICALL Java_dev_ferry_pytorch_TorchNative_toDeviceAsync(JNIEnv* env, jclass, jlong handle,
+                                                                         jint device) {
+  FERRY_BEGIN
+  torch::NoGradGuard no_grad;
+  const torch::Tensor& host = TensorOf(handle);
+  torch::Tensor out = host.to(torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device)), host.scalar_type(),
+                              true, false);
+  return reinterpret_cast<jlong>(new torch::Tensor(std::move(out)));
+  FERRY_END(0)
+}
+
 // softmax(q kᵀ · scale) v in one call (flash or memory-efficient kernels on a GPU), grouped key/value heads
 // broadcast by the kernel instead of repeated: q [b, h, s, d], k and v [b, kv, t, d], h a multiple of kv. No mask:
 // Ferry calls it where nothing is hidden (a decode step of an unpadded batch). A new tensor handle, owned by the caller.

@@ -218,6 +218,15 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
      */
     @Override
     public DjlTensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device, DType target) {
+        return fromBytes(bytes, spec, device, target, true);
+    }
+
+    /**
+     * {@code bytesOutliveCall}: the caller keeps {@code bytes} as they are after this returns (a store's own memory),
+     * so a copy to a GPU may still be in flight when it does; false for a buffer that goes back to a pool at once.
+     */
+    private DjlTensor fromBytes(ByteBuffer bytes, TensorSpec spec, Device device, DType target,
+                                boolean bytesOutliveCall) {
         requireAvailable(device);
         if (bytes.remaining() != spec.byteSize()) {
             throw new IllegalArgumentException("tensor " + spec + " needs " + spec.byteSize() + " bytes, got "
@@ -253,6 +262,16 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
             } else {
                 data = ByteBuffer.allocateDirect(s.remaining()).order(ByteOrder.nativeOrder());
                 data.put(s).flip();
+            }
+        }
+        if (bytesOutliveCall && !staged && created == target && copyStream instanceof TorchCopyStream streams
+                && streams.copiesAsync(device)) {
+            // a block prepared ahead from memory that outlives it (a locked offload buffer, never a staging buffer
+            // that goes back to the pool at once): queued on the copy stream, awaited once per block by complete()
+            try (NDArray host = manager(Device.cpu()).create(data, new Shape(spec.shape()), DjlDTypes.toDjl(created))) {
+                NDArray a = TorchNative.toDeviceAsync(host, manager(device), device.index());
+                NDScope.unregister(a);
+                return new DjlTensor(this, a, null, false);
             }
         }
         NDArray a = manager(device).create(data, new Shape(spec.shape()), DjlDTypes.toDjl(created));
@@ -297,7 +316,7 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
                 kept = true;
                 return new DjlTensor(this, a, buffer, true);
             }
-            return fromBytes(buffer, spec, device, target);
+            return fromBytes(buffer, spec, device, target, false); // the buffer goes back to the pool below
         } finally {
             if (!kept) {
                 staging.release(buffer);

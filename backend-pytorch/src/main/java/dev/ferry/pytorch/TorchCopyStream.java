@@ -25,6 +25,17 @@ final class TorchCopyStream implements CopyStream {
         }
     }
 
+    /**
+     * Whether copies to {@code device} made now may be queued without waiting for each: this thread is on the copy
+     * stream (so {@link #complete} will wait for them before the block is handed over) and
+     * {@code -Dferry.asyncCopies=on} is set. Off by default until measured on a GPU: each tensor's copy is then
+     * synchronous, which costs a host round trip per tensor.
+     */
+    boolean copiesAsync(Device device) {
+        return device.isAccelerator() && entered.get().get(device.index())
+                && "on".equalsIgnoreCase(System.getProperty("ferry.asyncCopies", ""));
+    }
+
     @Override
     public void complete(Device device) {
         if (device.isAccelerator() && entered.get().get(device.index())) {

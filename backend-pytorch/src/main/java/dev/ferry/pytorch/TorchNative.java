@@ -151,6 +151,15 @@ public final class TorchNative {
         return new PtNDArray((PtNDManager) arrays[0].getManager(), out);
     }
 
+    /**
+     * A copy of CPU array {@code host} on GPU {@code device}, queued on the calling thread's current stream without
+     * waiting ({@code non_blocking}); it belongs to {@code manager}. The caller keeps {@code host}'s memory alive and
+     * synchronises the stream before anyone reads the copy.
+     */
+    static NDArray toDeviceAsync(NDArray host, ai.djl.ndarray.NDManager manager, int device) {
+        return new PtNDArray((PtNDManager) manager, toDeviceAsync(handle(host), device));
+    }
+
     private static long[] handles(NDArray[] arrays) {
         long[] h = new long[arrays.length];
         for (int i = 0; i < arrays.length; i++) {
@@ -174,6 +183,8 @@ public final class TorchNative {
     static native void recordOnCurrentStream(long tensorHandle);
 
     private static native long attention(long q, long k, long v, double scale);
+
+    private static native long toDeviceAsync(long hostTensor, int device);
 
     private static native long[] decoderQkv(long[] handles, int heads, int kvHeads, int headDim, double eps);
 

@@ -100,6 +100,17 @@ class TorchNativeCudaTest {
     }
 
     @Test
+    void blocksCopiedWithoutWaitingForEachTensorGiveExactlyTheResidentTokensAndLogits() {
+        requireNative();
+        System.setProperty("ferry.asyncCopies", "on");
+        try {
+            blocksCopiedOnTheCopyStreamGiveExactlyTheResidentTokensAndLogits();
+        } finally {
+            System.clearProperty("ferry.asyncCopies");
+        }
+    }
+
+    @Test
     void blocksCopiedOnTheCopyStreamGiveExactlyTheResidentTokensAndLogits() {
         requireNative();
         Golden golden = Golden.of("tiny-llama");
