@@ -1,5 +1,5 @@
 // Ferry's native library for the PyTorch backend: the few libtorch calls DJL 0.36 does not expose.
-// Built against the machine's libtorch by gpu/build-djl-jni.sh, next to DJL's own JNI library (the same libtorch,
+// Built against the machine's libtorch by gpu/build-ferry-native.sh, next to DJL's own JNI library (the same libtorch,
 // so the torch::Tensor* handles DJL's PtNDArray holds can be read here). Loaded by dev.ferry.pytorch.TorchNative;
 // without it Ferry runs as before (copies in order with the compute, attention in separate ops).
 #include <jni.h>
@@ -56,6 +56,12 @@ jlongArray NewHandles(JNIEnv* env, std::initializer_list<torch::Tensor> tensors)
     out.push_back(reinterpret_cast<jlong>(new torch::Tensor(t)));
   }
   jlongArray array = env->NewLongArray(static_cast<jsize>(out.size()));
+  if (array == nullptr) {  // an OutOfMemoryError is pending in Java: free what nobody will own
+    for (jlong h : out) {
+      delete reinterpret_cast<torch::Tensor*>(h);
+    }
+    return nullptr;
+  }
   env->SetLongArrayRegion(array, 0, static_cast<jsize>(out.size()), out.data());
   return array;
 }
@@ -83,6 +89,10 @@ torch::Tensor Rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
   }                                                           \
   catch (const std::exception& e) {                           \
     ThrowJava(env, std::string("libtorch: ") + e.what());     \
+    return ret;                                               \
+  }                                                           \
+  catch (...) {                                               \
+    ThrowJava(env, "libtorch: an unknown C++ exception");     \
     return ret;                                               \
   }
 
