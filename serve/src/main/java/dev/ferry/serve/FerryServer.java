@@ -237,14 +237,15 @@ public final class FerryServer implements AutoCloseable {
         Requests.Chat chat = Requests.chat(body, options.defaultMaxTokens());
         tokenizer("messages");
         long[] prompt = model.text().chatPrompt(chat.messages(), chat.tools(), Map.of());
-        generate(exchange, prompt, chat.generation(), true);
+        boolean toolCalls = chat.toolCallsWanted() && ToolCalls.readable(model.text().chatTemplate().source());
+        generate(exchange, prompt, chat.generation(), true, toolCalls);
     }
 
     private void completion(HttpExchange exchange, JsonNode body) throws IOException {
         Requests.checkModel(body, options.modelName());
         Requests.Completion c = Requests.completion(body, options.defaultMaxTokens());
         long[] prompt = c.promptIds() != null ? c.promptIds() : tokenizer("prompt").encode(c.prompt(), true);
-        generate(exchange, prompt, c.generation(), false);
+        generate(exchange, prompt, c.generation(), false, false);
     }
 
     /** The model's tokenizer; a model without one takes token ids only (400 naming the field). */
@@ -266,7 +267,8 @@ public final class FerryServer implements AutoCloseable {
     private record Event(String delta, Completion done, Throwable failed) {
     }
 
-    private void generate(HttpExchange exchange, long[] prompt, Requests.Generation g, boolean chat)
+    /** {@code toolCalls}: the reply is read for tool calls ({@link ToolCalls}), which go out as OpenAI's tool_calls. */
+    private void generate(HttpExchange exchange, long[] prompt, Requests.Generation g, boolean chat, boolean toolCalls)
             throws IOException {
         checkPrompt(prompt, chat);
         Cancellation cancellation = Cancellation.withTimeout(options.requestTimeout().toNanos());
@@ -274,7 +276,7 @@ public final class FerryServer implements AutoCloseable {
         long now = System.currentTimeMillis() / 1000;
         if (!g.stream()) {
             Completion c = await(scheduler.submit(prompt, g.config(), TokenListener.NONE, cancellation));
-            sendJson(exchange, 200, chat ? chatResponse(id, now, c) : completionResponse(id, now, c));
+            sendJson(exchange, 200, chat ? chatResponse(id, now, c, toolCalls) : completionResponse(id, now, c));
             return;
         }
         BlockingQueue<Event> events = new LinkedBlockingQueue<>();
@@ -294,6 +296,8 @@ public final class FerryServer implements AutoCloseable {
             sse(out, chat ? chunk(id, now, true, Requests.JSON.createObjectNode().put("role", "assistant")
                     .put("content", ""), null, g.includeUsage()) : chunk(id, now, false, null, null, g.includeUsage()));
             Event e = first;
+            // with tool calls wanted, text from a <tool_call> on is held and read when the reply is complete
+            StringBuilder held = new StringBuilder();
             while (true) {
                 if (e.failed() != null) {
                     sse(out, errorBody(unwrap(e.failed())));
@@ -301,8 +305,23 @@ public final class FerryServer implements AutoCloseable {
                 }
                 if (e.done() != null) {
                     Completion c = e.done();
-                    sse(out, chunk(id, now, chat, chat ? Requests.JSON.createObjectNode() : null,
-                            finishReason(c.stopReason()), g.includeUsage()));
+                    String finish = finishReason(c.stopReason());
+                    if (toolCalls && !held.isEmpty()) {
+                        ToolCalls.Parsed parsed = ToolCalls.parse(held.toString());
+                        String text = parsed.calls().isEmpty() ? held.toString() : parsed.content();
+                        if (!text.isEmpty()) {
+                            sse(out, chunk(id, now, true, Requests.JSON.createObjectNode().put("content", text), null,
+                                    g.includeUsage()));
+                        }
+                        if (!parsed.calls().isEmpty()) {
+                            ObjectNode delta = Requests.JSON.createObjectNode();
+                            delta.set("tool_calls", toolCallsJson(parsed.calls(), true));
+                            sse(out, chunk(id, now, true, delta, null, g.includeUsage()));
+                            finish = "tool_calls";
+                        }
+                    }
+                    sse(out, chunk(id, now, chat, chat ? Requests.JSON.createObjectNode() : null, finish,
+                            g.includeUsage()));
                     if (g.includeUsage()) {
                         ObjectNode usage = Requests.JSON.createObjectNode().put("id", id)
                                 .put("object", chat ? "chat.completion.chunk" : "text_completion")
@@ -313,11 +332,18 @@ public final class FerryServer implements AutoCloseable {
                     }
                     break;
                 }
-                if (!e.delta().isEmpty()) { // held text (a split character, a possible stop string) sends nothing
-                    ObjectNode delta = chat ? Requests.JSON.createObjectNode().put("content", e.delta()) : null;
+                String text = e.delta();
+                if (toolCalls && !text.isEmpty()) {
+                    held.append(text);
+                    int from = ToolCalls.holdFrom(held);
+                    text = held.substring(0, from);
+                    held.delete(0, from);
+                }
+                if (!text.isEmpty()) { // held text (a split character, a possible stop string) sends nothing
+                    ObjectNode delta = chat ? Requests.JSON.createObjectNode().put("content", text) : null;
                     ObjectNode chunk = chunk(id, now, chat, delta, null, g.includeUsage());
                     if (!chat) {
-                        ((ObjectNode) chunk.get("choices").get(0)).put("text", e.delta());
+                        ((ObjectNode) chunk.get("choices").get(0)).put("text", text);
                     }
                     sse(out, chunk);
                 }
@@ -391,15 +417,41 @@ public final class FerryServer implements AutoCloseable {
         return o;
     }
 
-    private ObjectNode chatResponse(String id, long created, Completion c) {
+    private ObjectNode chatResponse(String id, long created, Completion c, boolean toolCalls) {
         ObjectNode o = Requests.JSON.createObjectNode().put("id", id).put("object", "chat.completion")
                 .put("created", created).put("model", options.modelName());
         ObjectNode choice = o.putArray("choices").addObject().put("index", 0);
-        choice.putObject("message").put("role", "assistant").put("content", c.text());
+        ObjectNode message = choice.putObject("message").put("role", "assistant").put("content", c.text());
+        String finish = finishReason(c.stopReason());
+        ToolCalls.Parsed parsed = toolCalls ? ToolCalls.parse(c.text()) : null;
+        if (parsed != null && !parsed.calls().isEmpty()) {
+            if (parsed.content().isEmpty()) {
+                message.putNull("content");
+            } else {
+                message.put("content", parsed.content());
+            }
+            message.set("tool_calls", toolCallsJson(parsed.calls(), false));
+            finish = "tool_calls";
+        }
         choice.putNull("logprobs");
-        choice.put("finish_reason", finishReason(c.stopReason()));
+        choice.put("finish_reason", finish);
         o.set("usage", usage(c));
         return o;
+    }
+
+    /** OpenAI's {@code tool_calls}: in a streamed delta each call also carries its {@code index}. */
+    private static ArrayNode toolCallsJson(List<ToolCalls.Call> calls, boolean indexed) {
+        ArrayNode a = Requests.JSON.createArrayNode();
+        for (int i = 0; i < calls.size(); i++) {
+            ToolCalls.Call call = calls.get(i);
+            ObjectNode o = a.addObject();
+            if (indexed) {
+                o.put("index", i);
+            }
+            o.put("id", call.id()).put("type", "function");
+            o.putObject("function").put("name", call.name()).put("arguments", call.arguments());
+        }
+        return a;
     }
 
     private ObjectNode completionResponse(String id, long created, Completion c) {

@@ -25,7 +25,8 @@ final class Requests {
     }
 
     /** {@code /v1/chat/completions}: the messages as the template reads them, tools, and how to generate. */
-    record Chat(List<Map<String, Object>> messages, List<Map<String, Object>> tools, Generation generation) {
+    record Chat(List<Map<String, Object>> messages, List<Map<String, Object>> tools, Generation generation,
+                boolean toolCallsWanted) {
     }
 
     /** {@code /v1/completions}: a text prompt or token ids. */
@@ -74,6 +75,7 @@ final class Requests {
             }
             Map<String, Object> message = JSON.convertValue(m, Map.class);
             message.put("content", content(m.get("content"), i));
+            argumentsAsObjects(message);
             out.add(message);
         }
         List<Map<String, Object>> tools = null;
@@ -84,7 +86,34 @@ final class Requests {
             }
             tools = JSON.convertValue(t, List.class);
         }
-        return new Chat(out, tools, generation(body, defaultMaxTokens));
+        // tool_choice "none": the tools are shown to the template, the reply is read as text
+        JsonNode choice = body.get("tool_choice");
+        boolean wanted = tools != null && !tools.isEmpty() && !(choice != null && "none".equals(choice.asText()));
+        return new Chat(out, tools, generation(body, defaultMaxTokens), wanted);
+    }
+
+    /**
+     * OpenAI's protocol sends a past call's arguments as a JSON string; chat templates (transformers' convention)
+     * render them as an object ({@code tool_call.arguments | tojson}), so a string that is a JSON object becomes one.
+     */
+    @SuppressWarnings("unchecked")
+    private static void argumentsAsObjects(Map<String, Object> message) {
+        if (!(message.get("tool_calls") instanceof List<?> calls)) {
+            return;
+        }
+        for (Object c : calls) {
+            if (c instanceof Map<?, ?> call && call.get("function") instanceof Map<?, ?> f
+                    && f.get("arguments") instanceof String text) {
+                try {
+                    JsonNode parsed = JSON.readTree(text);
+                    if (parsed != null && parsed.isObject()) {
+                        ((Map<String, Object>) f).put("arguments", JSON.convertValue(parsed, Map.class));
+                    }
+                } catch (java.io.IOException e) {
+                    // not JSON: the template gets the text as the client sent it
+                }
+            }
+        }
     }
 
     /** A message's content as text: a string, or the text parts of an array of content parts. */

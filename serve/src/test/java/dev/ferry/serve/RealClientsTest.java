@@ -17,14 +17,11 @@ import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.load.Ferry;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -81,26 +78,11 @@ class RealClientsTest {
     void langChain4jStreamingChatModelStreamsTheSameText() throws Exception {
         OpenAiStreamingChatModel chat = OpenAiStreamingChatModel.builder().baseUrl(base()).apiKey("none")
                 .modelName(NAME).temperature(0.0).maxTokens(MAX_TOKENS).timeout(Duration.ofSeconds(60)).build();
-        StringBuilder partial = new StringBuilder();
-        CompletableFuture<ChatResponse> done = new CompletableFuture<>();
-        chat.chat(QUESTION, new StreamingChatResponseHandler() {
-            @Override
-            public void onPartialResponse(String text) {
-                partial.append(text);
-            }
-
-            @Override
-            public void onCompleteResponse(ChatResponse response) {
-                done.complete(response);
-            }
-
-            @Override
-            public void onError(Throwable error) {
-                done.completeExceptionally(error);
-            }
-        });
-        ChatResponse r = done.get(60, TimeUnit.SECONDS);
-        assertThat(partial.toString()).isEqualTo(expected);
+        StreamingCollector collected = new StreamingCollector();
+        chat.chat(QUESTION, collected);
+        ChatResponse r = collected.response();
+        String partial = collected.partial.toString();
+        assertThat(partial).isEqualTo(expected);
         assertThat(r.aiMessage().text()).isEqualTo(expected);
     }
 
