@@ -1,13 +1,19 @@
 package dev.ferry.langchain4j;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.core.chat.ToolCalls;
 import dev.ferry.core.generate.Completion;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.generate.StopReason;
+import dev.ferry.core.load.DispatchedModel;
+import dev.langchain4j.agent.tool.ToolExecutionRequest;
+import dev.langchain4j.agent.tool.ToolSpecification;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.ChatMessage;
 import dev.langchain4j.data.message.SystemMessage;
 import dev.langchain4j.data.message.ToolExecutionResultMessage;
 import dev.langchain4j.data.message.UserMessage;
+import dev.langchain4j.internal.JsonSchemaElementJsonUtils;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.response.ChatResponse;
@@ -20,6 +26,8 @@ import java.util.Map;
 
 /** LangChain4j's requests and messages to Ferry's, and Ferry's completions back: the one place for the mapping. */
 final class Conversions {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private Conversions() {
     }
@@ -41,15 +49,81 @@ final class Conversions {
             } else if (m instanceof AiMessage a) {
                 map.put("role", "assistant");
                 map.put("content", a.text() == null ? "" : a.text());
+                if (a.hasToolExecutionRequests()) {
+                    map.put("tool_calls", a.toolExecutionRequests().stream().map(Conversions::toolCall).toList());
+                }
             } else if (m instanceof ToolExecutionResultMessage t) {
                 map.put("role", "tool");
                 map.put("content", t.text());
+                map.put("tool_call_id", t.id());
+                map.put("name", t.toolName());
             } else {
                 throw new IllegalArgumentException("unsupported message type " + m.type());
             }
             out.add(map);
         }
         return out;
+    }
+
+    /** A past call as transformers' templates read it: its arguments an object, not OpenAI's JSON string. */
+    private static Map<String, Object> toolCall(ToolExecutionRequest r) {
+        Object arguments = r.arguments();
+        try {
+            com.fasterxml.jackson.databind.JsonNode n = JSON.readTree(r.arguments() == null ? "{}" : r.arguments());
+            if (n != null && n.isObject()) {
+                arguments = JSON.convertValue(n, Map.class);
+            }
+        } catch (java.io.IOException e) {
+            // not JSON: the template gets the text as it is
+        }
+        Map<String, Object> function = new LinkedHashMap<>();
+        function.put("name", r.name());
+        function.put("arguments", arguments);
+        Map<String, Object> call = new LinkedHashMap<>();
+        call.put("id", r.id());
+        call.put("type", "function");
+        call.put("function", function);
+        return call;
+    }
+
+    /**
+     * The request's tools as a chat template reads them (OpenAI's function form, parameters as JSON schema), or
+     * {@code null} when it has none.
+     */
+    static List<Map<String, Object>> tools(ChatRequest request) {
+        List<ToolSpecification> specs = request.parameters() == null ? null
+                : request.parameters().toolSpecifications();
+        if (specs == null || specs.isEmpty()) {
+            return null;
+        }
+        List<Map<String, Object>> out = new ArrayList<>(specs.size());
+        for (ToolSpecification spec : specs) {
+            Map<String, Object> function = new LinkedHashMap<>();
+            function.put("name", spec.name());
+            if (spec.description() != null) {
+                function.put("description", spec.description());
+            }
+            // LangChain4j's own providers map schemas with this helper (public, in its internal package)
+            function.put("parameters", spec.parameters() == null ? Map.of("type", "object", "properties", Map.of())
+                    : JsonSchemaElementJsonUtils.toMap(spec.parameters()));
+            Map<String, Object> tool = new LinkedHashMap<>();
+            tool.put("type", "function");
+            tool.put("function", function);
+            out.add(tool);
+        }
+        return out;
+    }
+
+    /**
+     * Refuses tools a model cannot call: its chat template must write calls in a form Ferry reads back
+     * ({@link ToolCalls}), or the reply would only ever be text.
+     */
+    static void checkToolsCallable(List<Map<String, Object>> tools, DispatchedModel model) {
+        if (tools != null && !ToolCalls.readable(model.text().chatTemplate().source())) {
+            throw new UnsupportedOperationException("tools: the chat template of " + model.text().dir()
+                    + " writes no tool calls in a form Ferry reads back (Hermes' <tool_call>{...}</tool_call>, as "
+                    + "Qwen 2.5 and 3 do); send the request without tools");
+        }
     }
 
     /**
@@ -82,20 +156,23 @@ final class Conversions {
         return b.build();
     }
 
-    static ChatResponse response(Completion c, String modelName) {
+    /** The completion as LangChain4j's response; with {@code toolCalls}, calls in the reply become requests. */
+    static ChatResponse response(Completion c, String modelName, boolean toolCalls) {
+        FinishReason finish = c.stopReason() == StopReason.EOS || c.stopReason() == StopReason.STOP_STRING
+                ? FinishReason.STOP : FinishReason.LENGTH;
+        AiMessage message = AiMessage.from(c.text());
+        ToolCalls.Parsed parsed = toolCalls ? ToolCalls.parse(c.text()) : null;
+        if (parsed != null && !parsed.calls().isEmpty()) {
+            List<ToolExecutionRequest> requests = parsed.calls().stream().map(call -> ToolExecutionRequest.builder()
+                    .id(call.id()).name(call.name()).arguments(call.arguments()).build()).toList();
+            message = parsed.content().isEmpty() ? AiMessage.from(requests) : AiMessage.from(parsed.content(), requests);
+            finish = FinishReason.TOOL_EXECUTION;
+        }
         return ChatResponse.builder()
-                .aiMessage(AiMessage.from(c.text()))
+                .aiMessage(message)
                 .tokenUsage(new TokenUsage(c.promptTokens().length, c.tokens().length))
-                .finishReason(c.stopReason() == StopReason.EOS || c.stopReason() == StopReason.STOP_STRING
-                        ? FinishReason.STOP : FinishReason.LENGTH)
+                .finishReason(finish)
                 .modelName(modelName)
                 .build();
-    }
-
-    static void checkNoTools(ChatRequest request) {
-        if (request.parameters() != null && request.parameters().toolSpecifications() != null
-                && !request.parameters().toolSpecifications().isEmpty()) {
-            throw new UnsupportedOperationException("tools are not supported by FerryChatModel yet");
-        }
     }
 }

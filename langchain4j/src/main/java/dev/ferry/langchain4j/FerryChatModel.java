@@ -7,6 +7,8 @@ import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.ChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -38,10 +40,11 @@ public final class FerryChatModel implements ChatModel {
 
     @Override
     public ChatResponse doChat(ChatRequest request) {
-        Conversions.checkNoTools(request);
+        List<Map<String, Object>> tools = Conversions.tools(request);
+        Conversions.checkToolsCallable(tools, model);
         GenerationConfig config = Conversions.config(request.parameters(), defaults);
-        Completion c = model.chat(Conversions.messages(request.messages()), null, config, null, null);
-        return Conversions.response(c, modelName);
+        Completion c = model.chat(Conversions.messages(request.messages()), tools, config, null, null);
+        return Conversions.response(c, modelName, tools != null);
     }
 
     @Override

@@ -1,12 +1,16 @@
 package dev.ferry.langchain4j;
 
+import dev.ferry.core.chat.ToolCalls;
 import dev.ferry.core.generate.Completion;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.load.DispatchedModel;
 import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -37,16 +41,33 @@ public final class FerryStreamingChatModel implements StreamingChatModel, AutoCl
 
     @Override
     public void doChat(ChatRequest request, StreamingChatResponseHandler handler) {
-        Conversions.checkNoTools(request);
+        List<Map<String, Object>> tools = Conversions.tools(request);
+        Conversions.checkToolsCallable(tools, model);
         GenerationConfig config = Conversions.config(request.parameters(), defaults);
         threads.execute(() -> {
             try {
-                Completion c = model.chat(Conversions.messages(request.messages()), null, config, (token, delta) -> {
-                    if (delta != null && !delta.isEmpty()) {
-                        handler.onPartialResponse(delta);
+                // with tools, text from a <tool_call> on is held: calls come whole in the response, not as text
+                StringBuilder held = new StringBuilder();
+                Completion c = model.chat(Conversions.messages(request.messages()), tools, config, (token, delta) -> {
+                    if (delta == null || delta.isEmpty()) {
+                        return;
+                    }
+                    String text = delta;
+                    if (tools != null) {
+                        held.append(delta);
+                        int from = ToolCalls.holdFrom(held);
+                        text = held.substring(0, from);
+                        held.delete(0, from);
+                    }
+                    if (!text.isEmpty()) {
+                        handler.onPartialResponse(text);
                     }
                 }, null);
-                handler.onCompleteResponse(Conversions.response(c, modelName));
+                ChatResponse response = Conversions.response(c, modelName, tools != null);
+                if (!held.isEmpty() && !response.aiMessage().hasToolExecutionRequests()) {
+                    handler.onPartialResponse(held.toString()); // held for nothing: it was text after all
+                }
+                handler.onCompleteResponse(response);
             } catch (RuntimeException e) {
                 handler.onError(e);
             }

@@ -103,11 +103,12 @@ class FerryLangChain4jTest {
     }
 
     @Test
-    void toolsAreRefusedByName() {
+    void toolsForAModelWhoseTemplateWritesNoCallsAreRefusedByName() {
         FerryChatModel chat = FerryChatModel.builder().model(model).build();
         ChatRequest withTool = ChatRequest.builder().messages(UserMessage.from("Hi")).toolSpecifications(
                 ToolSpecification.builder().name("weather").build()).build();
-        assertThatThrownBy(() -> chat.chat(withTool)).hasMessageContaining("tools");
+        assertThatThrownBy(() -> chat.chat(withTool)).hasMessageContaining("tools")
+                .hasMessageContaining("chat-model").hasMessageContaining("<tool_call>");
     }
 
     @Test

@@ -7,6 +7,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.ferry.core.chat.ChatTemplateException;
 import dev.ferry.core.chat.NoChatTemplateException;
+import dev.ferry.core.chat.ToolCalls;
 import dev.ferry.core.generate.Cancellation;
 import dev.ferry.core.generate.Completion;
 import dev.ferry.core.generate.StopReason;

@@ -14,7 +14,7 @@ import com.openai.models.chat.completions.ChatCompletionFunctionTool;
 import com.openai.models.chat.completions.ChatCompletionMessageFunctionToolCall;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.load.Ferry;
-import dev.ferry.core.testing.Fixtures;
+import dev.ferry.core.testing.ScriptedModel;
 import dev.langchain4j.agent.tool.ToolExecutionRequest;
 import dev.langchain4j.agent.tool.ToolSpecification;
 import dev.langchain4j.data.message.UserMessage;
@@ -24,18 +24,13 @@ import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -62,21 +57,7 @@ class ToolCallsServerTest {
 
     @BeforeAll
     static void start() throws IOException {
-        Path dir = Files.createDirectories(tmp.resolve("tiny-qwen3-tools"));
-        try (Stream<Path> files = Files.list(Fixtures.model("tiny-qwen3"))) {
-            for (Path f : files.toList()) {
-                if (!f.getFileName().toString().equals("chat_template.jinja")) {
-                    Files.copy(f, dir.resolve(f.getFileName()));
-                }
-            }
-        }
-        try (InputStream template = ToolCallsServerTest.class.getResourceAsStream("hermes_tools.jinja")) {
-            Files.copy(template, dir.resolve("chat_template.jinja"));
-        }
-        // room for a tools section in the prompt (the fixture has 128 positions; the scripted replies compute nothing)
-        JsonNode config = Requests.JSON.readTree(dir.resolve("config.json").toFile());
-        ((com.fasterxml.jackson.databind.node.ObjectNode) config).put("max_position_embeddings", 2048);
-        Requests.JSON.writeValue(dir.resolve("config.json").toFile(), config);
+        Path dir = ScriptedModel.hermesToolsModel(tmp);
         model = new ScriptedModel(Ferry.model(dir).load(), REPLY);
         server = FerryServer.start(model, ServeOptions.defaults(NAME, 0));
     }

@@ -1,4 +1,4 @@
-package dev.ferry.serve;
+package dev.ferry.core.chat;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,6 +1,7 @@
-package dev.ferry.serve;
+package dev.ferry.core.chat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -9,26 +10,29 @@ import java.util.UUID;
  * Tool calls in a model's reply, read back in the form its chat template taught it. One form so far, Hermes': each call
  * a JSON object {@code {"name": ..., "arguments": {...}}} between {@code <tool_call>} and {@code </tool_call>}, what the
  * templates of Qwen 2.5, Qwen 3, QwQ and Hermes models render and expect (vLLM's {@code hermes} parser reads the
- * same). A template that never writes {@code <tool_call>} gets no parsing: its replies are plain text.
+ * same). A template that never writes {@code <tool_call>} gets no parsing: its replies are plain text. Used by
+ * {@code ferry serve} (OpenAI's {@code tool_calls}) and {@code ferry-langchain4j} (tool execution requests).
  */
-final class ToolCalls {
+public final class ToolCalls {
 
-    static final String OPEN = "<tool_call>";
-    static final String CLOSE = "</tool_call>";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public static final String OPEN = "<tool_call>";
+    public static final String CLOSE = "</tool_call>";
 
     /** One call: an id for the client to answer with, the function's name, its arguments as a JSON text. */
-    record Call(String id, String name, String arguments) {
+    public record Call(String id, String name, String arguments) {
     }
 
     /** A reply split into its text (outside the calls, trimmed; empty when there is none) and its calls. */
-    record Parsed(String content, List<Call> calls) {
+    public record Parsed(String content, List<Call> calls) {
     }
 
     private ToolCalls() {
     }
 
     /** Whether replies of a model with this chat template can hold calls this class reads. */
-    static boolean readable(String template) {
+    public static boolean readable(String template) {
         return template != null && template.contains(OPEN);
     }
 
@@ -36,7 +40,7 @@ final class ToolCalls {
      * The calls in {@code text} and the text around them. A block whose JSON is not an object with a string
      * {@code name} stays in the text, as written: it is not a call the client could answer.
      */
-    static Parsed parse(String text) {
+    public static Parsed parse(String text) {
         List<Call> calls = new ArrayList<>();
         StringBuilder content = new StringBuilder();
         int from = 0;
@@ -63,7 +67,7 @@ final class ToolCalls {
     private static Call call(String json) {
         JsonNode n;
         try {
-            n = Requests.JSON.readTree(json.strip());
+            n = JSON.readTree(json.strip());
         } catch (java.io.IOException e) {
             return null;
         }
@@ -87,7 +91,7 @@ final class ToolCalls {
      * While streaming: where the text that may not go out yet begins. From a {@code <tool_call>} on, everything is
      * held (a call goes out whole, at the end); so is a tail that could be the start of one ({@code "<tool"}).
      */
-    static int holdFrom(CharSequence text) {
+    public static int holdFrom(CharSequence text) {
         String s = text.toString();
         int open = s.indexOf(OPEN);
         if (open >= 0) {
