@@ -14,14 +14,11 @@ import dev.langchain4j.data.embedding.Embedding;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.output.FinishReason;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -68,26 +65,11 @@ class FerryLangChain4jTest {
     @Test
     void streamingChatModelsPartialsMakeTheSameReply() throws Exception {
         try (FerryStreamingChatModel chat = FerryChatModel.builder().model(model).maxNewTokens(10).buildStreaming()) {
-            StringBuilder partial = new StringBuilder();
-            CompletableFuture<ChatResponse> done = new CompletableFuture<>();
-            chat.chat("Hi", new StreamingChatResponseHandler() {
-                @Override
-                public void onPartialResponse(String text) {
-                    partial.append(text);
-                }
-
-                @Override
-                public void onCompleteResponse(ChatResponse response) {
-                    done.complete(response);
-                }
-
-                @Override
-                public void onError(Throwable error) {
-                    done.completeExceptionally(error);
-                }
-            });
-            ChatResponse r = done.get(60, TimeUnit.SECONDS);
-            assertThat(partial.toString()).isEqualTo(expected.text());
+            StreamingCollector collected = new StreamingCollector();
+            chat.chat("Hi", collected);
+            ChatResponse r = collected.response();
+            String partial = collected.partial.toString();
+            assertThat(partial).isEqualTo(expected.text());
             assertThat(r.aiMessage().text()).isEqualTo(expected.text());
         }
     }

@@ -13,14 +13,11 @@ import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.json.JsonObjectSchema;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.output.FinishReason;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -75,29 +72,13 @@ class FerryToolCallsTest {
 
     @Test
     void streamedTheCallComesWholeInTheResponseAndNeverAsText() throws Exception {
-        StringBuilder partial = new StringBuilder();
-        CompletableFuture<ChatResponse> done = new CompletableFuture<>();
+        StreamingCollector collected = new StreamingCollector();
         try (FerryStreamingChatModel chat = FerryChatModel.builder().model(model).buildStreaming()) {
-            chat.chat(askWithTools(), new StreamingChatResponseHandler() {
-                @Override
-                public void onPartialResponse(String text) {
-                    partial.append(text);
-                }
-
-                @Override
-                public void onCompleteResponse(ChatResponse response) {
-                    done.complete(response);
-                }
-
-                @Override
-                public void onError(Throwable error) {
-                    done.completeExceptionally(error);
-                }
-            });
-            ChatResponse r = done.get(60, TimeUnit.SECONDS);
+            chat.chat(askWithTools(), collected);
+            ChatResponse r = collected.response();
             assertThat(r.aiMessage().toolExecutionRequests()).singleElement()
                     .satisfies(FerryToolCallsTest::assertWeatherCall);
-            assertThat(partial.toString()).isEmpty();
+            assertThat(collected.partial.toString()).isEmpty();
         }
     }
 

@@ -16,6 +16,7 @@ import dev.ferry.core.generate.Completion;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.load.Ferry;
+import dev.ferry.langchain4j.StreamingCollector;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;

@@ -14,6 +14,7 @@ import com.openai.models.chat.completions.ChatCompletionFunctionTool;
 import com.openai.models.chat.completions.ChatCompletionMessageFunctionToolCall;
 import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.load.Ferry;
+import dev.ferry.langchain4j.StreamingCollector;
 import dev.ferry.core.testing.ScriptedModel;
 import dev.langchain4j.agent.tool.ToolExecutionRequest;
 import dev.langchain4j.agent.tool.ToolSpecification;
