@@ -115,15 +115,18 @@ final class Conversions {
     }
 
     /**
-     * Refuses tools a model cannot call: its chat template must write calls in a form Ferry reads back
-     * ({@link ToolCalls}), or the reply would only ever be text.
+     * The form in which the reply is read for calls, {@code null} without tools. Refuses tools a model cannot call:
+     * its chat template must write calls in a form Ferry reads back ({@link ToolCalls.Format}), or the reply would
+     * only ever be text.
      */
-    static void checkToolsCallable(List<Map<String, Object>> tools, DispatchedModel model) {
-        if (tools != null && !ToolCalls.readable(model.text().chatTemplate().source())) {
-            throw new UnsupportedOperationException("tools: the chat template of " + model.text().dir()
-                    + " writes no tool calls in a form Ferry reads back (Hermes' <tool_call>{...}</tool_call>, as "
-                    + "Qwen 2.5 and 3 do); send the request without tools");
+    static ToolCalls.Format toolCallForm(List<Map<String, Object>> tools, DispatchedModel model) {
+        if (tools == null) {
+            return null;
         }
+        return ToolCalls.Format.of(model.text().chatTemplate().source()).orElseThrow(() ->
+                new UnsupportedOperationException("tools: the chat template of " + model.text().dir()
+                        + " writes no tool calls in a form Ferry reads back (Hermes' <tool_call> of Qwen 2.5/3, "
+                        + "Mistral's [TOOL_CALLS], Llama 3.1's JSON); send the request without tools"));
     }
 
     /**
@@ -156,12 +159,12 @@ final class Conversions {
         return b.build();
     }
 
-    /** The completion as LangChain4j's response; with {@code toolCalls}, calls in the reply become requests. */
-    static ChatResponse response(Completion c, String modelName, boolean toolCalls) {
+    /** The completion as LangChain4j's response; with a {@code toolCalls} form, calls in the reply become requests. */
+    static ChatResponse response(Completion c, String modelName, ToolCalls.Format toolCalls) {
         FinishReason finish = c.stopReason() == StopReason.EOS || c.stopReason() == StopReason.STOP_STRING
                 ? FinishReason.STOP : FinishReason.LENGTH;
         AiMessage message = AiMessage.from(c.text());
-        ToolCalls.Parsed parsed = toolCalls ? ToolCalls.parse(c.text()) : null;
+        ToolCalls.Parsed parsed = toolCalls != null ? toolCalls.parse(c.text()) : null;
         if (parsed != null && !parsed.calls().isEmpty()) {
             List<ToolExecutionRequest> requests = parsed.calls().stream().map(call -> ToolExecutionRequest.builder()
                     .id(call.id()).name(call.name()).arguments(call.arguments()).build()).toList();

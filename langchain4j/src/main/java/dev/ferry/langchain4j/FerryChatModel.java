@@ -1,5 +1,6 @@
 package dev.ferry.langchain4j;
 
+import dev.ferry.core.chat.ToolCalls;
 import dev.ferry.core.generate.Completion;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.load.DispatchedModel;
@@ -41,10 +42,10 @@ public final class FerryChatModel implements ChatModel {
     @Override
     public ChatResponse doChat(ChatRequest request) {
         List<Map<String, Object>> tools = Conversions.tools(request);
-        Conversions.checkToolsCallable(tools, model);
+        ToolCalls.Format form = Conversions.toolCallForm(tools, model);
         GenerationConfig config = Conversions.config(request.parameters(), defaults);
         Completion c = model.chat(Conversions.messages(request.messages()), tools, config, null, null);
-        return Conversions.response(c, modelName, tools != null);
+        return Conversions.response(c, modelName, form);
     }
 
     @Override

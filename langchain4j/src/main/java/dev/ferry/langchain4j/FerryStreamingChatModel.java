@@ -42,20 +42,20 @@ public final class FerryStreamingChatModel implements StreamingChatModel, AutoCl
     @Override
     public void doChat(ChatRequest request, StreamingChatResponseHandler handler) {
         List<Map<String, Object>> tools = Conversions.tools(request);
-        Conversions.checkToolsCallable(tools, model);
+        ToolCalls.Format form = Conversions.toolCallForm(tools, model);
         GenerationConfig config = Conversions.config(request.parameters(), defaults);
         threads.execute(() -> {
             try {
-                // with tools, text from a <tool_call> on is held: calls come whole in the response, not as text
+                // with tools, text that may be a call is held: calls come whole in the response, not as text
                 StringBuilder held = new StringBuilder();
                 Completion c = model.chat(Conversions.messages(request.messages()), tools, config, (token, delta) -> {
                     if (delta == null || delta.isEmpty()) {
                         return;
                     }
                     String text = delta;
-                    if (tools != null) {
+                    if (form != null) {
                         held.append(delta);
-                        int from = ToolCalls.holdFrom(held);
+                        int from = form.holdFrom(held);
                         text = held.substring(0, from);
                         held.delete(0, from);
                     }
@@ -63,7 +63,7 @@ public final class FerryStreamingChatModel implements StreamingChatModel, AutoCl
                         handler.onPartialResponse(text);
                     }
                 }, null);
-                ChatResponse response = Conversions.response(c, modelName, tools != null);
+                ChatResponse response = Conversions.response(c, modelName, form);
                 if (!held.isEmpty() && !response.aiMessage().hasToolExecutionRequests()) {
                     handler.onPartialResponse(held.toString()); // held for nothing: it was text after all
                 }

@@ -238,7 +238,8 @@ public final class FerryServer implements AutoCloseable {
         Requests.Chat chat = Requests.chat(body, options.defaultMaxTokens());
         tokenizer("messages");
         long[] prompt = model.text().chatPrompt(chat.messages(), chat.tools(), Map.of());
-        boolean toolCalls = chat.toolCallsWanted() && ToolCalls.readable(model.text().chatTemplate().source());
+        ToolCalls.Format toolCalls = chat.toolCallsWanted()
+                ? ToolCalls.Format.of(model.text().chatTemplate().source()).orElse(null) : null;
         generate(exchange, prompt, chat.generation(), true, toolCalls);
     }
 
@@ -246,7 +247,7 @@ public final class FerryServer implements AutoCloseable {
         Requests.checkModel(body, options.modelName());
         Requests.Completion c = Requests.completion(body, options.defaultMaxTokens());
         long[] prompt = c.promptIds() != null ? c.promptIds() : tokenizer("prompt").encode(c.prompt(), true);
-        generate(exchange, prompt, c.generation(), false, false);
+        generate(exchange, prompt, c.generation(), false, null);
     }
 
     /** The model's tokenizer; a model without one takes token ids only (400 naming the field). */
@@ -268,8 +269,12 @@ public final class FerryServer implements AutoCloseable {
     private record Event(String delta, Completion done, Throwable failed) {
     }
 
-    /** {@code toolCalls}: the reply is read for tool calls ({@link ToolCalls}), which go out as OpenAI's tool_calls. */
-    private void generate(HttpExchange exchange, long[] prompt, Requests.Generation g, boolean chat, boolean toolCalls)
+    /**
+     * {@code toolCalls}: the form in which the reply is read for tool calls ({@link ToolCalls}), which go out as
+     * OpenAI's tool_calls; {@code null}: the reply is text.
+     */
+    private void generate(HttpExchange exchange, long[] prompt, Requests.Generation g, boolean chat,
+                          ToolCalls.Format toolCalls)
             throws IOException {
         checkPrompt(prompt, chat);
         Cancellation cancellation = Cancellation.withTimeout(options.requestTimeout().toNanos());
@@ -297,7 +302,7 @@ public final class FerryServer implements AutoCloseable {
             sse(out, chat ? chunk(id, now, true, Requests.JSON.createObjectNode().put("role", "assistant")
                     .put("content", ""), null, g.includeUsage()) : chunk(id, now, false, null, null, g.includeUsage()));
             Event e = first;
-            // with tool calls wanted, text from a <tool_call> on is held and read when the reply is complete
+            // with tool calls wanted, text that may be a call is held and read when the reply is complete
             StringBuilder held = new StringBuilder();
             while (true) {
                 if (e.failed() != null) {
@@ -307,8 +312,8 @@ public final class FerryServer implements AutoCloseable {
                 if (e.done() != null) {
                     Completion c = e.done();
                     String finish = finishReason(c.stopReason());
-                    if (toolCalls && !held.isEmpty()) {
-                        ToolCalls.Parsed parsed = ToolCalls.parse(held.toString());
+                    if (toolCalls != null && !held.isEmpty()) {
+                        ToolCalls.Parsed parsed = toolCalls.parse(held.toString());
                         String text = parsed.calls().isEmpty() ? held.toString() : parsed.content();
                         if (!text.isEmpty()) {
                             sse(out, chunk(id, now, true, Requests.JSON.createObjectNode().put("content", text), null,
@@ -334,9 +339,9 @@ public final class FerryServer implements AutoCloseable {
                     break;
                 }
                 String text = e.delta();
-                if (toolCalls && !text.isEmpty()) {
+                if (toolCalls != null && !text.isEmpty()) {
                     held.append(text);
-                    int from = ToolCalls.holdFrom(held);
+                    int from = toolCalls.holdFrom(held);
                     text = held.substring(0, from);
                     held.delete(0, from);
                 }
@@ -418,13 +423,13 @@ public final class FerryServer implements AutoCloseable {
         return o;
     }
 
-    private ObjectNode chatResponse(String id, long created, Completion c, boolean toolCalls) {
+    private ObjectNode chatResponse(String id, long created, Completion c, ToolCalls.Format toolCalls) {
         ObjectNode o = Requests.JSON.createObjectNode().put("id", id).put("object", "chat.completion")
                 .put("created", created).put("model", options.modelName());
         ObjectNode choice = o.putArray("choices").addObject().put("index", 0);
         ObjectNode message = choice.putObject("message").put("role", "assistant").put("content", c.text());
         String finish = finishReason(c.stopReason());
-        ToolCalls.Parsed parsed = toolCalls ? ToolCalls.parse(c.text()) : null;
+        ToolCalls.Parsed parsed = toolCalls != null ? toolCalls.parse(c.text()) : null;
         if (parsed != null && !parsed.calls().isEmpty()) {
             if (parsed.content().isEmpty()) {
                 message.putNull("content");

@@ -4,21 +4,17 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 
 /**
- * Tool calls in a model's reply, read back in the form its chat template taught it. One form so far, Hermes': each call
- * a JSON object {@code {"name": ..., "arguments": {...}}} between {@code <tool_call>} and {@code </tool_call>}, what the
- * templates of Qwen 2.5, Qwen 3, QwQ and Hermes models render and expect (vLLM's {@code hermes} parser reads the
- * same). A template that never writes {@code <tool_call>} gets no parsing: its replies are plain text. Used by
- * {@code ferry serve} (OpenAI's {@code tool_calls}) and {@code ferry-langchain4j} (tool execution requests).
+ * Tool calls in a model's reply, read back in the form its chat template taught it (the template says which: see
+ * {@link Format#of}). Used by {@code ferry serve} (OpenAI's {@code tool_calls}) and {@code ferry-langchain4j} (tool
+ * execution requests). A template in none of these forms gets no parsing: its replies are plain text.
  */
 public final class ToolCalls {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-
-    public static final String OPEN = "<tool_call>";
-    public static final String CLOSE = "</tool_call>";
 
     /** One call: an id for the client to answer with, the function's name, its arguments as a JSON text. */
     public record Call(String id, String name, String arguments) {
@@ -28,49 +24,154 @@ public final class ToolCalls {
     public record Parsed(String content, List<Call> calls) {
     }
 
+    /** How a family writes calls. */
+    public enum Format {
+        /**
+         * Hermes': each call {@code {"name": ..., "arguments": {...}}} between {@code <tool_call>} and
+         * {@code </tool_call>}, anywhere in the reply (Qwen 2.5, Qwen 3, QwQ, Hermes; vLLM's {@code hermes} parser).
+         */
+        HERMES("<tool_call>"),
+        /**
+         * Mistral's: {@code [TOOL_CALLS]} then a JSON array of {@code {"name", "arguments"}} objects. The marker is a
+         * special token that decoding may leave out, so a reply that is such an array is read as calls too.
+         */
+        MISTRAL("[TOOL_CALLS]"),
+        /**
+         * Llama 3.1–3.3's JSON tool calling: the whole reply one object {@code {"name": ..., "parameters": {...}}}
+         * (several separated by {@code ;}), after an optional {@code <|python_tag|>}.
+         */
+        LLAMA_JSON("<|python_tag|>");
+
+        private final String marker;
+
+        Format(String marker) {
+            this.marker = marker;
+        }
+
+        /** The form a chat template asks for, by what it writes; empty when it shows none of these. */
+        public static Optional<Format> of(String template) {
+            if (template == null) {
+                return Optional.empty();
+            }
+            if (template.contains("<tool_call>")) {
+                return Optional.of(HERMES);
+            }
+            if (template.contains("[TOOL_CALLS]")) {
+                return Optional.of(MISTRAL);
+            }
+            if (template.contains("\"parameters\": dictionary of argument name")
+                    || template.contains("{\"name\": function name")) {
+                return Optional.of(LLAMA_JSON);
+            }
+            return Optional.empty();
+        }
+
+        /**
+         * The calls in {@code text} and the text around them. What does not parse as a call (not JSON, no string
+         * {@code name}) stays in the text, as written: it is not a call the client could answer.
+         */
+        public Parsed parse(String text) {
+            return switch (this) {
+                case HERMES -> hermes(text);
+                case MISTRAL -> mistral(text);
+                case LLAMA_JSON -> llama(text);
+            };
+        }
+
+        /**
+         * While streaming: where the text that may not go out yet begins (a call goes out whole, at the end). Hermes:
+         * from a {@code <tool_call>} on, or a tail that could begin one. Mistral: from its marker (or a tail that
+         * could begin it), or all of a reply that opens with {@code [}. Llama: all of a reply that is so far blank or
+         * opens with <code>{</code> or the python tag.
+         */
+        public int holdFrom(CharSequence text) {
+            String s = text.toString();
+            return switch (this) {
+                case HERMES -> markerFrom(s, marker);
+                case MISTRAL -> s.stripLeading().startsWith("[") ? leading(s) : markerFrom(s, marker);
+                case LLAMA_JSON -> s.isBlank() || opensWith(s, "{", marker) ? leading(s) : s.length();
+            };
+        }
+    }
+
     private ToolCalls() {
     }
 
-    /** Whether replies of a model with this chat template can hold calls this class reads. */
-    public static boolean readable(String template) {
-        return template != null && template.contains(OPEN);
-    }
-
-    /**
-     * The calls in {@code text} and the text around them. A block whose JSON is not an object with a string
-     * {@code name} stays in the text, as written: it is not a call the client could answer.
-     */
-    public static Parsed parse(String text) {
+    private static Parsed hermes(String text) {
+        String open = "<tool_call>";
+        String close = "</tool_call>";
         List<Call> calls = new ArrayList<>();
         StringBuilder content = new StringBuilder();
         int from = 0;
         while (true) {
-            int open = text.indexOf(OPEN, from);
-            if (open < 0) {
+            int start = text.indexOf(open, from);
+            if (start < 0) {
                 content.append(text, from, text.length());
                 break;
             }
-            int close = text.indexOf(CLOSE, open + OPEN.length());
-            int end = close < 0 ? text.length() : close + CLOSE.length();
-            Call call = call(text.substring(open + OPEN.length(), close < 0 ? text.length() : close));
+            int end = text.indexOf(close, start + open.length());
+            int next = end < 0 ? text.length() : end + close.length();
+            Call call = call(text.substring(start + open.length(), end < 0 ? text.length() : end));
             if (call == null) {
-                content.append(text, from, end);
+                content.append(text, from, next);
             } else {
-                content.append(text, from, open);
+                content.append(text, from, start);
                 calls.add(call);
             }
-            from = end;
+            from = next;
         }
         return new Parsed(content.toString().strip(), List.copyOf(calls));
     }
 
-    private static Call call(String json) {
-        JsonNode n;
+    private static Parsed mistral(String text) {
+        String marker = Format.MISTRAL.marker;
+        int at = text.indexOf(marker);
+        String before = at < 0 ? "" : text.substring(0, at);
+        String json = (at < 0 ? text : text.substring(at + marker.length())).strip();
+        List<Call> calls = new ArrayList<>();
         try {
-            n = JSON.readTree(json.strip());
+            JsonNode n = JSON.readTree(json);
+            if (n != null && n.isArray() && !n.isEmpty()) {
+                for (JsonNode item : n) {
+                    Call c = call(item);
+                    if (c == null) {
+                        return new Parsed(text.strip(), List.of());
+                    }
+                    calls.add(c);
+                }
+                return new Parsed(before.strip(), List.copyOf(calls));
+            }
+        } catch (java.io.IOException e) {
+            // not a call list: text
+        }
+        return new Parsed(text.strip(), List.of());
+    }
+
+    private static Parsed llama(String text) {
+        String body = text.strip();
+        if (body.startsWith(Format.LLAMA_JSON.marker)) {
+            body = body.substring(Format.LLAMA_JSON.marker.length()).strip();
+        }
+        List<Call> calls = new ArrayList<>();
+        for (String part : body.split(";")) {
+            Call c = call(part);
+            if (c == null) {
+                return new Parsed(text.strip(), List.of());
+            }
+            calls.add(c);
+        }
+        return new Parsed("", List.copyOf(calls));
+    }
+
+    private static Call call(String json) {
+        try {
+            return call(JSON.readTree(json.strip()));
         } catch (java.io.IOException e) {
             return null;
         }
+    }
+
+    private static Call call(JsonNode n) {
         if (n == null || !n.isObject() || !n.path("name").isTextual()) {
             return null;
         }
@@ -87,21 +188,32 @@ public final class ToolCalls {
                 n.get("name").asText(), arguments);
     }
 
-    /**
-     * While streaming: where the text that may not go out yet begins. From a {@code <tool_call>} on, everything is
-     * held (a call goes out whole, at the end); so is a tail that could be the start of one ({@code "<tool"}).
-     */
-    public static int holdFrom(CharSequence text) {
-        String s = text.toString();
-        int open = s.indexOf(OPEN);
-        if (open >= 0) {
-            return open;
+    /** Index of {@code marker} in {@code s}, else of a tail of {@code s} that could begin it, else its length. */
+    private static int markerFrom(String s, String marker) {
+        int at = s.indexOf(marker);
+        if (at >= 0) {
+            return at;
         }
-        for (int k = Math.min(OPEN.length() - 1, s.length()); k > 0; k--) {
-            if (s.regionMatches(s.length() - k, OPEN, 0, k)) {
+        for (int k = Math.min(marker.length() - 1, s.length()); k > 0; k--) {
+            if (s.regionMatches(s.length() - k, marker, 0, k)) {
                 return s.length() - k;
             }
         }
         return s.length();
+    }
+
+    /** Whether {@code s}, past leading blanks, opens with {@code start} or with (a beginning of) {@code marker}. */
+    private static boolean opensWith(String s, String start, String marker) {
+        String t = s.stripLeading();
+        return t.startsWith(start) || t.startsWith(marker) || (!t.isEmpty() && marker.startsWith(t));
+    }
+
+    /** Where the first non-blank character is (all of a blank text). */
+    private static int leading(String s) {
+        int i = 0;
+        while (i < s.length() && Character.isWhitespace(s.charAt(i))) {
+            i++;
+        }
+        return i == s.length() ? 0 : i;
     }
 }
