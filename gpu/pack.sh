@@ -20,7 +20,7 @@ for j in benchmarks/target/lib/*.jar; do
   case $(basename "$j") in
     api-*|pytorch-engine-*|pytorch-jni-*|jna-*|tokenizers-*|gson-*|guice-*|jakarta.inject-*|aopalliance-*|guava-*|\
     failureaccess-*|jackson-core-*|jackson-databind-*|jackson-annotations-*|slf4j-api-*|slf4j-simple-*|picocli-*|progressbar-*|jline-*|commons-compress-*|\
-    commons-io-*|commons-codec-*|ferry-core-*|ferry-backend-pytorch-*|ferry-serve-*|\
+    commons-io-*|commons-codec-*|ferry-core-*|ferry-tokenizers-*|ferry-backend-pytorch-*|ferry-serve-*|\
     jinjava-*|javassist-*|re2j-*|commons-lang3-*|commons-net-*|java-ipv6-*|big-math-*|algebra-*|hubspot-style-*|\
     immutable-collection-encodings-*|immutables-exceptions-*|encode-*|derive4j-annotation-*|jackson-dataformat-yaml-*|\
     snakeyaml-*|jackson-datatype-jdk8-*) cp "$j" "$S/lib/" ;;

@@ -10,6 +10,7 @@ import dev.ferry.core.load.DispatchedModel;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.text.ModelText;
 import dev.ferry.core.weights.OffloadFolder;
+import dev.ferry.tokenizers.DjlTextTokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

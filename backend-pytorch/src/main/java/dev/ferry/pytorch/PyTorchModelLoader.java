@@ -16,6 +16,7 @@ import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
 import dev.ferry.pytorch.models.ModelConfig;
 import dev.ferry.pytorch.models.ModelFamilies;
+import dev.ferry.tokenizers.DjlTextTokenizer;
 import jakarta.inject.Inject;
 import java.nio.file.Files;
 import java.util.Set;

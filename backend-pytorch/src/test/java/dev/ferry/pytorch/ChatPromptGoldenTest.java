@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.core.testing.Fixtures;
 import dev.ferry.core.text.ModelText;
 import dev.ferry.core.text.TextTokenizer;
+import dev.ferry.tokenizers.DjlTextTokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package dev.ferry.pytorch;
+package dev.ferry.tokenizers;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.ferry.core.text.TextTokenizer;
@@ -7,8 +7,11 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Map;
 
-/** Core's {@link TextTokenizer} over DJL's binding of Hugging Face tokenizers; never truncates nor pads. */
-final class DjlTextTokenizer implements TextTokenizer {
+/**
+ * Core's {@link TextTokenizer} over DJL's binding of Hugging Face tokenizers; never truncates nor pads. The one
+ * implementation both backends give a model folder's {@code tokenizer.json} to.
+ */
+public final class DjlTextTokenizer implements TextTokenizer {
 
     private final HuggingFaceTokenizer tokenizer;
 
@@ -16,7 +19,8 @@ final class DjlTextTokenizer implements TextTokenizer {
         this.tokenizer = tokenizer;
     }
 
-    static TextTokenizer open(Path tokenizerJson) {
+    /** The tokenizer of {@code tokenizerJson}; an unreadable file is an {@link UncheckedIOException} naming it. */
+    public static TextTokenizer open(Path tokenizerJson) {
         try {
             return new DjlTextTokenizer(HuggingFaceTokenizer.newInstance(tokenizerJson,
                     Map.of("truncation", "false", "padding", "false")));
