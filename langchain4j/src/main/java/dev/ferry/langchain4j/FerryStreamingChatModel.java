@@ -47,25 +47,19 @@ public final class FerryStreamingChatModel implements StreamingChatModel, AutoCl
         threads.execute(() -> {
             try {
                 // with tools, text that may be a call is held: calls come whole in the response, not as text
-                StringBuilder held = new StringBuilder();
+                ToolCalls.Stream calls = form == null ? null : new ToolCalls.Stream(form);
                 Completion c = model.chat(Conversions.messages(request.messages()), tools, config, (token, delta) -> {
                     if (delta == null || delta.isEmpty()) {
                         return;
                     }
-                    String text = delta;
-                    if (form != null) {
-                        held.append(delta);
-                        int from = form.holdFrom(held);
-                        text = held.substring(0, from);
-                        held.delete(0, from);
-                    }
+                    String text = calls == null ? delta : calls.release(delta);
                     if (!text.isEmpty()) {
                         handler.onPartialResponse(text);
                     }
                 }, null);
                 ChatResponse response = Conversions.response(c, modelName, form);
-                if (!held.isEmpty() && !response.aiMessage().hasToolExecutionRequests()) {
-                    handler.onPartialResponse(held.toString()); // held for nothing: it was text after all
+                if (calls != null && !calls.held().isEmpty() && !response.aiMessage().hasToolExecutionRequests()) {
+                    handler.onPartialResponse(calls.held()); // held for nothing: it was text after all
                 }
                 handler.onCompleteResponse(response);
             } catch (RuntimeException e) {

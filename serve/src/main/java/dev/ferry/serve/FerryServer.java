@@ -303,7 +303,7 @@ public final class FerryServer implements AutoCloseable {
                     .put("content", ""), null, g.includeUsage()) : chunk(id, now, false, null, null, g.includeUsage()));
             Event e = first;
             // with tool calls wanted, text that may be a call is held and read when the reply is complete
-            StringBuilder held = new StringBuilder();
+            ToolCalls.Stream calls = toolCalls == null ? null : new ToolCalls.Stream(toolCalls);
             while (true) {
                 if (e.failed() != null) {
                     sse(out, errorBody(unwrap(e.failed())));
@@ -312,9 +312,9 @@ public final class FerryServer implements AutoCloseable {
                 if (e.done() != null) {
                     Completion c = e.done();
                     String finish = finishReason(c.stopReason());
-                    if (toolCalls != null && !held.isEmpty()) {
-                        ToolCalls.Parsed parsed = toolCalls.parse(held.toString());
-                        String text = parsed.calls().isEmpty() ? held.toString() : parsed.content();
+                    if (calls != null && !calls.held().isEmpty()) {
+                        ToolCalls.Parsed parsed = toolCalls.parse(calls.held());
+                        String text = parsed.calls().isEmpty() ? calls.held() : parsed.content();
                         if (!text.isEmpty()) {
                             sse(out, chunk(id, now, true, Requests.JSON.createObjectNode().put("content", text), null,
                                     g.includeUsage()));
@@ -339,11 +339,8 @@ public final class FerryServer implements AutoCloseable {
                     break;
                 }
                 String text = e.delta();
-                if (toolCalls != null && !text.isEmpty()) {
-                    held.append(text);
-                    int from = toolCalls.holdFrom(held);
-                    text = held.substring(0, from);
-                    held.delete(0, from);
+                if (calls != null && !text.isEmpty()) {
+                    text = calls.release(text);
                 }
                 if (!text.isEmpty()) { // held text (a split character, a possible stop string) sends nothing
                     ObjectNode delta = chat ? Requests.JSON.createObjectNode().put("content", text) : null;

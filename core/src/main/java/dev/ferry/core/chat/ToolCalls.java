@@ -2,6 +2,7 @@ package dev.ferry.core.chat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.core.text.StopStrings;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -43,9 +44,18 @@ public final class ToolCalls {
         LLAMA_JSON("<|python_tag|>");
 
         private final String marker;
+        /** The marker found as a stop string is: whole, or a tail of the text that could begin it. */
+        private final StopStrings markerSearch;
 
         Format(String marker) {
             this.marker = marker;
+            this.markerSearch = new StopStrings(List.of(marker));
+        }
+
+        /** Index of the marker in {@code s}, else of a tail of {@code s} that could begin it, else its length. */
+        private int markerFrom(String s) {
+            int at = markerSearch.find(s, 0);
+            return at >= 0 ? at : markerSearch.safeLength(s);
         }
 
         /** The form a chat template asks for, by what it writes; empty when it shows none of these. */
@@ -87,10 +97,37 @@ public final class ToolCalls {
         public int holdFrom(CharSequence text) {
             String s = text.toString();
             return switch (this) {
-                case HERMES -> markerFrom(s, marker);
-                case MISTRAL -> s.stripLeading().startsWith("[") ? leading(s) : markerFrom(s, marker);
+                case HERMES -> markerFrom(s);
+                case MISTRAL -> s.stripLeading().startsWith("[") ? leading(s) : markerFrom(s);
                 case LLAMA_JSON -> s.isBlank() || opensWith(s, "{", marker) ? leading(s) : s.length();
             };
+        }
+    }
+
+    /**
+     * A streamed reply's text as it may go out: what could be a call in {@code format} is held (a call goes out whole,
+     * once the reply is complete and {@link #held} is parsed).
+     */
+    public static final class Stream {
+        private final Format format;
+        private final StringBuilder held = new StringBuilder();
+
+        public Stream(Format format) {
+            this.format = format;
+        }
+
+        /** The part of what is held plus {@code delta} that can go out now (maybe empty). */
+        public String release(String delta) {
+            held.append(delta);
+            int from = format.holdFrom(held);
+            String out = held.substring(0, from);
+            held.delete(0, from);
+            return out;
+        }
+
+        /** What is held back so far. */
+        public String held() {
+            return held.toString();
         }
     }
 
@@ -186,20 +223,6 @@ public final class ToolCalls {
         }
         return new Call("call_" + UUID.randomUUID().toString().replace("-", "").substring(0, 24),
                 n.get("name").asText(), arguments);
-    }
-
-    /** Index of {@code marker} in {@code s}, else of a tail of {@code s} that could begin it, else its length. */
-    private static int markerFrom(String s, String marker) {
-        int at = s.indexOf(marker);
-        if (at >= 0) {
-            return at;
-        }
-        for (int k = Math.min(marker.length() - 1, s.length()); k > 0; k--) {
-            if (s.regionMatches(s.length() - k, marker, 0, k)) {
-                return s.length() - k;
-            }
-        }
-        return s.length();
     }
 
     /** Whether {@code s}, past leading blanks, opens with {@code start} or with (a beginning of) {@code marker}. */

@@ -3,6 +3,7 @@ package dev.ferry.core.chat;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.core.chat.ToolCalls.Format;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Reading tool calls back out of a reply, in the form the chat template asked for. */
@@ -75,6 +76,19 @@ class ToolCallsTest {
         assertThat(Format.HERMES.holdFrom("text <")).isEqualTo(5);
         assertThat(Format.HERMES.holdFrom("a <tool_call>{\"na")).isEqualTo(2);
         assertThat(Format.HERMES.holdFrom("a < b")).isEqualTo(5);
+    }
+
+    @Test
+    void aStreamedReplyReleasesItsTextAndHoldsItsCallWhole() {
+        ToolCalls.Stream stream = new ToolCalls.Stream(Format.HERMES);
+        StringBuilder out = new StringBuilder();
+        for (String delta : List.of("Let me", " look.", " <to", "ol_call>{\"name\": \"f\",", " \"arguments\": {}}",
+                "</tool_call>")) {
+            out.append(stream.release(delta));
+        }
+        assertThat(out.toString()).isEqualTo("Let me look. ");
+        assertThat(Format.HERMES.parse(stream.held()).calls()).singleElement().extracting(ToolCalls.Call::name)
+                .isEqualTo("f");
     }
 
     // ---- Mistral ------------------------------------------------------------------------------------------------
