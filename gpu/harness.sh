@@ -11,8 +11,8 @@
 #          Ferry with no hooks), Ferry and Accelerate with and without preload; torch's pinned/pageable copy speed
 #   big    Llama-3-8B-shaped fp16 (16 GB): max_memory 0=4GiB with the rest in CPU memory, then layers 16-31 on disk
 #   overlap  the 1.1B with layers 11-21 in CPU memory: blocks copied on a copy stream of their own against in order with
-#          the compute, 6 and 1 blocks ahead; all on gpu0 with fused layers, fused attention only, separate ops; the
-#          link limit
+#          the compute, 6 and 1 blocks ahead; all on gpu0 with fused layers replayed from CUDA graphs, fused layers
+#          without graphs, fused attention only, separate ops; the link limit
 #   batch  the 8B under 0=4GiB decoding batches of 1, 8 and 32 rows (Ferry) and 1 and 32 (Accelerate)
 #   int8   issue 19's int8 row: the Llama-3-8B-shaped checkpoint (made first if missing) under Accelerate's 0=4GiB map
 #          (the rest in CPU memory), Ferry with int8 weights quantized at load against Ferry fp16, same map, same run,
@@ -60,7 +60,8 @@ setup() {
 export PYTORCH_LIBRARY_PATH=$TORCH/lib PYTORCH_VERSION=$TV PYTORCH_FLAVOR=cu${TORCH_CUDA:-130}
 export TQDM_DISABLE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
 export LD_LIBRARY_PATH=$TORCH/lib:${CUDA_LIB}:${LD_LIBRARY_PATH:-} DJL_CACHE_DIR=/root/djlcache PYTHONUNBUFFERED=1
-JAVA=("$F/jre/bin/java" -Dai.djl.offline=true -Djna.library.path="$CUDA_LIB" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
+# FERRY_JAVA_OPTS: settings for every Java run of this call (e.g. -Dferry.cudaGraphs=off)
+JAVA=("$F/jre/bin/java" ${FERRY_JAVA_OPTS:-} -Dai.djl.offline=true -Djna.library.path="$CUDA_LIB" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
 BENCH=("${JAVA[@]}" -cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
 ACC=(python3 "$F/accelerate_decode.py")
 
@@ -148,10 +149,11 @@ overlap() {
   local P=LlamaDecoderLayer N="1.1B fp16, layers 11-21 in CPU memory, decode" R="1.1B fp16, all on gpu0, decode"
   local D=(-cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
   row "$R: ferry" -- "${BENCH[@]}" "$C" "$W/all-gpu0.json" preload=$P
+  row "$R: ferry without CUDA graphs" -- "${JAVA[@]}" -Dferry.cudaGraphs=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
   row "$R: ferry without fused layers" -- "${JAVA[@]}" -Dferry.fusedLayers=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
   row "$R: ferry separate ops" -- "${JAVA[@]}" -Dferry.fusedLayers=off -Dferry.fusedAttention=off "${D[@]}" "$C" "$W/all-gpu0.json" preload=$P
   row "$N: ferry copy stream, 6 blocks ahead" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
-  row "$N: ferry copy stream, async copies, 6 blocks ahead" -- "${JAVA[@]}" -Dferry.asyncCopies=on "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
+  row "$N: ferry copy stream, a wait per tensor, 6 blocks ahead" -- "${JAVA[@]}" -Dferry.asyncCopies=off "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
   row "$N: ferry copy stream, 1 block ahead" -- "${BENCH[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=1
   row "$N: ferry copies in order, 6 blocks ahead" -- "${JAVA[@]}" -Dferry.copyStream=off "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=6
   row "$N: ferry copies in order, 1 block ahead" -- "${JAVA[@]}" -Dferry.copyStream=off "${D[@]}" "$C" "$W/cpu-11-21.json" preload=$P prefetch=1

@@ -81,14 +81,16 @@ for name, r in by.items():
                         "streamed_bytes_per_token": r["streamed_bytes_per_token"], "pinned_GBps": h2d["pinned_GBps"],
                         "ferry_all_resident_tokens_per_s": resident["decode_tokens_per_s"]})
 plain = by.get("1.1B fp16, all on gpu0, decode: transformers plain")
-for name in ("1.1B fp16, all on gpu0, decode: ferry", "1.1B fp16, all on gpu0, decode: ferry without fused layers",
+for name in ("1.1B fp16, all on gpu0, decode: ferry", "1.1B fp16, all on gpu0, decode: ferry without CUDA graphs",
+             "1.1B fp16, all on gpu0, decode: ferry without fused layers",
              "1.1B fp16, all on gpu0, decode: ferry separate ops"):
     r = by.get(name)
     if r and plain and plain.get("decode_tokens_per_s"):
         overlap.append({"name": name, "metric": "tokens/s", "ferry": r["decode_tokens_per_s"],
                         "transformers_plain": plain["decode_tokens_per_s"],
                         "ratio_vs_plain": round(r["decode_tokens_per_s"] / plain["decode_tokens_per_s"], 3),
-                        "forward_thread_cpu_share": r.get("forward_thread_cpu_share")})
+                        "forward_thread_cpu_share": r.get("forward_thread_cpu_share"),
+                        "cuda_graph_captures_replays_failures": r.get("cuda_graph_captures_replays_failures")})
 # batches: every row's tokens per second against batch 1 of the same tool
 for name, r in by.items():
     if ", batch " in name and name.endswith(": ferry") and r.get("batch", 1) > 1:

@@ -26,6 +26,8 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The core tensor SPI over DJL's PyTorch engine. {@code accelerator(i)} is {@code Device.gpu(i)}, {@code cpu}
@@ -34,6 +36,8 @@ import java.util.function.Consumer;
  * temporaries of forwards included.
  */
 public final class DjlBackend implements TensorBackend, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(DjlBackend.class);
 
     public static final String ENGINE = "PyTorch";
 
@@ -53,6 +57,8 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
     private final boolean cudaBuilt;
     /** How blocks prepared ahead reach a GPU: on a stream of their own when Ferry's native library is there. */
     private final CopyStream copyStream;
+    /** Native resources that are not arrays (a layer's CUDA graphs), freed with the backend before its arrays. */
+    private final java.util.Deque<AutoCloseable> owned = new java.util.concurrent.ConcurrentLinkedDeque<>();
 
     /**
      * Starts DJL's PyTorch engine.
@@ -391,9 +397,24 @@ public final class DjlBackend implements TensorBackend, AutoCloseable {
         return root.getManagedArrays().size();
     }
 
-    /** Frees every array this backend created. */
+    /**
+     * Makes this backend the owner of {@code resource}, a native resource that is not an array (a layer's CUDA
+     * graphs): {@link #close()} closes it, the latest first, before the arrays it may read.
+     */
+    public void own(AutoCloseable resource) {
+        owned.push(resource);
+    }
+
+    /** Frees every array this backend created and every resource it was given to {@link #own}. */
     @Override
     public void close() {
+        for (AutoCloseable r; (r = owned.poll()) != null; ) {
+            try {
+                r.close();
+            } catch (Exception e) {
+                LOG.warn("closing {} failed: {}", r, e.toString());
+            }
+        }
         root.close();
         staging.close();
     }

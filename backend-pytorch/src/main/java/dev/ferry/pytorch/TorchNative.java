@@ -25,6 +25,8 @@ public final class TorchNative {
     private static final Logger LOG = LoggerFactory.getLogger(TorchNative.class);
     static final String LIBRARY = "ferry_torch";
     private static volatile Boolean loaded;
+    /** Fused decoder-layer steps run in this process (each a {@link #decoderQkv} call), for tests. */
+    private static final java.util.concurrent.atomic.AtomicLong FUSED_STEPS = new java.util.concurrent.atomic.AtomicLong();
 
     private TorchNative() {
     }
@@ -121,6 +123,60 @@ public final class TorchNative {
     }
 
     /**
+     * Whether a fused decode step on {@code hidden} may replay CUDA graphs ({@code ferry_torch.cc}'s StepGraphs): fused
+     * layers apply, the library was built with CUDA, and {@code -Dferry.cudaGraphs=off} is not set. A graph replays a
+     * layer's step as one launch where the eager step issues some twenty ops from the host.
+     */
+    public static boolean cudaGraphs(NDArray hidden) {
+        return fusedLayers(hidden) && hasCudaStreams()
+                && !"off".equalsIgnoreCase(System.getProperty("ferry.cudaGraphs", ""));
+    }
+
+    /** A layer's CUDA graphs, owned by the caller: {@link StepGraphs#close()} frees them. */
+    public static StepGraphs newStepGraphs() {
+        return new StepGraphs(newStepGraphsHandle());
+    }
+
+    /** How many fused decoder-layer steps ran in this process. */
+    static long fusedSteps() {
+        return FUSED_STEPS.get();
+    }
+
+    /** {captures, replays, failed captures} of decode-step CUDA graphs in this process (zeros without the library). */
+    public static long[] stepGraphCounts() {
+        return loaded() ? stepGraphCounts0() : new long[3];
+    }
+
+    /** A layer's decode-step CUDA graphs (native), freed once by {@link #close()}. */
+    public static final class StepGraphs implements AutoCloseable {
+        private long handle;
+
+        private StepGraphs(long handle) {
+            this.handle = handle;
+        }
+
+        synchronized long handle() {
+            if (handle == 0) {
+                throw new IllegalStateException("the layer's CUDA graphs were freed (the model is closed)");
+            }
+            return handle;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (handle != 0) {
+                freeStepGraphs(handle);
+                handle = 0;
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "StepGraphs";
+        }
+    }
+
+    /**
      * softmax(q kᵀ · scale) v by libtorch's fused kernel with no mask: q {@code [b, h, s, d]}, k and v
      * {@code [b, kv, t, d]} with h a multiple of kv (grouped heads broadcast, not repeated). The result lives in q's
      * manager and the innermost scope, as any other op's.
@@ -136,7 +192,18 @@ public final class TorchNative {
      * Returns q, k, v, in hidden's manager and the innermost scope.
      */
     public static NDArray[] decoderQkv(NDArray[] arrays, int heads, int kvHeads, int headDim, double eps) {
-        long[] out = decoderQkv(handles(arrays), heads, kvHeads, headDim, eps);
+        return decoderQkv(null, arrays, heads, kvHeads, headDim, eps);
+    }
+
+    /**
+     * {@link #decoderQkv(NDArray[], int, int, int, double)} replayed from {@code graphs} where a graph is captured
+     * for it ({@code null}: eagerly). A replay's q, k and v are the graph's own memory, overwritten by its next replay:
+     * the caller consumes them before the layer's next step and does not let another thread step the layer between.
+     */
+    public static NDArray[] decoderQkv(StepGraphs graphs, NDArray[] arrays, int heads, int kvHeads, int headDim,
+                                       double eps) {
+        long[] out = decoderQkv(graphs == null ? 0L : graphs.handle(), handles(arrays), heads, kvHeads, headDim, eps);
+        FUSED_STEPS.incrementAndGet();
         PtNDManager m = (PtNDManager) arrays[0].getManager();
         return new NDArray[] {new PtNDArray(m, out[0]), new PtNDArray(m, out[1]), new PtNDArray(m, out[2])};
     }
@@ -147,7 +214,12 @@ public final class TorchNative {
      * gate/up/down weights and biases ({@code null}: none). The layer's output, in hidden's manager and scope.
      */
     public static NDArray decoderAttentionMlp(NDArray[] arrays, double scale, double eps) {
-        long out = decoderAttentionMlp(handles(arrays), scale, eps);
+        return decoderAttentionMlp(null, arrays, scale, eps);
+    }
+
+    /** {@link #decoderAttentionMlp(NDArray[], double, double)}, its part after attention replayed from {@code graphs}. */
+    public static NDArray decoderAttentionMlp(StepGraphs graphs, NDArray[] arrays, double scale, double eps) {
+        long out = decoderAttentionMlp(graphs == null ? 0L : graphs.handle(), handles(arrays), scale, eps);
         return new PtNDArray((PtNDManager) arrays[0].getManager(), out);
     }
 
@@ -186,7 +258,14 @@ public final class TorchNative {
 
     private static native long toDeviceAsync(long hostTensor, int device);
 
-    private static native long[] decoderQkv(long[] handles, int heads, int kvHeads, int headDim, double eps);
+    private static native long[] decoderQkv(long graphs, long[] handles, int heads, int kvHeads, int headDim,
+                                            double eps);
 
-    private static native long decoderAttentionMlp(long[] handles, double scale, double eps);
+    private static native long decoderAttentionMlp(long graphs, long[] handles, double scale, double eps);
+
+    private static native long newStepGraphsHandle();
+
+    private static native void freeStepGraphs(long graphs);
+
+    private static native long[] stepGraphCounts0();
 }

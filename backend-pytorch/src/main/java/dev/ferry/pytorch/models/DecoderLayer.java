@@ -41,7 +41,7 @@ public class DecoderLayer extends DjlModule {
         postFeedforwardNorm = sandwich ? addChild("post_feedforward_layernorm", norm(spec, backend, dtype)) : null;
         attnDropout = spec.residualDropouts() ? addChild("resid_attn_dropout", new Dropout(backend, 0)) : null;
         mlpDropout = spec.residualDropouts() ? addChild("resid_mlp_dropout", new Dropout(backend, 0)) : null;
-        fused = FusedDecoderStep.of(this, spec, layerIdx);
+        fused = FusedDecoderStep.of(this, spec, layerIdx, backend);
     }
 
     static RMSNorm norm(DecoderSpec spec, DjlBackend backend, DType dtype) {

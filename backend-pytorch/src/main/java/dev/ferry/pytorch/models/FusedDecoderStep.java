@@ -18,6 +18,11 @@ import java.util.Map;
  * residual dropouts), Ferry's native library is loaded, nothing is masked, the layer's weights are on the hidden
  * states' device in their dtype (not int8), and no hook sits inside the layer (a hook there streams its module's
  * weights around that module's own call, which this path does not make). {@code -Dferry.fusedLayers=off} turns it off.
+ *
+ * <p>A decode step (one new position per row, a KV cache) also replays the layer's CUDA graphs where the library
+ * captured them: the q/k/v half and the half after attention each as one launch; attention itself stays eager, its
+ * keys growing every step ({@link TorchNative#cudaGraphs}, {@code -Dferry.cudaGraphs=off}). A replay writes the graph's
+ * own memory, so such steps of one layer run one thread at a time.
  */
 final class FusedDecoderStep {
 
@@ -35,6 +40,9 @@ final class FusedDecoderStep {
     };
 
     private final Module layer;
+    private final dev.ferry.pytorch.DjlBackend backend;
+    /** The layer's CUDA graphs, made at its first decode step on a GPU and owned by the backend. */
+    private volatile TorchNative.StepGraphs graphs;
     private final int layerIdx;
     private final int heads;
     private final int kvHeads;
@@ -49,8 +57,9 @@ final class FusedDecoderStep {
     /** Set when the layer holds int8 weights: the Java path dequantizes them, this one never applies. */
     private volatile boolean quantized;
 
-    private FusedDecoderStep(Module layer, DecoderSpec spec, int layerIdx) {
+    private FusedDecoderStep(Module layer, DecoderSpec spec, int layerIdx, dev.ferry.pytorch.DjlBackend backend) {
         this.layer = layer;
+        this.backend = backend;
         this.layerIdx = layerIdx;
         this.heads = spec.shape().heads();
         this.kvHeads = spec.shape().kvHeads();
@@ -74,12 +83,12 @@ final class FusedDecoderStep {
     }
 
     /** The fused step of {@code layer}, or {@code null} when its family is not Llama-shaped. */
-    static FusedDecoderStep of(Module layer, DecoderSpec spec, int layerIdx) {
+    static FusedDecoderStep of(Module layer, DecoderSpec spec, int layerIdx, dev.ferry.pytorch.DjlBackend backend) {
         boolean shaped = spec.residual() == DecoderSpec.Residual.PRE_NORM && spec.norm() == DecoderSpec.Norm.RMS
                 && spec.qkv() == DecoderSpec.Qkv.SEPARATE && spec.attentionSoftcap() == 0f && !spec.residualDropouts()
                 && spec.mlp() == MlpFactory.GATED
                 && ("silu".equals(spec.activation()) || "swish".equals(spec.activation()));
-        return shaped ? new FusedDecoderStep(layer, spec, layerIdx) : null;
+        return shaped ? new FusedDecoderStep(layer, spec, layerIdx, backend) : null;
     }
 
     /**
@@ -109,8 +118,20 @@ final class FusedDecoderStep {
             }
             w[i] = a;
         }
-        NDArray[] qkv = TorchNative.decoderQkv(new NDArray[] {hidden, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
-            w[8], cos, sin}, heads, kvHeads, headDim, eps);
+        boolean decodeStep = cache != null && hidden.getShape().get(1) == 1;
+        if (decodeStep && TorchNative.cudaGraphs(hidden)) {
+            TorchNative.StepGraphs g = graphs();
+            synchronized (g) {
+                return step(g, hidden, cos, sin, cache, w);
+            }
+        }
+        return step(null, hidden, cos, sin, cache, w);
+    }
+
+    private NDArray step(TorchNative.StepGraphs g, NDArray hidden, NDArray cos, NDArray sin, KVCache cache,
+                         NDArray[] w) {
+        NDArray[] qkv = TorchNative.decoderQkv(g, new NDArray[] {hidden, w[0], w[1], w[2], w[3], w[4], w[5], w[6],
+            w[7], w[8], cos, sin}, heads, kvHeads, headDim, eps);
         NDArray k = qkv[1];
         NDArray v = qkv[2];
         if (cache != null) {
@@ -118,8 +139,23 @@ final class FusedDecoderStep {
             k = kv[0];
             v = kv[1];
         }
-        return TorchNative.decoderAttentionMlp(new NDArray[] {hidden, qkv[0], k, v, w[9], w[10], w[11], w[12], w[13],
-            w[14], w[15], w[16], w[17]}, scale, eps);
+        return TorchNative.decoderAttentionMlp(g, new NDArray[] {hidden, qkv[0], k, v, w[9], w[10], w[11], w[12],
+            w[13], w[14], w[15], w[16], w[17]}, scale, eps);
+    }
+
+    private TorchNative.StepGraphs graphs() {
+        TorchNative.StepGraphs g = graphs;
+        if (g == null) {
+            synchronized (this) {
+                g = graphs;
+                if (g == null) {
+                    g = TorchNative.newStepGraphs();
+                    backend.own(g);
+                    graphs = g;
+                }
+            }
+        }
+        return g;
     }
 
     private static boolean hooked(Module m) {

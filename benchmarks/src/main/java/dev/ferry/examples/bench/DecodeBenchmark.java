@@ -155,12 +155,13 @@ public final class DecodeBenchmark {
                             + "\"routed_expert_bytes_per_token\": %s, \"expert_fetches_per_token\": %.2f, "
                             + "\"pinned_fraction\": %.3f, \"locked_bytes\": %d, "
                             + "\"forward_thread_cpu_share\": %.3f, \"quantized_weights\": %d, \"weight_bytes\": %d, "
-                            + "\"tokens_head\": %s}%n",
+                            + "\"cuda_graph_captures_replays_failures\": %s, \"tokens_head\": %s}%n",
                     o.getOrDefault("name", mapArg), mapArg, String.join(",", preload), loadSeconds, median(prefillMs),
                     median(decodeTps), decodeTps, median(streamedPerToken), streamed,
                     routedPerToken == 0 ? "null" : Long.toString(routedPerToken), median(fetchesPerToken), pinned,
                     backend.pageLocking(gpu).lockedBytes(),
                     median(cpuShare), quantized, model.byteSize(),
+                    Arrays.toString(dev.ferry.pytorch.TorchNative.stepGraphCounts()),
                     Arrays.toString(Arrays.copyOf(tokens, Math.min(8, tokens.length))));
             if (result != null) {
                 Dispatcher.remove(model);
