@@ -388,19 +388,24 @@ JNIEXPORT jlongArray JNICALL Java_dev_ferry_pytorch_TorchNative_decoderQkv(JNIEn
   FERRY_END(nullptr)
 }
 
-// The second half: fused attention over the cache's keys and values (nothing masked; eager, as its length grows
-// with every step), then output projection, residual, post-attention norm, gated SiLU MLP, residual (a graph where
-// one is captured). handles: hidden, q, keys, values, o weight and bias, post-attention norm, gate/up/down weights and
-// biases (0: none). Returns the layer's output [b, s, h], the caller's own.
+// The second half: fused attention over the cache's keys and values (eager, as its length grows with every step),
+// then output projection, residual, post-attention norm, gated SiLU MLP, residual (a graph where one is captured).
+// handles: hidden, q, keys, values, o weight and bias, post-attention norm, gate/up/down weights and biases, the
+// additive attention mask [b, 1, s, t] (0: none). Returns the layer's output [b, s, h], the caller's own.
 JNIEXPORT jlong JNICALL Java_dev_ferry_pytorch_TorchNative_decoderAttentionMlp(JNIEnv* env, jclass, jlong graphs,
                                                                                jlongArray jhandles, jdouble scale,
                                                                                jdouble eps) {
   FERRY_BEGIN
   torch::NoGradGuard no_grad;
-  auto hs = HandlesOf(env, jhandles, 13);
+  auto hs = HandlesOf(env, jhandles, 14);
   auto tensor = [&](jlong h) { return h == 0 ? torch::Tensor() : TensorOf(h); };
   const torch::Tensor& q = TensorOf(hs[1]);
-  torch::Tensor attn = at::scaled_dot_product_attention(q, TensorOf(hs[2]), TensorOf(hs[3]), std::nullopt, 0.0, false,
+  // Ferry's additive mask (0 or float32's lowest) in q's dtype: what the Java path adds to the scores before softmax
+  std::optional<torch::Tensor> mask;
+  if (hs[13] != 0) {
+    mask = TensorOf(hs[13]).to(q.scalar_type());
+  }
+  torch::Tensor attn = at::scaled_dot_product_attention(q, TensorOf(hs[2]), TensorOf(hs[3]), mask, 0.0, false,
                                                         static_cast<double>(scale), true);
   Tensors weights;
   for (int i = 4; i <= 12; i++) {

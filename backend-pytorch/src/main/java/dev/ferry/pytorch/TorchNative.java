@@ -123,6 +123,15 @@ public final class TorchNative {
     }
 
     /**
+     * Whether a fused layer also takes masked decode steps (one position per row: a left-padded batch's, a sliding
+     * window's), the additive mask handed to the fused attention; {@code -Dferry.fusedMaskedSteps=off} leaves them to
+     * the Java path.
+     */
+    public static boolean fusedMaskedSteps() {
+        return !"off".equalsIgnoreCase(System.getProperty("ferry.fusedMaskedSteps", ""));
+    }
+
+    /**
      * Whether a fused decode step on {@code hidden} may replay CUDA graphs ({@code ferry_torch.cc}'s StepGraphs): fused
      * layers apply, the library was built with CUDA, and {@code -Dferry.cudaGraphs=off} is not set. A graph replays a
      * layer's step as one launch where the eager step issues some twenty ops from the host.
@@ -211,7 +220,7 @@ public final class TorchNative {
     /**
      * The second half: attention over the cache's keys and values, output projection, residual, post-attention norm,
      * gated SiLU MLP, residual. {@code arrays} = hidden, q, keys, values, o weight and bias, post-attention norm,
-     * gate/up/down weights and biases ({@code null}: none). The layer's output, in hidden's manager and scope.
+     * gate/up/down weights and biases, the additive attention mask {@code [b, 1, s, t]} ({@code null}: none). The layer's output, in hidden's manager and scope.
      */
     public static NDArray decoderAttentionMlp(NDArray[] arrays, double scale, double eps) {
         return decoderAttentionMlp(null, arrays, scale, eps);

@@ -162,4 +162,18 @@ class DjlBackendTest {
         assertThat(b).isInstanceOf(DjlBackend.class).isSameAs(injector.getInstance(TensorBackend.class));
         assertThat(b.name()).isEqualTo("pytorch");
     }
+
+    @Test
+    void resourcesGivenToTheBackendCloseWithItLatestFirstEvenWhenOneFails() {
+        DjlBackend own = new DjlBackend();
+        java.util.List<String> closed = new java.util.ArrayList<>();
+        own.own(() -> closed.add("first"));
+        own.own(() -> {
+            closed.add("failing");
+            throw new IllegalStateException("boom");
+        });
+        own.own(() -> closed.add("last"));
+        own.close();
+        assertThat(closed).containsExactly("last", "failing", "first");
+    }
 }

@@ -187,9 +187,11 @@ class TorchNativeCudaTest {
         return out;
     }
 
-    // not tiny-mistral-sliding: a window of 4 under an 8-token prompt masks every layer's step, which runs the Java path
+    // tiny-mistral-sliding: a window of 4 under an 8-token prompt masks every layer's step (the mask goes to the fused
+    // attention); tiny-qwen2-sliding: two full layers unmasked, two sliding ones masked
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"tiny-llama", "tiny-qwen3", "tiny-qwen2-sliding"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"tiny-llama", "tiny-qwen3", "tiny-qwen2-sliding",
+        "tiny-mistral-sliding"})
     void fusedDecodeStepsGiveWhatTheJavaLayersGive(String fixture) {
         requireNative();
         Golden golden = Golden.of(fixture);
@@ -249,6 +251,88 @@ class TorchNativeCudaTest {
             // each layer's two parts captured once (at its second decode step), then replayed at every later one
             assertThat(after[1] - before[1]).as("replays").isGreaterThanOrEqualTo(2L * 20 * (after[0] - before[0]) / 2);
             assertThat(after[0] - before[0]).as("captures").isPositive();
+            assertThat(max).isLessThan(1e-4);
+        }
+    }
+
+    /**
+     * Greedy decode of a left-padded batch (the golden prompt and a shorter prefix of it) with the KV cache: every
+     * step's logits of every row, as {@code nextTokenLogits} returns them.
+     */
+    private static float[][][] paddedBatchDecode(Generator gen, long[] prompt, int steps) {
+        int rows = 2;
+        int shorter = prompt.length / 2;
+        int width = prompt.length;
+        long[] ids = new long[rows * width];
+        java.util.List<Long> mask = new java.util.ArrayList<>();
+        long[][] masks = new long[rows][];
+        System.arraycopy(prompt, 0, ids, 0, width);
+        System.arraycopy(prompt, 0, ids, width + (width - shorter), shorter);
+        masks[0] = new long[width];
+        java.util.Arrays.fill(masks[0], 1L);
+        masks[1] = new long[width];
+        java.util.Arrays.fill(masks[1], width - shorter, width, 1L);
+        float[][][] out = new float[steps][][];
+        try (var cache = gen.newCache()) {
+            float[][] last = gen.nextTokenLogits(ids, rows, flat(masks), cache);
+            for (int i = 0; i < steps; i++) {
+                long[] next = new long[rows];
+                for (int r = 0; r < rows; r++) {
+                    int best = 0;
+                    for (int j = 1; j < last[r].length; j++) {
+                        if (last[r][j] > last[r][best]) {
+                            best = j;
+                        }
+                    }
+                    next[r] = best;
+                    masks[r] = java.util.Arrays.copyOf(masks[r], masks[r].length + 1);
+                    masks[r][masks[r].length - 1] = 1L;
+                }
+                last = gen.nextTokenLogits(next, rows, flat(masks), cache);
+                out[i] = last;
+            }
+        }
+        return out;
+    }
+
+    private static long[] flat(long[][] rows) {
+        long[] out = new long[rows.length * rows[0].length];
+        for (int r = 0; r < rows.length; r++) {
+            System.arraycopy(rows[r], 0, out, r * rows[r].length, rows[r].length);
+        }
+        return out;
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"tiny-llama", "tiny-mistral-sliding"})
+    void aPaddedBatchsMaskedDecodeStepsFusedGiveWhatTheJavaLayersGive(String fixture) {
+        requireNative();
+        Golden golden = Golden.of(fixture);
+        Path dir = Fixtures.model(fixture);
+        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(backend, dir, ModelFamilies.build(dir, backend),
+                DeviceMap.single(GPU0), Set.of(decoderLayerClass(dir)), 0)) {
+            Generator gen = new Generator(l.model(), backend, GPU0);
+            long fusedBefore = TorchNative.fusedSteps();
+            float[][][] fused = paddedBatchDecode(gen, golden.inputIds(), 12);
+            long fusedSteps = TorchNative.fusedSteps() - fusedBefore;
+            float[][][] java;
+            System.setProperty("ferry.fusedMaskedSteps", "off");
+            try {
+                java = paddedBatchDecode(gen, golden.inputIds(), 12);
+            } finally {
+                System.clearProperty("ferry.fusedMaskedSteps");
+            }
+            double max = 0;
+            for (int i = 0; i < fused.length; i++) {
+                for (int r = 0; r < fused[i].length; r++) {
+                    for (int j = 0; j < fused[i][r].length; j++) {
+                        max = Math.max(max, Math.abs(fused[i][r][j] - java[i][r][j]));
+                    }
+                }
+            }
+            System.out.printf("%s padded batch, masked decode steps: %d fused layer steps, max |fused - java| = %.3g%n",
+                    fixture, fusedSteps, max);
+            assertThat(fusedSteps).as("fused layer steps").isGreaterThanOrEqualTo(12);
             assertThat(max).isLessThan(1e-4);
         }
     }

@@ -57,8 +57,9 @@ public class DecoderLayer extends DjlModule {
         Object mask = args.length > 3 ? args[3] : null;
         Object cache = args.length > 4 ? args[4] : null;
         try (NDScope scope = new NDScope()) {
-            if (fused != null && mask == null && (cache == null || cache instanceof KVCache)) {
-                NDArray out = fused.forward(h, array(cos), array(sin), (KVCache) cache);
+            if (fused != null && (cache == null || cache instanceof KVCache)) {
+                NDArray out = fused.forward(h, array(cos), array(sin), mask == null ? null : array(mask),
+                        (KVCache) cache);
                 if (out != null) {
                     return output(out);
                 }

@@ -10,12 +10,13 @@ import dev.ferry.pytorch.nn.KVCache;
 import java.util.Map;
 
 /**
- * A pre-norm decoder layer's unmasked step (a decode step of one unpadded batch) in two native calls instead of some
+ * A pre-norm decoder layer's step in two native calls instead of some
  * forty DJL ops: on a GPU the Java path is bound by the host issuing ops one JNI call at a time, not by the kernels.
  * The same ops in the same order as the Java layers ({@code ferry_torch.cc}), and the KV cache still updated here, so
  * windows and recomputes stay the cache's. Used where the family is Llama-shaped (RMS norms before attention and MLP,
  * separate q/k/v projections with optional biases and per-head norms, full rotary, gated SiLU MLP, no soft-capping or
- * residual dropouts), Ferry's native library is loaded, nothing is masked, the layer's weights are on the hidden
+ * residual dropouts), Ferry's native library is loaded, nothing is masked or one position per row is decoded (a padded batch's or
+ * a sliding window's step: the additive mask goes to the fused attention), the layer's weights are on the hidden
  * states' device in their dtype (not int8), and no hook sits inside the layer (a hook there streams its module's
  * weights around that module's own call, which this path does not make). {@code -Dferry.fusedLayers=off} turns it off.
  *
@@ -95,9 +96,15 @@ final class FusedDecoderStep {
      * The layer's output for {@code hidden} (the cache, if any, updated), computed in the caller's scope; {@code null}
      * when this step does not apply now and the Java path must run.
      */
-    NDArray forward(NDArray hidden, NDArray cos, NDArray sin, KVCache cache) {
+    NDArray forward(NDArray hidden, NDArray cos, NDArray sin, NDArray mask, KVCache cache) {
         if (!TorchNative.fusedLayers(hidden) || cos.getShape().get(cos.getShape().dimension() - 1) != headDim
                 || hooked(layer)) {
+            return null;
+        }
+        if (mask != null && (hidden.getShape().get(1) != 1 || !TorchNative.fusedMaskedSteps()
+                || !mask.getDevice().equals(hidden.getDevice()))) {
+            // a masked step is fused only one position at a time (a padded batch's or a sliding window's decode
+            // step), where every row's query sees at least its own key: a prefill's padded rows may see none
             return null;
         }
         TensorSlot[] slots = slots();
@@ -122,14 +129,14 @@ final class FusedDecoderStep {
         if (decodeStep && TorchNative.cudaGraphs(hidden)) {
             TorchNative.StepGraphs g = graphs();
             synchronized (g) {
-                return step(g, hidden, cos, sin, cache, w);
+                return step(g, hidden, cos, sin, mask, cache, w);
             }
         }
-        return step(null, hidden, cos, sin, cache, w);
+        return step(null, hidden, cos, sin, mask, cache, w);
     }
 
-    private NDArray step(TorchNative.StepGraphs g, NDArray hidden, NDArray cos, NDArray sin, KVCache cache,
-                         NDArray[] w) {
+    private NDArray step(TorchNative.StepGraphs g, NDArray hidden, NDArray cos, NDArray sin, NDArray mask,
+                         KVCache cache, NDArray[] w) {
         NDArray[] qkv = TorchNative.decoderQkv(g, new NDArray[] {hidden, w[0], w[1], w[2], w[3], w[4], w[5], w[6],
             w[7], w[8], cos, sin}, heads, kvHeads, headDim, eps);
         NDArray k = qkv[1];
@@ -140,7 +147,7 @@ final class FusedDecoderStep {
             v = kv[1];
         }
         return TorchNative.decoderAttentionMlp(g, new NDArray[] {hidden, qkv[0], k, v, w[9], w[10], w[11], w[12],
-            w[13], w[14], w[15], w[16], w[17]}, scale, eps);
+            w[13], w[14], w[15], w[16], w[17], mask}, scale, eps);
     }
 
     private TorchNative.StepGraphs graphs() {
