@@ -17,7 +17,7 @@
 #   int8   issue 19's int8 row: the Llama-3-8B-shaped checkpoint (made first if missing) under Accelerate's 0=4GiB map
 #          (the rest in CPU memory), Ferry with int8 weights quantized at load against Ferry fp16, same map, same run,
 #          and Accelerate fp16 beside them (INT8_ACCELERATE=0 leaves it out); then int8 under Ferry's own 0=4GiB plan at
-#          int8 sizes (more layers resident); about 4-6 minutes with the checkpoint
+#          int8 sizes (more layers resident), each also at 2 blocks ahead; about 6-8 minutes with the checkpoint
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
@@ -186,6 +186,12 @@ int8() {
   # what int8 is for: Ferry's own plan at int8 sizes keeps about twice the layers on the GPU under the same budget
   row "8B int8, 0=4GiB planned at int8 sizes, rest in CPU memory, decode: ferry" -- "${BENCH[@]}" "$C" \
     "auto:0=4GiB,cpu=100GiB" preload=$P prompt=128 new=16 reps=2 quantize=int8
+  # 2026-12-03: at one block ahead int8 streamed at 0.87 of the link, fp16 at 0.95 (int8 blocks are half the size, so
+  # a block's fixed costs weigh twice); two blocks ahead for both, then the int8 plan, to see whether depth closes it
+  row "$N, 2 blocks ahead: ferry_fp16" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 prefetch=2
+  row "$N, 2 blocks ahead: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 quantize=int8 prefetch=2
+  row "8B int8, 0=4GiB planned at int8 sizes, rest in CPU memory, decode, 2 blocks ahead: ferry" -- "${BENCH[@]}" "$C" \
+    "auto:0=4GiB,cpu=100GiB" preload=$P prompt=128 new=16 reps=2 quantize=int8 prefetch=2
   if [ "${INT8_ACCELERATE:-1}" != 0 ]; then
     arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib.json" --preload $P --new 4 --reps 1
   fi
