@@ -102,10 +102,13 @@ std::atomic<int64_t> g_failures{0};
 // part is some twenty. A graph reads its weights where they were at capture, so it is replayed only when the layer's
 // weights are at those addresses now (a resident layer's always are; a streamed block's only when the allocator gave
 // the same memory again); otherwise the part runs eagerly. Captured the second time a part runs with the same weights
-// and shapes, never more than kMaxCaptures times per layer (a streamed layer whose weights move on every step stops
-// being captured). Owned by a Java FusedDecoderStep, freed by freeStepGraphs.
+// and shapes, never more than kMaxCaptures times per layer: a streamed layer whose weights move on every step stops
+// being captured, and a server's many batch sizes do not each keep a graph. Each graph keeps a memory pool of its own
+// (its intermediates: a few MB per layer and batch shape, outside any device-map budget), hence the low bound; one
+// pool shared by all graphs of a GPU, their replays ordered, would hold one step's worth. Owned by a Java
+// FusedDecoderStep, freed by freeStepGraphs.
 struct StepGraphs {
-  static constexpr int kMaxCaptures = 16;
+  static constexpr int kMaxCaptures = 6;  // both parts for three batch shapes
   struct Captured {
 #ifdef FERRY_WITH_CUDA
     std::unique_ptr<at::cuda::CUDAGraph> graph;
