@@ -17,7 +17,8 @@
 #   int8   issue 19's int8 row: the Llama-3-8B-shaped checkpoint (made first if missing) under Accelerate's 0=4GiB map
 #          (the rest in CPU memory), Ferry with int8 weights quantized at load against Ferry fp16, same map, same run,
 #          and Accelerate fp16 beside them (INT8_ACCELERATE=0 leaves it out); then int8 under Ferry's own 0=4GiB plan at
-#          int8 sizes (more layers resident), each also at 2 blocks ahead; about 6-8 minutes with the checkpoint
+#          int8 sizes (more layers resident), each also at 2 blocks ahead, and with int8 layers fused
+#          (INT8_FUSED=0 leaves those out); about 8-9 minutes with the checkpoint: INT8_ACCELERATE=0 for a shorter call
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
@@ -181,6 +182,7 @@ int8() {
   [ -f "$C/config.json" ] || python3 "$H/gpu/make_checkpoint.py" "$C" llama3-8b | tee -a "$OUT/rows.raw"
   [ -f "$W/8b-4gib.json" ] || python3 "$H/gpu/accelerate_decode.py" --auto-map "$C" "$W/8b-4gib.json" 0=4GiB | tee -a "$OUT/maps.log" >/dev/null
   local P=LlamaDecoderLayer N="8B int8, 0=4GiB, rest in CPU memory, decode"
+  local D=(-cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark)
   row "$N: ferry_fp16" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2
   row "$N: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 quantize=int8
   # what int8 is for: Ferry's own plan at int8 sizes keeps about twice the layers on the GPU under the same budget
@@ -192,6 +194,14 @@ int8() {
   row "$N, 2 blocks ahead: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 quantize=int8 prefetch=2
   row "8B int8, 0=4GiB planned at int8 sizes, rest in CPU memory, decode, 2 blocks ahead: ferry" -- "${BENCH[@]}" "$C" \
     "auto:0=4GiB,cpu=100GiB" preload=$P prompt=128 new=16 reps=2 quantize=int8 prefetch=2
+  # int8 layers dequantized inside the fused step (-Dferry.fusedInt8=on, off by default until this has run)
+  if [ "${INT8_FUSED:-1}" != 0 ]; then
+    row "$N, 2 blocks ahead, fused int8 steps: ferry" -- "${JAVA[@]}" -Dferry.fusedInt8=on "${D[@]}" "$C" "$W/8b-4gib.json" \
+      preload=$P prompt=128 new=16 reps=2 quantize=int8 prefetch=2
+    row "8B int8, 0=4GiB planned at int8 sizes, rest in CPU memory, decode, 2 blocks ahead, fused int8 steps: ferry" -- \
+      "${JAVA[@]}" -Dferry.fusedInt8=on "${D[@]}" "$C" "auto:0=4GiB,cpu=100GiB" preload=$P prompt=128 new=16 reps=2 \
+      quantize=int8 prefetch=2
+  fi
   if [ "${INT8_ACCELERATE:-1}" != 0 ]; then
     arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib.json" --preload $P --new 4 --reps 1
   fi

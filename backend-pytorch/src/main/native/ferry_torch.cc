@@ -84,6 +84,12 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
   return weight * normed.to(x.scalar_type());
 }
 
+// A projection's weight as the Java Linear uses it: an int8 weight times its per-output-channel scale [out, 1], in
+// the scale's dtype (dequantized on the device, as Linear does); a weight without scale as it is.
+torch::Tensor Dequantized(const torch::Tensor& weight, const torch::Tensor& scale) {
+  return scale.defined() ? weight.to(scale.scalar_type()) * scale : weight;
+}
+
 torch::Tensor Rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   int64_t half = x.size(3) / 2;
   torch::Tensor rotated = torch::cat({x.slice(3, half).neg(), x.slice(3, 0, half)}, 3);
@@ -353,17 +359,21 @@ JNIEXPORT jlong JNICALL Java_dev_ferry_pytorch_TorchNative_attention(JNIEnv* env
 
 // The first half of a pre-norm decoder layer's step (Llama, Qwen2/3, Mistral): input norm, q/k/v projections, the
 // optional per-head q/k norms, rotary. handles: hidden [b, s, h], input norm, q/k/v weights and biases (0: none),
-// q/k norms (0: none), cos and sin [b, s, d]. Returns q [b, heads, s, d], k and v [b, kv, s, d] (for the KV cache).
+// q/k norms (0: none), cos and sin [b, s, d], q/k/v int8 scales (0: not int8). Returns q [b, heads, s, d], k and v
+// [b, kv, s, d] (for the KV cache).
 // graphs: the layer's StepGraphs (0: run eagerly).
 JNIEXPORT jlongArray JNICALL Java_dev_ferry_pytorch_TorchNative_decoderQkv(JNIEnv* env, jclass, jlong graphs,
                                                                            jlongArray jhandles, jint heads,
                                                                            jint kv_heads, jint head_dim, jdouble eps) {
   FERRY_BEGIN
   torch::NoGradGuard no_grad;
-  auto hs = HandlesOf(env, jhandles, 12);
+  auto hs = HandlesOf(env, jhandles, 15);
   auto tensor = [&](jlong h) { return h == 0 ? torch::Tensor() : TensorOf(h); };
-  Tensors weights;
+  Tensors weights;  // 0 input norm, 1-6 q/k/v weights and biases, 7-8 q/k norms, 9-11 q/k/v int8 scales
   for (int i = 1; i <= 9; i++) {
+    weights.push_back(tensor(hs[i]));
+  }
+  for (int i = 12; i <= 14; i++) {
     weights.push_back(tensor(hs[i]));
   }
   auto step = [&weights, heads, kv_heads, head_dim, eps](const Tensors& in) -> Tensors {
@@ -374,7 +384,8 @@ JNIEXPORT jlongArray JNICALL Java_dev_ferry_pytorch_TorchNative_decoderQkv(JNIEn
     int64_t s = x.size(1);
     auto optional = [](const torch::Tensor& t) { return t.defined() ? std::optional<torch::Tensor>(t) : std::nullopt; };
     auto project = [&](int w, int64_t n, int norm) {
-      torch::Tensor y = at::linear(x, weights[w], optional(weights[w + 1])).reshape({b, s, n, head_dim});
+      torch::Tensor weight = Dequantized(weights[w], weights[9 + (w - 1) / 2]);
+      torch::Tensor y = at::linear(x, weight, optional(weights[w + 1])).reshape({b, s, n, head_dim});
       if (norm >= 0 && weights[norm].defined()) {
         y = RmsNorm(y, weights[norm], eps);
       }
@@ -394,13 +405,14 @@ JNIEXPORT jlongArray JNICALL Java_dev_ferry_pytorch_TorchNative_decoderQkv(JNIEn
 // The second half: fused attention over the cache's keys and values (eager, as its length grows with every step),
 // then output projection, residual, post-attention norm, gated SiLU MLP, residual (a graph where one is captured).
 // handles: hidden, q, keys, values, o weight and bias, post-attention norm, gate/up/down weights and biases, the
-// additive attention mask [b, 1, s, t] (0: none). Returns the layer's output [b, s, h], the caller's own.
+// additive attention mask [b, 1, s, t] (0: none), o/gate/up/down int8 scales (0: not int8). Returns the layer's
+// output [b, s, h], the caller's own.
 JNIEXPORT jlong JNICALL Java_dev_ferry_pytorch_TorchNative_decoderAttentionMlp(JNIEnv* env, jclass, jlong graphs,
                                                                                jlongArray jhandles, jdouble scale,
                                                                                jdouble eps) {
   FERRY_BEGIN
   torch::NoGradGuard no_grad;
-  auto hs = HandlesOf(env, jhandles, 14);
+  auto hs = HandlesOf(env, jhandles, 18);
   auto tensor = [&](jlong h) { return h == 0 ? torch::Tensor() : TensorOf(h); };
   const torch::Tensor& q = TensorOf(hs[1]);
   // Ferry's additive mask (0 or float32's lowest) in q's dtype: what the Java path adds to the scores before softmax
@@ -410,8 +422,11 @@ JNIEXPORT jlong JNICALL Java_dev_ferry_pytorch_TorchNative_decoderAttentionMlp(J
   }
   torch::Tensor attn = at::scaled_dot_product_attention(q, TensorOf(hs[2]), TensorOf(hs[3]), mask, 0.0, false,
                                                         static_cast<double>(scale), true);
-  Tensors weights;
+  Tensors weights;  // 0-1 o weight and bias, 2 norm, 3-8 gate/up/down weights and biases, 9-12 o/gate/up/down scales
   for (int i = 4; i <= 12; i++) {
+    weights.push_back(tensor(hs[i]));
+  }
+  for (int i = 14; i <= 17; i++) {
     weights.push_back(tensor(hs[i]));
   }
   auto step = [&weights, eps](const Tensors& in) -> Tensors {
@@ -419,11 +434,11 @@ JNIEXPORT jlong JNICALL Java_dev_ferry_pytorch_TorchNative_decoderAttentionMlp(J
     const torch::Tensor& a = in[1];
     auto optional = [](const torch::Tensor& t) { return t.defined() ? std::optional<torch::Tensor>(t) : std::nullopt; };
     torch::Tensor merged = a.transpose(1, 2).reshape({a.size(0), a.size(2), a.size(1) * a.size(3)});
-    torch::Tensor h1 = hidden + at::linear(merged, weights[0], optional(weights[1]));
+    torch::Tensor h1 = hidden + at::linear(merged, Dequantized(weights[0], weights[9]), optional(weights[1]));
     torch::Tensor x = RmsNorm(h1, weights[2], eps);
-    torch::Tensor g = at::linear(x, weights[3], optional(weights[4]));
-    torch::Tensor u = at::linear(x, weights[5], optional(weights[6]));
-    return {h1 + at::linear((g * torch::sigmoid(g)) * u, weights[7], optional(weights[8]))};
+    torch::Tensor g = at::linear(x, Dequantized(weights[3], weights[10]), optional(weights[4]));
+    torch::Tensor u = at::linear(x, Dequantized(weights[5], weights[11]), optional(weights[6]));
+    return {h1 + at::linear((g * torch::sigmoid(g)) * u, Dequantized(weights[7], weights[12]), optional(weights[8]))};
   };
   Tensors out = RunStep(reinterpret_cast<StepGraphs*>(graphs), "mlp", {TensorOf(hs[0]), attn}, weights, true, step);
   return reinterpret_cast<jlong>(new torch::Tensor(std::move(out[0])));

@@ -49,8 +49,8 @@ public final class TorchNative {
         return l;
     }
 
-    /** Whether the library was loaded by an earlier {@link #available} call. */
-    static boolean loaded() {
+    /** Whether the library was loaded by an earlier {@link #available} call (the engine's start makes that call). */
+    public static boolean loaded() {
         return Boolean.TRUE.equals(loaded);
     }
 
@@ -123,6 +123,15 @@ public final class TorchNative {
     }
 
     /**
+     * Whether layers with int8 projections take the fused step, each weight dequantized inside it as {@code Linear}
+     * does ({@code weight · weight_scale}); {@code -Dferry.fusedInt8=on}. Off by default: written with its GPU test
+     * ({@code Int8CudaTest}) but not yet run on a GPU.
+     */
+    public static boolean fusedInt8() {
+        return "on".equalsIgnoreCase(System.getProperty("ferry.fusedInt8", ""));
+    }
+
+    /**
      * Whether a fused layer also takes masked decode steps (one position per row: a left-padded batch's, a sliding
      * window's), the additive mask handed to the fused attention; {@code -Dferry.fusedMaskedSteps=off} leaves them to
      * the Java path.
@@ -146,8 +155,8 @@ public final class TorchNative {
         return new StepGraphs(newStepGraphsHandle());
     }
 
-    /** How many fused decoder-layer steps ran in this process. */
-    static long fusedSteps() {
+    /** How many fused decoder-layer steps ran in this process (for tests and benchmarks). */
+    public static long fusedSteps() {
         return FUSED_STEPS.get();
     }
 
@@ -197,7 +206,8 @@ public final class TorchNative {
 
     /**
      * The first half of a pre-norm decoder layer's decode step in one call (see {@code ferry_torch.cc}):
-     * {@code arrays} = hidden, input norm, q/k/v weights and biases, q/k norms, cos, sin ({@code null}: none).
+     * {@code arrays} = hidden, input norm, q/k/v weights and biases, q/k norms, cos, sin, then the q/k/v weights'
+     * int8 scales ({@code null}: none, or not int8).
      * Returns q, k, v, in hidden's manager and the innermost scope.
      */
     public static NDArray[] decoderQkv(NDArray[] arrays, int heads, int kvHeads, int headDim, double eps) {
@@ -220,7 +230,8 @@ public final class TorchNative {
     /**
      * The second half: attention over the cache's keys and values, output projection, residual, post-attention norm,
      * gated SiLU MLP, residual. {@code arrays} = hidden, q, keys, values, o weight and bias, post-attention norm,
-     * gate/up/down weights and biases, the additive attention mask {@code [b, 1, s, t]} ({@code null}: none). The layer's output, in hidden's manager and scope.
+     * gate/up/down weights and biases, the additive attention mask {@code [b, 1, s, t]}, then the o/gate/up/down
+     * weights' int8 scales ({@code null}: none). The layer's output, in hidden's manager and scope.
      */
     public static NDArray decoderAttentionMlp(NDArray[] arrays, double scale, double eps) {
         return decoderAttentionMlp(null, arrays, scale, eps);

@@ -1,6 +1,7 @@
 package dev.ferry.pytorch.models;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.quant.QuantizedLinears;
@@ -17,7 +18,8 @@ import java.util.Map;
  * separate q/k/v projections with optional biases and per-head norms, full rotary, gated SiLU MLP, no soft-capping or
  * residual dropouts), Ferry's native library is loaded, nothing is masked or one position per row is decoded (a padded batch's or
  * a sliding window's step: the additive mask goes to the fused attention), the layer's weights are on the hidden
- * states' device in their dtype (not int8), and no hook sits inside the layer (a hook there streams its module's
+ * states' device in their dtype (int8 projections with their scales only with {@code -Dferry.fusedInt8=on}, until
+ * that has run on a GPU), and no hook sits inside the layer (a hook there streams its module's
  * weights around that module's own call, which this path does not make). {@code -Dferry.fusedLayers=off} turns it off.
  *
  * <p>A decode step (one new position per row, a KV cache) also replays the layer's CUDA graphs where the library
@@ -39,6 +41,8 @@ final class FusedDecoderStep {
         "mlp.up_proj.weight", "mlp.up_proj.bias",
         "mlp.down_proj.weight", "mlp.down_proj.bias",
     };
+    /** Where in {@link #NAMES} the seven projection weights are: q, k, v, o, gate, up, down. */
+    private static final int[] PROJECTIONS = {1, 3, 5, 9, 12, 14, 16};
 
     private final Module layer;
     private final dev.ferry.pytorch.DjlBackend backend;
@@ -55,7 +59,12 @@ final class FusedDecoderStep {
      * up at the first step, after any quantization replaced slots ({@code null} until then).
      */
     private volatile TensorSlot[] slots;
-    /** Set when the layer holds int8 weights: the Java path dequantizes them, this one never applies. */
+    /** The projections' int8 scales in {@link #PROJECTIONS}' order, {@code null} where a projection has none. */
+    private volatile TensorSlot[] scaleSlots;
+    /**
+     * Set when the layer holds int8 weights: dequantized inside the fused step with {@code -Dferry.fusedInt8=on},
+     * by the Java path otherwise; never replayed from graphs (each graph would keep its layer's dequantized weights).
+     */
     private volatile boolean quantized;
 
     private FusedDecoderStep(Module layer, DecoderSpec spec, int layerIdx, dev.ferry.pytorch.DjlBackend backend) {
@@ -78,6 +87,12 @@ final class FusedDecoderStep {
             for (int i = 0; i < NAMES.length; i++) {
                 s[i] = all.get(NAMES[i]);
             }
+            TensorSlot[] sc = new TensorSlot[PROJECTIONS.length];
+            for (int i = 0; i < PROJECTIONS.length; i++) {
+                String weight = NAMES[PROJECTIONS[i]];
+                sc[i] = all.get(weight.substring(0, weight.length() - "weight".length()) + QuantizedLinears.SCALE);
+            }
+            scaleSlots = sc;
             slots = s;
         }
         return s;
@@ -108,37 +123,54 @@ final class FusedDecoderStep {
             return null;
         }
         TensorSlot[] slots = slots();
-        if (quantized) {
+        if (quantized && !TorchNative.fusedInt8()) {
             return null;
+        }
+        NDArray[] sc = new NDArray[PROJECTIONS.length];
+        java.util.Set<Integer> int8 = new java.util.HashSet<>();
+        for (int i = 0; i < PROJECTIONS.length; i++) {
+            if (scaleSlots[i] != null) {
+                sc[i] = resident(scaleSlots[i], hidden, hidden.getDataType());
+                if (sc[i] == null) {
+                    return null;
+                }
+                int8.add(PROJECTIONS[i]);
+            }
         }
         NDArray[] w = new NDArray[slots.length];
         for (int i = 0; i < slots.length; i++) {
-            if (slots[i] == null) {
-                continue;
+            if (slots[i] != null) {
+                // an int8 weight is dequantized on the way (weight · scale, as Linear does); any other tensor elsewhere
+                // or in another dtype: the Java path knows what to do
+                w[i] = resident(slots[i], hidden, int8.contains(i) ? DataType.INT8 : hidden.getDataType());
+                if (w[i] == null) {
+                    return null;
+                }
             }
-            if (!slots[i].isMaterialised() || !(slots[i].value() instanceof DjlTensor t)) {
-                return null;
-            }
-            NDArray a = t.array();
-            if (a.getDataType() != hidden.getDataType() || !a.getDevice().equals(hidden.getDevice())) {
-                return null; // int8 weights, or a tensor elsewhere: the Java path knows what to do
-            }
-            w[i] = a;
         }
         boolean decodeStep = cache != null && hidden.getShape().get(1) == 1;
-        if (decodeStep && TorchNative.cudaGraphs(hidden)) {
+        if (decodeStep && !quantized && TorchNative.cudaGraphs(hidden)) {
             TorchNative.StepGraphs g = graphs();
             synchronized (g) {
-                return step(g, hidden, cos, sin, mask, cache, w);
+                return step(g, hidden, cos, sin, mask, cache, w, sc);
             }
         }
-        return step(null, hidden, cos, sin, mask, cache, w);
+        return step(null, hidden, cos, sin, mask, cache, w, sc);
+    }
+
+    /** The array of {@code slot} when it is materialised on {@code hidden}'s device in {@code type}, else null. */
+    private static NDArray resident(TensorSlot slot, NDArray hidden, DataType type) {
+        if (!slot.isMaterialised() || !(slot.value() instanceof DjlTensor t)) {
+            return null;
+        }
+        NDArray a = t.array();
+        return a.getDataType() == type && a.getDevice().equals(hidden.getDevice()) ? a : null;
     }
 
     private NDArray step(TorchNative.StepGraphs g, NDArray hidden, NDArray cos, NDArray sin, NDArray mask,
-                         KVCache cache, NDArray[] w) {
+                         KVCache cache, NDArray[] w, NDArray[] sc) {
         NDArray[] qkv = TorchNative.decoderQkv(g, new NDArray[] {hidden, w[0], w[1], w[2], w[3], w[4], w[5], w[6],
-            w[7], w[8], cos, sin}, heads, kvHeads, headDim, eps);
+            w[7], w[8], cos, sin, sc[0], sc[1], sc[2]}, heads, kvHeads, headDim, eps);
         NDArray k = qkv[1];
         NDArray v = qkv[2];
         if (cache != null) {
@@ -147,7 +179,7 @@ final class FusedDecoderStep {
             v = kv[1];
         }
         return TorchNative.decoderAttentionMlp(g, new NDArray[] {hidden, qkv[0], k, v, w[9], w[10], w[11], w[12],
-            w[13], w[14], w[15], w[16], w[17], mask}, scale, eps);
+            w[13], w[14], w[15], w[16], w[17], mask, sc[3], sc[4], sc[5], sc[6]}, scale, eps);
     }
 
     private TorchNative.StepGraphs graphs() {

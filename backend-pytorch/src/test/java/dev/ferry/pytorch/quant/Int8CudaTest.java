@@ -118,4 +118,53 @@ class Int8CudaTest {
             Dispatcher.remove(lm);
         }
     }
+
+    /** Logits of {@code steps} greedy decode steps with the KV cache after {@code prompt}. */
+    static float[][] decodeLogits(Generator gen, long[] prompt, int steps) {
+        float[][] out = new float[steps][];
+        try (var cache = gen.newCache()) {
+            float[] last = gen.nextTokenLogits(prompt, 1, null, cache)[0];
+            for (int i = 0; i < steps; i++) {
+                int next = 0;
+                for (int j = 1; j < last.length; j++) {
+                    if (last[j] > last[next]) {
+                        next = j;
+                    }
+                }
+                last = gen.nextTokenLogits(new long[] {next}, 1, null, cache)[0];
+                out[i] = last;
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void int8LayersFusedGiveWhatTheJavaInt8LayersGiveOnCuda() throws Exception {
+        assumeTrue(backend.gpuCount() >= 1, "needs a CUDA GPU; libtorch sees " + backend.gpuCount());
+        if (!Boolean.getBoolean("ferry.requireTorchNative")) {
+            assumeTrue(dev.ferry.pytorch.TorchNative.loaded(), "Ferry's native library is not on this machine");
+        }
+        long[] prompt = Int8FidelityTest.prompt(FIXTURE);
+        CausalLM lm = build();
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(Fixtures.model(FIXTURE))) {
+            ModelFamilies.load(lm, ckpt, backend, GPU0); // no hooks: every layer may take the fused step
+            Generator gen = new Generator(lm, backend, GPU0);
+            float[][] java = decodeLogits(gen, prompt, 12);
+            long before = dev.ferry.pytorch.TorchNative.fusedSteps();
+            float[][] fused;
+            System.setProperty("ferry.fusedInt8", "on");
+            try {
+                fused = decodeLogits(gen, prompt, 12);
+            } finally {
+                System.clearProperty("ferry.fusedInt8");
+            }
+            long steps = dev.ferry.pytorch.TorchNative.fusedSteps() - before;
+            System.out.printf("cuda int8 %s fused: %d fused layer steps, max |fused - java| = %.3g%n", FIXTURE, steps,
+                    maxDiff(fused, java));
+            assertThat(steps).as("fused layer steps").isGreaterThanOrEqualTo(12);
+            assertThat(maxDiff(fused, java)).isLessThan(TOLERANCE);
+        } finally {
+            lm.namedTensors().values().forEach(TensorSlot::release);
+        }
+    }
 }
