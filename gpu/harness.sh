@@ -13,7 +13,7 @@
 #   overlap  the 1.1B with layers 11-21 in CPU memory: blocks copied on a copy stream of their own against in order with
 #          the compute, 6 and 1 blocks ahead; all on gpu0 with fused layers replayed from CUDA graphs, fused layers
 #          without graphs, fused attention only, separate ops; the link limit
-#   batch  the 8B under 0=4GiB decoding batches of 1, 8 and 32 rows (Ferry) and 1 and 32 (Accelerate)
+#   batch  the 8B under 0=4GiB decoding batches of 1, 8 and 32 rows, Ferry and Accelerate
 #   int8   issue 19's int8 row: the Llama-3-8B-shaped checkpoint (made first if missing) under Accelerate's 0=4GiB map
 #          (the rest in CPU memory), Ferry with int8 weights quantized at load against Ferry fp16, same map, same run,
 #          and Accelerate fp16 beside them (INT8_ACCELERATE=0 leaves it out); then int8 under Ferry's own 0=4GiB plan at
@@ -170,7 +170,7 @@ batch() {
   for b in 1 8 32; do
     row "$N, batch $b: ferry" -- "${BENCH[@]}" "$C" "$W/8b-4gib.json" preload=$P prompt=128 new=16 reps=2 batch=$b
   done
-  for b in 1 32; do
+  for b in 1 8 32; do
     arow "$N, batch $b: accelerate" -- "${ACC[@]}" "$C" "$W/8b-4gib.json" --preload $P --new 6 --reps 1 --batch $b
   done
 }
