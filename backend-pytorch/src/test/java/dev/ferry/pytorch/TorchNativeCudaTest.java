@@ -336,4 +336,44 @@ class TorchNativeCudaTest {
             assertThat(max).isLessThan(1e-4);
         }
     }
+
+    /** A backend of its own loads tiny-llama on gpu0, decodes {@code rounds} times, then closes (freeing its graphs). */
+    private static long[] decodeRoundsOnAFreshBackend(int rounds) {
+        Golden golden = Golden.of("tiny-llama");
+        Path dir = Fixtures.model("tiny-llama");
+        long[] out = new long[4]; // GPU bytes after the first round, after the last; captures in between; replays
+        DjlBackend own = new DjlBackend();
+        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(own, dir, ModelFamilies.build(dir, own),
+                DeviceMap.single(GPU0), Set.of("LlamaDecoderLayer"), 0)) {
+            Generator gen = new Generator(l.model(), own, GPU0);
+            decodeLogits(gen, golden.inputIds(), 8);
+            out[0] = CudaGoldenTest.usedGpuBytes();
+            long[] first = TorchNative.stepGraphCounts();
+            for (int i = 1; i < rounds; i++) {
+                decodeLogits(gen, golden.inputIds(), 8);
+            }
+            out[1] = CudaGoldenTest.usedGpuBytes();
+            long[] last = TorchNative.stepGraphCounts();
+            out[2] = last[0] - first[0];
+            out[3] = last[1] - first[1];
+        } finally {
+            own.close();
+        }
+        return out;
+    }
+
+    @Test
+    void cudaGraphsTakeNoMoreMemoryOverRepeatedDecodesAndGiveItBackWithTheirBackend() {
+        requireNative();
+        decodeRoundsOnAFreshBackend(2); // warm-up: the CUDA context, cuBLAS workspaces of the capture stream stay
+        long start = CudaGoldenTest.usedGpuBytes();
+        long[] r = decodeRoundsOnAFreshBackend(6);
+        long end = CudaGoldenTest.usedGpuBytes();
+        System.out.printf("cuda graphs memory: start %d, after the first decode %d, after 6 %d, after close %d bytes; "
+                + "%d captures and %d replays after the first decode%n", start, r[0], r[1], end, r[2], r[3]);
+        assertThat(r[2]).as("captures after the first decode").isZero();
+        assertThat(r[3]).as("replays after the first decode").isGreaterThanOrEqualTo(5L * 8 * 2 * 4);
+        assertThat(r[1]).as("GPU bytes after 6 decodes").isLessThanOrEqualTo(r[0]);
+        assertThat(end).as("GPU bytes after the backend closed").isLessThanOrEqualTo(start);
+    }
 }
