@@ -19,6 +19,8 @@
 #          and Accelerate fp16 beside them (INT8_ACCELERATE=0 leaves it out); then int8 under Ferry's own 0=4GiB plan at
 #          int8 sizes (more layers resident), each also at 2 blocks ahead, and with int8 layers fused
 #          (INT8_FUSED=0 leaves those out); about 8-9 minutes with the checkpoint: INT8_ACCELERATE=0 for a shorter call
+#   profile  the 1.1B all on gpu0 under a Java Flight Recording, CUDA graphs on and off: where the forward thread's
+#          samples stop (JfrSummary), about 1 minute
 #   serve  ferry serve under load on the 1.1B fp16 all on gpu0: 64 streaming clients for 60 s, batched and one
 #          request at a time (ServeLoadBenchmark)
 #   moeckpt  writes the Qwen3-MoE-shaped fp16 checkpoint (13.7 GB, 10 layers x 128 experts, top-8) and its map
@@ -249,6 +251,23 @@ moe() {
   ROW_TIMEOUT=300 arow "$N: accelerate" -- "${ACC[@]}" "$C" "$W/moe-experts-cpu.json" --new 4 --reps 1
 }
 
+# where the resident decode's forward thread spends its time (issue 19 item 3): the 1.1B all on gpu0 under a Java
+# Flight Recording, with CUDA graphs and without, each summarised by JfrSummary (frames the main thread's samples
+# stopped in, Ferry methods on its stacks); the recordings themselves are deleted (too large to bring back)
+profile() {
+  local C=$W/tinyllama-1.1b P=LlamaDecoderLayer
+  [ -f "$C/config.json" ] || python3 "$F/make_checkpoint.py" "$C" tinyllama-1.1b | tee -a "$OUT/rows.raw"
+  echo '{"": 0}' > "$W/all-gpu0.json"
+  for g in on off; do
+    local J="$W/decode-graphs-$g.jfr"
+    row "1.1B fp16, all on gpu0, decode under JFR, CUDA graphs $g: ferry" -- "${JAVA[@]}" \
+      -XX:StartFlightRecording=filename="$J",settings=profile -Dferry.cudaGraphs=$g \
+      -cp "$F/lib/*" dev.ferry.examples.bench.DecodeBenchmark "$C" "$W/all-gpu0.json" preload=$P
+    "${JAVA[@]}" -cp "$F/lib/*" dev.ferry.examples.bench.JfrSummary "$J" thread=main top=25
+    rm -f "$J"
+  done
+}
+
 # where a MoE decode spends its time: a short run with info logging and two thread dumps (SIGQUIT), then stopped
 moediag() {
   local C=$W/qwen3-moe-14b
@@ -273,6 +292,7 @@ for s in $STEPS; do
     small) small 2>&1 | tee "$OUT/small.log" | grep -v "^===" ;;
     big) big 2>&1 | tee "$OUT/big.log" | grep -v "^===" ;;
     moediag) moediag 2>&1 | tee "$OUT/moediag.log" ;;
+    profile) profile 2>&1 | tee "$OUT/profile.log" | grep -v "^===" ;;
     servediag) servediag 2>&1 | tee "$OUT/servediag.log" | tail -5 ;;
     serve) serve 2>&1 | tee "$OUT/serve.log" | grep -v "^===" ;;
     batch) batch 2>&1 | tee "$OUT/batch.log" | grep -v "^===" ;;

@@ -43,7 +43,7 @@ cp -r backend-pytorch/target/test-classes "$S/test-classes/pytorch"
 # a JRE for Ferry, with include/ so that DJL's JNI can be built against it
 JDK=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
 # jdk.httpserver and java.net.http: ferry serve and its load benchmark's clients
-"$JDK/bin/jlink" --add-modules java.base,java.compiler,java.desktop,java.sql,java.logging,java.naming,java.management,jdk.management,jdk.unsupported,jdk.zipfs,jdk.httpserver,java.net.http \
+"$JDK/bin/jlink" --add-modules java.base,java.compiler,java.desktop,java.sql,java.logging,java.naming,java.management,jdk.management,jdk.unsupported,jdk.zipfs,jdk.httpserver,java.net.http,jdk.jfr \
   --strip-debug --no-header-files --no-man-pages --compress=2 --output "$S/jre"
 cp -r "$JDK/include" "$S/jre/include"
 # DJL's native sources (23 KB) and the JNI header javac derives from PyTorchLibrary.java
