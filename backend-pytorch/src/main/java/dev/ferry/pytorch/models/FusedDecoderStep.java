@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.quant.QuantizedLinears;
+import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.DjlTensor;
 import dev.ferry.pytorch.TorchNative;
 import dev.ferry.pytorch.nn.KVCache;
@@ -45,7 +46,7 @@ final class FusedDecoderStep {
     private static final int[] PROJECTIONS = {1, 3, 5, 9, 12, 14, 16};
 
     private final Module layer;
-    private final dev.ferry.pytorch.DjlBackend backend;
+    private final DjlBackend backend;
     /** The layer's CUDA graphs, made at its first decode step on a GPU and owned by the backend. */
     private volatile TorchNative.StepGraphs graphs;
     private final int layerIdx;
@@ -61,13 +62,15 @@ final class FusedDecoderStep {
     private volatile TensorSlot[] slots;
     /** The projections' int8 scales in {@link #PROJECTIONS}' order, {@code null} where a projection has none. */
     private volatile TensorSlot[] scaleSlots;
+    /** By {@link #NAMES}' index: the tensor is an int8 weight (it has a scale). */
+    private volatile boolean[] int8Weight;
     /**
      * Set when the layer holds int8 weights: dequantized inside the fused step with {@code -Dferry.fusedInt8=on},
      * by the Java path otherwise; never replayed from graphs (each graph would keep its layer's dequantized weights).
      */
     private volatile boolean quantized;
 
-    private FusedDecoderStep(Module layer, DecoderSpec spec, int layerIdx, dev.ferry.pytorch.DjlBackend backend) {
+    private FusedDecoderStep(Module layer, DecoderSpec spec, int layerIdx, DjlBackend backend) {
         this.layer = layer;
         this.backend = backend;
         this.layerIdx = layerIdx;
@@ -88,18 +91,21 @@ final class FusedDecoderStep {
                 s[i] = all.get(NAMES[i]);
             }
             TensorSlot[] sc = new TensorSlot[PROJECTIONS.length];
+            boolean[] int8 = new boolean[NAMES.length];
             for (int i = 0; i < PROJECTIONS.length; i++) {
                 String weight = NAMES[PROJECTIONS[i]];
                 sc[i] = all.get(weight.substring(0, weight.length() - "weight".length()) + QuantizedLinears.SCALE);
+                int8[PROJECTIONS[i]] = sc[i] != null;
             }
             scaleSlots = sc;
+            int8Weight = int8;
             slots = s;
         }
         return s;
     }
 
     /** The fused step of {@code layer}, or {@code null} when its family is not Llama-shaped. */
-    static FusedDecoderStep of(Module layer, DecoderSpec spec, int layerIdx, dev.ferry.pytorch.DjlBackend backend) {
+    static FusedDecoderStep of(Module layer, DecoderSpec spec, int layerIdx, DjlBackend backend) {
         boolean shaped = spec.residual() == DecoderSpec.Residual.PRE_NORM && spec.norm() == DecoderSpec.Norm.RMS
                 && spec.qkv() == DecoderSpec.Qkv.SEPARATE && spec.attentionSoftcap() == 0f && !spec.residualDropouts()
                 && spec.mlp() == MlpFactory.GATED
@@ -127,22 +133,21 @@ final class FusedDecoderStep {
             return null;
         }
         NDArray[] sc = new NDArray[PROJECTIONS.length];
-        java.util.Set<Integer> int8 = new java.util.HashSet<>();
         for (int i = 0; i < PROJECTIONS.length; i++) {
             if (scaleSlots[i] != null) {
                 sc[i] = resident(scaleSlots[i], hidden, hidden.getDataType());
                 if (sc[i] == null) {
                     return null;
                 }
-                int8.add(PROJECTIONS[i]);
             }
         }
+        boolean[] int8 = int8Weight;
         NDArray[] w = new NDArray[slots.length];
         for (int i = 0; i < slots.length; i++) {
             if (slots[i] != null) {
                 // an int8 weight is dequantized on the way (weight · scale, as Linear does); any other tensor elsewhere
                 // or in another dtype: the Java path knows what to do
-                w[i] = resident(slots[i], hidden, int8.contains(i) ? DataType.INT8 : hidden.getDataType());
+                w[i] = resident(slots[i], hidden, int8[i] ? DataType.INT8 : hidden.getDataType());
                 if (w[i] == null) {
                     return null;
                 }
