@@ -102,12 +102,10 @@ class TorchNativeCudaTest {
     @Test
     void blocksCopiedWaitingForEachTensorGiveExactlyTheResidentTokensAndLogits() {
         requireNative();
-        System.setProperty("ferry.asyncCopies", "off");
-        try {
+        DecodeSteps.withProperty("ferry.asyncCopies", "off", () -> {
             blocksCopiedOnTheCopyStreamGiveExactlyTheResidentTokensAndLogits();
-        } finally {
-            System.clearProperty("ferry.asyncCopies");
-        }
+            return null;
+        });
     }
 
     @Test
@@ -164,29 +162,6 @@ class TorchNativeCudaTest {
         }
     }
 
-    /** Decode-step logits of {@code steps} greedy steps with the KV cache, as the API feeds them. */
-    private static float[][] decodeLogits(Generator gen, long[] prompt, int steps) {
-        try (var cache = gen.newCache()) {
-            return decodeLogits(gen, prompt, steps, cache);
-        }
-    }
-
-    private static float[][] decodeLogits(Generator gen, long[] prompt, int steps, dev.ferry.pytorch.nn.KVCache cache) {
-        float[][] out = new float[steps][];
-        float[] last = gen.nextTokenLogits(prompt, 1, null, cache)[0];
-        for (int i = 0; i < steps; i++) {
-            int next = 0;
-            for (int j = 1; j < last.length; j++) {
-                if (last[j] > last[next]) {
-                    next = j;
-                }
-            }
-            last = gen.nextTokenLogits(new long[] {next}, 1, null, cache)[0];
-            out[i] = last;
-        }
-        return out;
-    }
-
     // tiny-mistral-sliding: a window of 4 under an 8-token prompt masks every layer's step (the mask goes to the fused
     // attention); tiny-qwen2-sliding: two full layers unmasked, two sliding ones masked
     @org.junit.jupiter.params.ParameterizedTest
@@ -200,21 +175,11 @@ class TorchNativeCudaTest {
                 DeviceMap.single(GPU0), Set.of(decoderLayerClass(dir)), 0)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             long fusedBefore = TorchNative.fusedSteps();
-            float[][] fused = decodeLogits(gen, golden.inputIds(), 24);
+            float[][] fused = DecodeSteps.greedyLogits(gen, golden.inputIds(), 24);
             assertThat(TorchNative.fusedSteps() - fusedBefore).as("fused layer steps").isGreaterThanOrEqualTo(24);
-            float[][] java;
-            System.setProperty("ferry.fusedLayers", "off");
-            try {
-                java = decodeLogits(gen, golden.inputIds(), 24);
-            } finally {
-                System.clearProperty("ferry.fusedLayers");
-            }
-            double max = 0;
-            for (int i = 0; i < fused.length; i++) {
-                for (int j = 0; j < fused[i].length; j++) {
-                    max = Math.max(max, Math.abs(fused[i][j] - java[i][j]));
-                }
-            }
+            float[][] java = DecodeSteps.withProperty("ferry.fusedLayers", "off",
+                    () -> DecodeSteps.greedyLogits(gen, golden.inputIds(), 24));
+            double max = DecodeSteps.maxDiff(fused, java);
             System.out.printf("%s fused decode steps: max |fused - java| = %.3g%n", fixture, max);
             assertThat(max).isLessThan(1e-4);
         }
@@ -230,26 +195,16 @@ class TorchNativeCudaTest {
                 DeviceMap.single(GPU0), Set.of(decoderLayerClass(dir)), 0)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             long[] before = TorchNative.stepGraphCounts();
-            float[][] graphed = decodeLogits(gen, golden.inputIds(), 24);
+            float[][] graphed = DecodeSteps.greedyLogits(gen, golden.inputIds(), 24);
             long[] after = TorchNative.stepGraphCounts();
-            float[][] eager;
-            System.setProperty("ferry.cudaGraphs", "off");
-            try {
-                eager = decodeLogits(gen, golden.inputIds(), 24);
-            } finally {
-                System.clearProperty("ferry.cudaGraphs");
-            }
-            double max = 0;
-            for (int i = 0; i < graphed.length; i++) {
-                for (int j = 0; j < graphed[i].length; j++) {
-                    max = Math.max(max, Math.abs(graphed[i][j] - eager[i][j]));
-                }
-            }
+            float[][] eager = DecodeSteps.withProperty("ferry.cudaGraphs", "off",
+                    () -> DecodeSteps.greedyLogits(gen, golden.inputIds(), 24));
+            double max = DecodeSteps.maxDiff(graphed, eager);
             System.out.printf("%s decode steps from CUDA graphs: %d captures, %d replays, max |graphed - eager| = %.3g%n",
                     fixture, after[0] - before[0], after[1] - before[1], max);
             assertThat(after[2]).as("failed captures").isEqualTo(before[2]);
             // each layer's two parts captured once (at its second decode step), then replayed at every later one
-            assertThat(after[1] - before[1]).as("replays").isGreaterThanOrEqualTo(2L * 20 * (after[0] - before[0]) / 2);
+            assertThat(after[1] - before[1]).as("replays").isGreaterThanOrEqualTo(20 * (after[0] - before[0]));
             assertThat(after[0] - before[0]).as("captures").isPositive();
             assertThat(max).isLessThan(1e-4);
         }
@@ -278,13 +233,7 @@ class TorchNativeCudaTest {
             for (int i = 0; i < steps; i++) {
                 long[] next = new long[rows];
                 for (int r = 0; r < rows; r++) {
-                    int best = 0;
-                    for (int j = 1; j < last[r].length; j++) {
-                        if (last[r][j] > last[r][best]) {
-                            best = j;
-                        }
-                    }
-                    next[r] = best;
+                    next[r] = DecodeSteps.argmax(last[r]);
                     masks[r] = java.util.Arrays.copyOf(masks[r], masks[r].length + 1);
                     masks[r][masks[r].length - 1] = 1L;
                 }
@@ -315,20 +264,11 @@ class TorchNativeCudaTest {
             long fusedBefore = TorchNative.fusedSteps();
             float[][][] fused = paddedBatchDecode(gen, golden.inputIds(), 12);
             long fusedSteps = TorchNative.fusedSteps() - fusedBefore;
-            float[][][] java;
-            System.setProperty("ferry.fusedMaskedSteps", "off");
-            try {
-                java = paddedBatchDecode(gen, golden.inputIds(), 12);
-            } finally {
-                System.clearProperty("ferry.fusedMaskedSteps");
-            }
+            float[][][] java = DecodeSteps.withProperty("ferry.fusedMaskedSteps", "off",
+                    () -> paddedBatchDecode(gen, golden.inputIds(), 12));
             double max = 0;
             for (int i = 0; i < fused.length; i++) {
-                for (int r = 0; r < fused[i].length; r++) {
-                    for (int j = 0; j < fused[i][r].length; j++) {
-                        max = Math.max(max, Math.abs(fused[i][r][j] - java[i][r][j]));
-                    }
-                }
+                max = Math.max(max, DecodeSteps.maxDiff(fused[i], java[i]));
             }
             System.out.printf("%s padded batch, masked decode steps: %d fused layer steps, max |fused - java| = %.3g%n",
                     fixture, fusedSteps, max);
@@ -346,11 +286,11 @@ class TorchNativeCudaTest {
         try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(own, dir, ModelFamilies.build(dir, own),
                 DeviceMap.single(GPU0), Set.of("LlamaDecoderLayer"), 0)) {
             Generator gen = new Generator(l.model(), own, GPU0);
-            decodeLogits(gen, golden.inputIds(), 8);
+            DecodeSteps.greedyLogits(gen, golden.inputIds(), 8);
             out[0] = CudaGoldenTest.usedGpuBytes();
             long[] first = TorchNative.stepGraphCounts();
             for (int i = 1; i < rounds; i++) {
-                decodeLogits(gen, golden.inputIds(), 8);
+                DecodeSteps.greedyLogits(gen, golden.inputIds(), 8);
             }
             out[1] = CudaGoldenTest.usedGpuBytes();
             long[] last = TorchNative.stepGraphCounts();

@@ -15,6 +15,7 @@ import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.testing.Fixtures;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
+import dev.ferry.pytorch.DecodeSteps;
 import dev.ferry.pytorch.DjlBackend;
 import dev.ferry.pytorch.generate.Generator;
 import dev.ferry.pytorch.models.CausalLM;
@@ -69,15 +70,6 @@ class Int8CudaTest {
         }
     }
 
-    static double maxDiff(float[][] a, float[][] b) {
-        double m = 0;
-        for (int i = 0; i < a.length; i++) {
-            for (int j = 0; j < a[i].length; j++) {
-                m = Math.max(m, Math.abs(a[i][j] - b[i][j]));
-            }
-        }
-        return m;
-    }
 
     @Test
     void offloadedInt8LayersStreamInt8AndGiveTheResidentLogitsOnCuda() throws Exception {
@@ -102,9 +94,9 @@ class Int8CudaTest {
             Generator gen = new Generator(lm, backend, GPU0);
             float[][] dispatched = gen.logits(prompt);
             System.out.printf("cuda int8 %s: offloaded vs resident gpu0 %.3g, vs cpu %.3g%n", FIXTURE,
-                    maxDiff(dispatched, onGpu), maxDiff(dispatched, onCpu));
-            assertThat(maxDiff(dispatched, onGpu)).isLessThan(1e-5);
-            assertThat(maxDiff(dispatched, onCpu)).isLessThan(TOLERANCE);
+                    DecodeSteps.maxDiff(dispatched, onGpu), DecodeSteps.maxDiff(dispatched, onCpu));
+            assertThat(DecodeSteps.maxDiff(dispatched, onGpu)).isLessThan(1e-5);
+            assertThat(DecodeSteps.maxDiff(dispatched, onCpu)).isLessThan(TOLERANCE);
             int[] seen = {0};
             long[] perStep = new long[1];
             gen.generate(prompt, GenerationConfig.greedy(3).withEos(List.of()), t -> {
@@ -119,25 +111,6 @@ class Int8CudaTest {
         }
     }
 
-    /** Logits of {@code steps} greedy decode steps with the KV cache after {@code prompt}. */
-    static float[][] decodeLogits(Generator gen, long[] prompt, int steps) {
-        float[][] out = new float[steps][];
-        try (var cache = gen.newCache()) {
-            float[] last = gen.nextTokenLogits(prompt, 1, null, cache)[0];
-            for (int i = 0; i < steps; i++) {
-                int next = 0;
-                for (int j = 1; j < last.length; j++) {
-                    if (last[j] > last[next]) {
-                        next = j;
-                    }
-                }
-                last = gen.nextTokenLogits(new long[] {next}, 1, null, cache)[0];
-                out[i] = last;
-            }
-        }
-        return out;
-    }
-
     @Test
     void int8LayersFusedGiveWhatTheJavaInt8LayersGiveOnCuda() throws Exception {
         assumeTrue(backend.gpuCount() >= 1, "needs a CUDA GPU; libtorch sees " + backend.gpuCount());
@@ -149,20 +122,15 @@ class Int8CudaTest {
         try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(Fixtures.model(FIXTURE))) {
             ModelFamilies.load(lm, ckpt, backend, GPU0); // no hooks: every layer may take the fused step
             Generator gen = new Generator(lm, backend, GPU0);
-            float[][] java = decodeLogits(gen, prompt, 12);
+            float[][] java = DecodeSteps.greedyLogits(gen, prompt, 12);
             long before = dev.ferry.pytorch.TorchNative.fusedSteps();
-            float[][] fused;
-            System.setProperty("ferry.fusedInt8", "on");
-            try {
-                fused = decodeLogits(gen, prompt, 12);
-            } finally {
-                System.clearProperty("ferry.fusedInt8");
-            }
+            float[][] fused = DecodeSteps.withProperty("ferry.fusedInt8", "on",
+                    () -> DecodeSteps.greedyLogits(gen, prompt, 12));
             long steps = dev.ferry.pytorch.TorchNative.fusedSteps() - before;
             System.out.printf("cuda int8 %s fused: %d fused layer steps, max |fused - java| = %.3g%n", FIXTURE, steps,
-                    maxDiff(fused, java));
+                    DecodeSteps.maxDiff(fused, java));
             assertThat(steps).as("fused layer steps").isGreaterThanOrEqualTo(12);
-            assertThat(maxDiff(fused, java)).isLessThan(TOLERANCE);
+            assertThat(DecodeSteps.maxDiff(fused, java)).isLessThan(TOLERANCE);
         } finally {
             lm.namedTensors().values().forEach(TensorSlot::release);
         }
