@@ -3,13 +3,17 @@ package dev.ferry.pytorch.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.SparseFormat;
+import dev.ferry.core.module.RowLookup;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.TensorSpec;
 import dev.ferry.pytorch.DjlBackend;
 
-/** {@code torch.nn.Embedding}: rows of {@code weight [num, dim]} picked by int64 ids. */
-public class Embedding extends DjlModule {
+/**
+ * {@code torch.nn.Embedding}: rows of {@code weight [num, dim]} picked by int64 ids. A {@link RowLookup}: offloaded,
+ * it streams the rows its ids name, not the table.
+ */
+public class Embedding extends DjlModule implements RowLookup {
 
     public Embedding(DjlBackend backend, long num, long dim, DType dtype) {
         this("Embedding", backend, num, dim, dtype);

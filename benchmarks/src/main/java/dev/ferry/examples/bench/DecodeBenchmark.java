@@ -75,6 +75,8 @@ public final class DecodeBenchmark {
             long t0 = System.nanoTime();
             long streamed = 0;
             long routedPerToken = 0;
+            long lookupBytes = 0;
+            long residentOnGpu = 0;
             double pinned = 0;
             StreamCounter counter = new StreamCounter();
             CheckpointDispatcher.Result result = null;
@@ -91,6 +93,8 @@ public final class DecodeBenchmark {
                                 .withPreloadClasses(preload).withPrefetchBlocks(prefetch).withStreamCounter(counter)));
                 DispatchReport.Memory mem = result.report().memory();
                 streamed = mem.offloaded().values().stream().mapToLong(Long::longValue).sum();
+                lookupBytes = mem.lookupTableBytes();
+                residentOnGpu = mem.resident().getOrDefault(gpu, 0L);
                 // what one token's routed experts weigh: per layer, experts-per-token of its (equal-sized) experts
                 routedPerToken = mem.routed() == null ? 0 : mem.routed().bytesPerTokenAtMost();
                 PageLocking locking = backend.pageLocking(gpu);
@@ -152,12 +156,13 @@ public final class DecodeBenchmark {
             System.out.printf(Locale.ROOT, "{\"name\": \"%s\", \"map\": \"%s\", \"preload\": \"%s\", \"load_s\": %.2f, "
                             + "\"prefill_ms\": %.2f, \"decode_tokens_per_s\": %.3f, \"decode_runs\": %s, "
                             + "\"streamed_bytes_per_token\": %.0f, \"offloaded_bytes\": %d, "
+                            + "\"offloaded_lookup_table_bytes\": %d, \"resident_gpu_bytes\": %d, "
                             + "\"routed_expert_bytes_per_token\": %s, \"expert_fetches_per_token\": %.2f, "
                             + "\"pinned_fraction\": %.3f, \"locked_bytes\": %d, "
                             + "\"forward_thread_cpu_share\": %.3f, \"quantized_weights\": %d, \"weight_bytes\": %d, "
                             + "\"cuda_graph_captures_replays_failures\": %s, \"tokens_head\": %s}%n",
                     o.getOrDefault("name", mapArg), mapArg, String.join(",", preload), loadSeconds, median(prefillMs),
-                    median(decodeTps), decodeTps, median(streamedPerToken), streamed,
+                    median(decodeTps), decodeTps, median(streamedPerToken), streamed, lookupBytes, residentOnGpu,
                     routedPerToken == 0 ? "null" : Long.toString(routedPerToken), median(fetchesPerToken), pinned,
                     backend.pageLocking(gpu).lockedBytes(),
                     median(cpuShare), quantized, model.byteSize(),

@@ -36,10 +36,12 @@ public record DispatchPlan(Device mainDevice, DeviceMap deviceMap, List<Unit> un
      *                  unit, see {@link PreloadRule}): this unit neither places nor streams their tensors
      * @param routed    a routed expert: fetched when its router selects it, once per forward, never ahead in block
      *                  order
+     * @param rowLookup an offloaded {@link dev.ferry.core.module.RowLookup} whose table is tied to nothing: each
+     *                  forward streams the rows its ids name, not the table, so it is never fetched ahead either
      */
     public record Unit(String path, String block, Device storage, Device executionDevice, boolean offloaded,
                        boolean atomic, List<String> members, Reason reason, HookSpec hook, List<String> apart,
-                       boolean routed) {
+                       boolean routed, boolean rowLookup) {
         public Unit {
             Objects.requireNonNull(path, "path");
             Objects.requireNonNull(hook, "hook");
@@ -49,7 +51,14 @@ public record DispatchPlan(Device mainDevice, DeviceMap deviceMap, List<Unit> un
 
         public Unit(String path, String block, Device storage, Device executionDevice, boolean offloaded,
                     boolean atomic, List<String> members, Reason reason, HookSpec hook) {
-            this(path, block, storage, executionDevice, offloaded, atomic, members, reason, hook, List.of(), false);
+            this(path, block, storage, executionDevice, offloaded, atomic, members, reason, hook, List.of(), false,
+                    false);
+        }
+
+        public Unit(String path, String block, Device storage, Device executionDevice, boolean offloaded,
+                    boolean atomic, List<String> members, Reason reason, HookSpec hook, List<String> apart,
+                    boolean routed) {
+            this(path, block, storage, executionDevice, offloaded, atomic, members, reason, hook, apart, routed, false);
         }
 
         /** Whether this unit places or loads weights (a block, an offload unit), not only moves inputs. */

@@ -29,10 +29,15 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
      * prefetch, the execution device needs room for it and the blocks fetched ahead.
      */
     public record Memory(Map<Device, Long> resident, Map<Device, Long> offloaded, String largestStreamedUnit,
-                         long largestStreamedBytes, Routed routed) {
+                         long largestStreamedBytes, Routed routed, long lookupTableBytes) {
         public Memory {
             resident = Map.copyOf(resident);
             offloaded = Map.copyOf(offloaded);
+        }
+
+        public Memory(Map<Device, Long> resident, Map<Device, Long> offloaded, String largestStreamedUnit,
+                      long largestStreamedBytes, Routed routed) {
+            this(resident, offloaded, largestStreamedUnit, largestStreamedBytes, routed, 0);
         }
 
         public Memory(Map<Device, Long> resident, Map<Device, Long> offloaded, String largestStreamedUnit,
@@ -43,21 +48,28 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
         /**
          * Bytes streamed per forward for one token: the offloaded blocks (streamed whole every forward) plus, per
          * layer, the routed experts a token can select at most ({@code experts per token × the largest of them});
-         * what a decode step streams at most.
+         * what a decode step streams at most, leaving out the rows offloaded lookup tables send (a row per token).
          */
         public long streamedBytesPerTokenAtMost() {
             return blockBytesPerForward() + (routed == null ? 0 : routed.bytesPerTokenAtMost());
         }
 
-        /** Bytes of the offloaded units that are not routed experts: streamed at every forward. */
+        /**
+         * Bytes of the offloaded units that are neither routed experts nor lookup tables (which send only the rows
+         * their ids name): streamed whole at every forward.
+         */
         public long blockBytesPerForward() {
             long all = offloaded.values().stream().mapToLong(Long::longValue).sum();
-            return all - (routed == null ? 0 : routed.storedBytes());
+            return all - (routed == null ? 0 : routed.storedBytes()) - lookupTableBytes;
         }
 
         /** {@code resident gpu0 561.81 KiB; offloaded cpu 144.50 KiB (largest unit streamed: model.layers.3, ...)}. */
         public String describeAll() {
             String s = describe();
+            if (lookupTableBytes > 0) {
+                s += System.lineSeparator() + "offloaded lookup tables (embeddings) " + SizeStrings.format(lookupTableBytes)
+                        + ", streamed by the rows their ids name, not whole";
+            }
             if (routed == null) {
                 return s;
             }

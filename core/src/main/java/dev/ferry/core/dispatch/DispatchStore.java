@@ -78,6 +78,11 @@ final class DispatchStore implements WeightsStore {
     }
 
     @Override
+    public ByteBuffer bytes(String key, long offset, int length) {
+        return require(key).bytes(resolve(key), offset, length); // a store that reads files reads only the range
+    }
+
+    @Override
     public void read(String key, ByteBuffer dst) {
         require(key).read(resolve(key), dst);
     }

@@ -9,6 +9,7 @@ import dev.ferry.core.hook.Hooks;
 import dev.ferry.core.hook.Prefetcher;
 import dev.ferry.core.hook.TiedCopiesHook;
 import dev.ferry.core.module.Module;
+import dev.ferry.core.module.RowLookup;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
@@ -116,7 +117,8 @@ public final class Dispatcher {
                 Hooks.add(m, new AlignDevicesHook(new AlignDevicesHook.Config(h.executionDevice(), h.offload(),
                         h.ioSameDevice(), h.placeSubmodules(), options.offloadBuffers(), options.skipKeys(),
                         h.offload() ? store : null, h.offload() ? backend : null, h.offload() ? prefetcher : null,
-                        shared, apart, u.routed(), options.streamCounter()), forwardLock), true);
+                        shared, apart, u.routed(), options.streamCounter(),
+                        u.rowLookup() ? ((RowLookup) m).table() : null), forwardLock), true);
                 attached.add(m);
             }
             // after the home hooks placed them: each other execution device gets its own copy of a tied tensor
@@ -320,10 +322,24 @@ public final class Dispatcher {
                 }
                 String block = resolved.keyOf(e.name());
                 units.add(new DispatchPlan.Unit(e.name(), block, e.storage(), h.executionDevice(), h.offload(),
-                        preload.isUnit(m) || routed.contains(m), members, e.reason(), h, away, routed.contains(m)));
+                        preload.isUnit(m) || routed.contains(m), members, e.reason(), h, away, routed.contains(m),
+                        h.offload() && streamsRows(m)));
             }
             DispatchReport report = new DispatchReport(main, resolved, entries, memory(units));
             return new DispatchPlan(main, resolved, units, report, List.of());
+        }
+
+        /**
+         * Whether an offloaded unit streams the rows its ids name, not its table: a {@link RowLookup} that can
+         * ({@link RowLookup#streamsRows}) and whose table no other module shares (a head tied to it reads it whole).
+         */
+        private boolean streamsRows(Module m) {
+            if (!RowLookup.streamsRows(m)) {
+                return false;
+            }
+            String table = ((RowLookup) m).table();
+            String name = m.name().isEmpty() ? table : m.name() + "." + table;
+            return root.tiedTensorGroups().stream().noneMatch(g -> g.contains(name));
         }
 
         private void collectMembers(Module m, List<String> away, List<String> out) {
@@ -351,6 +367,7 @@ public final class Dispatcher {
             long largestBytes = 0;
             Map<String, long[]> perLayer = new java.util.LinkedHashMap<>(); // holder -> {routed count, max bytes}
             long routedBytes = 0;
+            long lookupBytes = 0;
             for (DispatchPlan.Unit u : units) {
                 if (!u.offloaded()) {
                     continue;
@@ -358,6 +375,10 @@ public final class Dispatcher {
                 long bytes = 0;
                 for (TensorSlot slot : unitTensors(root.find(u.path()), u).values()) {
                     bytes += slot.byteSize();
+                }
+                if (u.rowLookup()) {
+                    lookupBytes += bytes; // streamed by rows: never a unit streamed at once
+                    continue;
                 }
                 if (bytes > largestBytes || bytes == largestBytes && largest != null && u.path().compareTo(largest) < 0) {
                     largestBytes = bytes;
@@ -380,7 +401,7 @@ public final class Dispatcher {
                 int count = perLayer.values().stream().mapToInt(v -> (int) v[0]).sum();
                 routedSummary = new DispatchReport.Routed(count, perLayer.size(), routedBytes, perToken);
             }
-            return new DispatchReport.Memory(resident, offloaded, largest, largestBytes, routedSummary);
+            return new DispatchReport.Memory(resident, offloaded, largest, largestBytes, routedSummary, lookupBytes);
         }
 
         private static String parent(String path) {

@@ -46,7 +46,16 @@ public final class AlignDevicesHook implements ModelHook {
     public record Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                          boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights,
                          TensorBackend backend, Prefetcher<Map<TensorSlot, Tensor>> prefetcher,
-                         Set<TensorSlot> sharedResident, Set<String> apart, boolean routed, StreamCounter counter) {
+                         Set<TensorSlot> sharedResident, Set<String> apart, boolean routed, StreamCounter counter,
+                         String lookupTable) {
+
+        public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
+                      boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend,
+                      Prefetcher<Map<TensorSlot, Tensor>> prefetcher, Set<TensorSlot> sharedResident,
+                      Set<String> apart, boolean routed, StreamCounter counter) {
+            this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
+                    prefetcher, sharedResident, apart, routed, counter, null);
+        }
 
         public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                       boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend,
@@ -74,7 +83,10 @@ public final class AlignDevicesHook implements ModelHook {
          * them. {@code apart}: paths, relative to the module, of subtrees that are units of their own (experts kept
          * apart from a preload unit): this hook neither places nor streams their tensors. {@code routed}: the module is
          * a routed expert, fetched when its router selects it, so never registered with the block prefetcher.
-         * {@code counter}: where streamed bytes are counted ({@code null}: not counted).
+         * {@code counter}: where streamed bytes are counted ({@code null}: not counted). {@code lookupTable}: the module
+         * is an offloaded {@link dev.ferry.core.module.RowLookup} and this tensor (its local name) is its table: each
+         * forward streams the rows its first argument's ids name ({@link RowGather}), never the whole table, and
+         * never ahead ({@code null}: not a lookup).
          */
         public Config {
             skipKeys = skipKeys == null ? Set.of() : Set.copyOf(skipKeys);
@@ -109,6 +121,9 @@ public final class AlignDevicesHook implements ModelHook {
     private final ReentrantLock lock;
     private int prefetchIndex = -1;
     private String unitName = "";
+    /** An offloaded lookup's table (full name as stored, and its slot), streamed by rows; else null. */
+    private String lookupName;
+    private TensorSlot lookupSlot;
 
     /** A hook with a forward lock of its own. */
     public AlignDevicesHook(Config config) {
@@ -161,6 +176,11 @@ public final class AlignDevicesHook implements ModelHook {
                     originalNames.put(slot, full);
                 }
                 slot.release();
+                if (rel.equals(config.lookupTable())) {
+                    lookupName = full;
+                    lookupSlot = slot;
+                    return;
+                }
                 streamed.put(full, slot);
                 if (prefetchIndex < 0 && config.prefetcher() != null && !config.routed()) {
                     prefetchIndex = config.prefetcher().register(() -> materialiseBlock(true));
@@ -208,6 +228,17 @@ public final class AlignDevicesHook implements ModelHook {
     private Object[] prepare(Object[] args) {
         Device exec = config.executionDevice();
         List<TensorSlot> loaded = new ArrayList<>(0);
+        List<Tensor> temporaries = new ArrayList<>(0);
+        Device inputDevice = config.ioSameDevice() ? DeviceTransfers.find(args) : null;
+        if (lookupSlot != null) {
+            try {
+                args = gatherRows(args, loaded, temporaries);
+            } catch (RuntimeException | Error e) {
+                temporaries.forEach(Tensor::close);
+                loaded.forEach(TensorSlot::release);
+                throw e;
+            }
+        }
         if (!streamed.isEmpty()) {
             Map<TensorSlot, Tensor> block = prefetchIndex >= 0 ? config.prefetcher().take(prefetchIndex) : null;
             if (block == null) {
@@ -236,12 +267,11 @@ public final class AlignDevicesHook implements ModelHook {
             } catch (RuntimeException | Error e) {
                 it.forEachRemaining(left -> left.getValue().close());
                 loaded.forEach(TensorSlot::release);
+                temporaries.forEach(Tensor::close);
                 throw e;
             }
         }
-        List<Tensor> temporaries = new ArrayList<>(0);
         try {
-            Device inputDevice = config.ioSameDevice() ? DeviceTransfers.find(args) : null;
             Object[] moved = exec == null ? args
                     : (Object[]) DeviceTransfers.send(args, exec, config.skipKeys(), temporaries);
             calls.push(new CallState(inputDevice, temporaries, loaded));
@@ -251,6 +281,29 @@ public final class AlignDevicesHook implements ModelHook {
             loaded.forEach(TensorSlot::release);
             throw e;
         }
+    }
+
+    /**
+     * An offloaded lookup's forward: installs the rows its ids name as the table and gives the arguments with the
+     * ids renumbered into those rows (both owned by this call, freed after it).
+     */
+    private Object[] gatherRows(Object[] args, List<TensorSlot> loaded, List<Tensor> temporaries) {
+        if (args.length == 0 || !(args[0] instanceof Tensor ids)) {
+            throw new IllegalArgumentException("'" + unitName + "' looks up rows of '" + lookupName
+                    + "' by the ids of its first argument, a tensor; got "
+                    + (args.length == 0 ? "no argument" : args[0] == null ? "null" : args[0].getClass().getName()));
+        }
+        RowGather.Gathered rows = RowGather.gather(config.weights(), lookupName, lookupSlot.spec().dtype(), ids,
+                config.backend(), config.executionDevice());
+        temporaries.add(rows.ids());
+        lookupSlot.setRows(rows.table());
+        loaded.add(lookupSlot);
+        if (config.counter() != null) {
+            config.counter().streamed(unitName, rows.bytes(), false);
+        }
+        Object[] out = args.clone();
+        out[0] = rows.ids();
+        return out;
     }
 
     /**

@@ -84,6 +84,28 @@ public final class TensorSlot {
         }
     }
 
+    /**
+     * Installs (owned by the slot) some rows of the declared table for one forward of an offloaded lookup: the rows
+     * its ids name, renumbered ({@link RowLookup}). The dtype and every dimension but the first must match the
+     * declaration, and there are at most as many rows.
+     */
+    public void setRows(Tensor rows) {
+        TensorSpec got = rows.spec();
+        boolean fits = got.dtype() == spec.dtype() && got.rank() == spec.rank() && spec.rank() >= 1
+                && got.dim(0) <= spec.dim(0);
+        for (int i = 1; fits && i < spec.rank(); i++) {
+            fits = got.dim(i) == spec.dim(i);
+        }
+        if (!fits) {
+            throw new IllegalArgumentException("rows " + got + " are not rows of the declared " + spec);
+        }
+        Tensor previous = value;
+        value = rows;
+        if (previous != null && previous != rows) {
+            previous.close();
+        }
+    }
+
     /** Hands the value back to the caller without closing it; the slot is on meta afterwards. */
     public Tensor take() {
         Tensor t = value;

@@ -1,6 +1,7 @@
 package dev.ferry.core.placement;
 
 import dev.ferry.core.module.RoutedExperts;
+import dev.ferry.core.module.RowLookup;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.tensor.Device;
 import java.util.ArrayList;
@@ -56,7 +57,7 @@ public final class DevicePlanner {
         // preload units are placed whole by the dispatcher, so the planner keeps them whole too
         boolean[] noSplit = t.classMask(request.atomicClasses());
         warnUnknownClasses(t, request.noSplitModuleClasses(), noSplit, warnings);
-        Experts experts = Experts.apart(t, request.maxMemory());
+        Experts experts = Experts.apart(t, noSplit, request.maxMemory());
 
         Map<Device, Long> budgets = switch (request.strategy()) {
             case SEQUENTIAL -> request.maxMemory();
@@ -73,23 +74,45 @@ public final class DevicePlanner {
      * order, take the room left on the accelerators (keeping room there for the largest unit streamed: an expert, or
      * a dense block offloaded), then CPU memory, then disk. A routed expert is only fetched when selected, so experts
      * stream far fewer bytes per token than dense blocks: the dense weights are the ones worth keeping close.
+     *
+     * <p>Lookup tables are planned apart the same way, after the experts: an untied embedding that is a block of its
+     * own ({@link RowLookup#streamsRows}, outside every no-split block) streams only the rows its ids name when
+     * offloaded, so its bytes on an accelerator save almost nothing per token, while the same bytes given to a layer
+     * save that layer's whole stream. Accelerate fills the embedding first; under an 8B model's 4 GiB budget that
+     * 1 GB keeps two fp16 layers (four int8 ones) off the GPU.
      */
     static final class Experts {
         final int[] holders;
         final long[] bytes;
         final long largestExpert;
+        /** Holders from this index on are lookup tables, not experts. */
+        final int lookupsFrom;
 
-        private Experts(int[] holders, long[] bytes, long largestExpert) {
+        private Experts(int[] holders, long[] bytes, long largestExpert, int lookupsFrom) {
             this.holders = holders;
             this.bytes = bytes;
             this.largestExpert = largestExpert;
+            this.lookupsFrom = lookupsFrom;
         }
 
-        /** Takes the experts out of {@code t}'s sizes (restored by the fill's second phase); {@code null} if none. */
-        static Experts apart(IndexedTree t, Map<Device, Long> maxMemory) {
+        boolean isLookup(int h) {
+            return h >= lookupsFrom;
+        }
+
+        /**
+         * Takes the experts and lookup tables out of {@code t}'s sizes (restored by the fill's second phase);
+         * {@code null} if none.
+         */
+        static Experts apart(IndexedTree t, boolean[] noSplit, Map<Device, Long> maxMemory) {
             List<Integer> found = new ArrayList<>();
             for (int i = 0; i < t.n; i++) {
                 if (t.modules[i] instanceof RoutedExperts && t.size[i] > 0) {
+                    found.add(i);
+                }
+            }
+            int lookupsFrom = found.size();
+            for (int i = 0; i < t.n; i++) {
+                if (t.size[i] > 0 && RowLookup.streamsRows(t.modules[i]) && standsAlone(t, noSplit, i)) {
                     found.add(i);
                 }
             }
@@ -118,7 +141,24 @@ public final class DevicePlanner {
                     t.size[j] = 0;
                 }
             }
-            return new Experts(holders, bytes, largest);
+            return new Experts(holders, bytes, largest, lookupsFrom);
+        }
+
+        /** No ancestor keeps {@code node} inside a whole block, and none of its tensors is tied to another module. */
+        private static boolean standsAlone(IndexedTree t, boolean[] noSplit, int node) {
+            for (int a = t.parent[node]; a >= 0; a = t.parent[a]) {
+                if (noSplit[a] || t.ownsTensors[a]) {
+                    return false;
+                }
+            }
+            for (int[] group : t.tiedOwnerGroups) {
+                for (int owner : group) {
+                    if (t.isWithin(owner, node)) {
+                        return false;
+                    }
+                }
+            }
+            return true;
         }
     }
 
@@ -364,10 +404,11 @@ public final class DevicePlanner {
                 long size = experts.bytes[h];
                 while (true) {
                     if (dev == devices.size()) {
-                        throw new IllegalArgumentException("cannot place the experts of " + t.describe(experts.holders[h])
-                                .replace(" (", " (experts " + SizeStrings.format(size) + "; ") + " on any device: "
-                                + "budgets " + budgets + (request.allowDisk() ? "; raise a budget"
-                                : "; disk offload is off: allow it or raise a budget"));
+                        String what = experts.isLookup(h) ? "cannot place the lookup table " + t.describe(experts.holders[h])
+                                : "cannot place the experts of " + t.describe(experts.holders[h])
+                                .replace(" (", " (experts " + SizeStrings.format(size) + "; ");
+                        throw new IllegalArgumentException(what + " on any device: budgets " + budgets
+                                + (request.allowDisk() ? "; raise a budget" : "; disk offload is off: allow it or raise a budget"));
                     }
                     boolean accelerator = devices.get(dev).isAccelerator();
                     long reserve = accelerator && main[dev] ? Math.max(streamRoom, reserved[dev]) : 0;
@@ -488,6 +529,11 @@ public final class DevicePlanner {
         }
 
         private DevicePlan result() {
+            if (expertsOn != null) {
+                for (int h = experts.lookupsFrom; h < experts.holders.length; h++) {
+                    moveOut(experts.holders[h], expertsOn[h]);
+                }
+            }
             Map<String, Device> map = new LinkedHashMap<>();
             int[] uniform = new int[t.n]; // device index, -1 mixed
             int[] keys = new int[t.n];
@@ -565,6 +611,32 @@ public final class DevicePlanner {
         }
 
         /**
+         * Places lookup table {@code node} on device {@code dev}: the block the dense fill placed it in (at size 0) is
+         * split down to it, its other parts staying where that block went, so the map names the table apart without
+         * nesting keys ({@link Experts#standsAlone}: nothing on the way down is a whole block).
+         */
+        private void moveOut(int node, int dev) {
+            int placed = node;
+            while (state[placed] != PLACED) {
+                placed = t.parent[placed];
+            }
+            if (placedOn[placed] == dev) {
+                return;
+            }
+            int home = placedOn[placed];
+            for (int a = node; a != placed; a = t.parent[a]) {
+                int up = t.parent[a];
+                state[up] = SPLIT;
+                for (int c = up + 1; c < t.end[up]; c = t.end[c]) {
+                    if (state[c] != SPLIT && c != a) {
+                        place(c, home);
+                    }
+                }
+            }
+            place(node, dev);
+        }
+
+        /**
          * The map with each experts holder's key added where its experts went elsewhere than the block holding it (a
          * key nested in a preload unit's, as {@code PreloadRule} allows), keys in tree order.
          */
@@ -576,7 +648,7 @@ public final class DevicePlanner {
             }
             Map<String, Device> all = new LinkedHashMap<>(dense);
             DeviceMap denseMap = new DeviceMap(dense);
-            for (int h = 0; h < experts.holders.length; h++) {
+            for (int h = 0; h < experts.lookupsFrom; h++) {
                 String name = t.name(experts.holders[h]);
                 Device to = devices.get(expertsOn[h]);
                 if (!to.equals(denseMap.deviceOf(name))) {

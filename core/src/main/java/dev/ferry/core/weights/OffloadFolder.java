@@ -538,6 +538,20 @@ public final class OffloadFolder implements WeightsStore {
                 .duplicate().order(ByteOrder.LITTLE_ENDIAN);
     }
 
+    /**
+     * A range of the tensor's bytes (the rows an offloaded embedding looks up): read from the checkpoint alone when
+     * the entry points into one unconverted; a {@code .dat} is read whole, so that its CRC32C is checked as always.
+     */
+    @Override
+    public ByteBuffer bytes(String key, long offset, int length) {
+        Entry e = entry(key);
+        checkOpen();
+        if (e instanceof SafetensorsEntry st && st.storedDType() == st.spec().dtype()) {
+            return safetensors.get(st.file()).bytes(st.weightName(), offset, length);
+        }
+        return WeightsStore.super.bytes(key, offset, length);
+    }
+
     /** Reads the tensor's bytes into {@code dst} by positional reads (whatever the {@link FileAccess}). */
     @Override
     public void read(String key, ByteBuffer dst) {

@@ -64,6 +64,11 @@ public final class PrefixedStore implements WeightsStore {
     }
 
     @Override
+    public ByteBuffer bytes(String key, long offset, int length) {
+        return base.bytes(prefix + key, offset, length);
+    }
+
+    @Override
     public List<ByteBuffer> chunks(String key, int maxChunkBytes) {
         return base.chunks(prefix + key, maxChunkBytes);
     }
