@@ -37,6 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The fixtures on CUDA: golden tokens and logits with blocks resident on gpu0, offloaded to CPU memory (page-locked)
@@ -190,6 +191,17 @@ class CudaGoldenTest {
         DeviceMap map = placement.equals("all on gpu0") ? DeviceMap.single(GPU0) : mixedMap(fixture);
         double diff = assertGolden(fixture, map, Set.of(DispatchedFidelityTest.blockClass(fixture)));
         System.out.printf("cuda %s %s: max |logit - golden| = %.3g%n", fixture, placement, diff);
+    }
+
+    /** Embeddings in CPU memory stream the rows their ids name to gpu0 (Gemma 2's are scaled after the lookup). */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"tiny-llama", "tiny-gemma2"})
+    void embeddingsInCpuMemoryStreamTheirRowsAndGiveGoldenTokensOnCuda(String fixture) {
+        requireGpus(1);
+        Map<String, Device> m = new LinkedHashMap<>(mixedMap(fixture).entries());
+        m.put("model.embed_tokens", CPU);
+        double diff = assertGolden(fixture, DeviceMap.of(m), Set.of(DispatchedFidelityTest.blockClass(fixture)));
+        System.out.printf("cuda %s, embeddings in CPU memory streaming rows: max |logit - golden| = %.3g%n", fixture, diff);
     }
 
     @Test

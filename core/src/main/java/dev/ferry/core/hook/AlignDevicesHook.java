@@ -182,9 +182,6 @@ public final class AlignDevicesHook implements ModelHook {
                     return;
                 }
                 streamed.put(full, slot);
-                if (prefetchIndex < 0 && config.prefetcher() != null && !config.routed()) {
-                    prefetchIndex = config.prefetcher().register(() -> materialiseBlock(true));
-                }
             } else if (slot.isMaterialised()) {
                 // buffers stay on the execution device for the block's lifetime, as Accelerate keeps them
                 place(slot, exec);
@@ -195,6 +192,10 @@ public final class AlignDevicesHook implements ModelHook {
                 throw new IllegalStateException("buffer '" + full + "' is neither materialised nor in the weights store");
             }
         });
+        if (!streamed.isEmpty() && config.prefetcher() != null && !config.routed()) {
+            long bytes = streamed.values().stream().mapToLong(TensorSlot::byteSize).sum();
+            prefetchIndex = config.prefetcher().register(() -> materialiseBlock(true), bytes);
+        }
     }
 
     /** The tensors this hook places or streams: the module's (its subtree's with placeSubmodules) but those apart. */

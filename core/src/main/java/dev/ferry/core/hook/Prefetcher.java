@@ -17,9 +17,13 @@ import java.util.function.Supplier;
  * The one block prefetcher of both backends: fetches offloaded blocks ahead of the forward. Blocks are
  * registered in execution order, each with how to prepare it (the PyTorch backend: read the block's tensors from
  * their store and materialise them on the execution device; the ONNX backend: read an offloaded partition's
- * initializers and make its session). When block {@code i} is taken, the next {@code blocksAhead} blocks
- * (wrapping round to the first, for the next forward) are prepared on one background thread, so at most
- * {@code blocksAhead} prepared blocks wait and device memory holds the running block plus those.
+ * initializers and make its session). When block {@code i} is taken, the blocks after it (wrapping round to the
+ * first, for the next forward) are prepared on one background thread, as many as fit in {@code blocksAhead} times
+ * the largest block's bytes: so device memory holds the running block plus at most what {@code blocksAhead} of the
+ * largest would take, as with a plain count, but blocks smaller than the largest go further ahead. That matters where
+ * the largest block is a head streamed once per token (an 8B model's 1 GB {@code lm_head} beside int8 layers of
+ * 218 MB): at the wrap round, while the resident layers run, the copy link keeps working instead of idling after two
+ * small blocks. Blocks registered without a size count as equal, which is a plain count.
  *
  * <p>A prepared block is owned here until taken, then by the caller; {@link #close} releases (with the
  * {@code release} function given) whatever was prepared and never taken. Callers take blocks under their
@@ -32,6 +36,8 @@ public final class Prefetcher<T> implements AutoCloseable {
     private final int blocksAhead;
     private final Consumer<? super T> release;
     private final List<Supplier<? extends T>> order = new ArrayList<>();
+    private final List<Long> sizes = new ArrayList<>();
+    private long largest = 1;
     private final Map<Integer, Future<? extends T>> pending = new HashMap<>();
     private final ExecutorService worker;
     private long hits;
@@ -59,10 +65,29 @@ public final class Prefetcher<T> implements AutoCloseable {
         return blocksAhead;
     }
 
-    /** Adds a block in execution order, with how to prepare it; returns its position. */
+    /** Adds a block in execution order, with how to prepare it; returns its position. Counts as the largest size. */
     public synchronized int register(Supplier<? extends T> prepare) {
+        return register(prepare, 0);
+    }
+
+    /**
+     * Adds a block in execution order, with how to prepare it and what it takes on the device ({@code bytes}; 0 for
+     * as much as the largest); returns its position.
+     */
+    public synchronized int register(Supplier<? extends T> prepare, long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("a block's bytes cannot be negative, got " + bytes);
+        }
         order.add(Objects.requireNonNull(prepare, "prepare"));
+        sizes.add(bytes);
+        largest = Math.max(largest, bytes);
         return order.size() - 1;
+    }
+
+    /** What block {@code i} counts for against the bytes held ahead. */
+    private long size(int i) {
+        long b = sizes.get(i);
+        return b == 0 ? largest : b;
     }
 
     /**
@@ -77,8 +102,13 @@ public final class Prefetcher<T> implements AutoCloseable {
                 return null;
             }
             f = pending.remove(index);
-            for (int k = 1; k <= blocksAhead && k < order.size(); k++) {
+            long held = 0;
+            for (int k = 1; k < order.size(); k++) {
                 int next = (index + k) % order.size();
+                held += size(next);
+                if (held > blocksAhead * largest) {
+                    break;
+                }
                 if (!pending.containsKey(next)) {
                     pending.put(next, worker.submit(order.get(next)::get));
                 }
@@ -116,7 +146,10 @@ public final class Prefetcher<T> implements AutoCloseable {
         pending.put(0, worker.submit(order.get(0)::get));
     }
 
-    /** Blocks prepared and not yet taken (ready or in flight); never more than {@code blocksAhead}. */
+    /**
+     * Blocks prepared and not yet taken (ready or in flight): as many as fit in {@code blocksAhead} times the largest
+     * block's bytes.
+     */
     public synchronized int prepared() {
         return pending.size();
     }

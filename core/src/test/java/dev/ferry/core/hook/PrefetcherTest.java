@@ -79,4 +79,59 @@ class PrefetcherTest {
         assertThat(p.hits()).isEqualTo(4);
         p.close();
     }
+
+    /** A prefetcher over blocks of the given sizes whose preparation records its index; nothing to release. */
+    private static Prefetcher<Integer> sized(int ahead, java.util.List<Integer> prepared, long... bytes) {
+        Prefetcher<Integer> p = new Prefetcher<>(ahead, x -> { });
+        for (int i = 0; i < bytes.length; i++) {
+            int index = i;
+            p.register(() -> {
+                synchronized (prepared) {
+                    prepared.add(index);
+                }
+                return index;
+            }, bytes[i]);
+        }
+        return p;
+    }
+
+    @Test
+    void blocksSmallerThanTheLargestGoFurtherAheadWithinBlocksAheadTimesItsBytes() {
+        // a 100-byte head and 10-byte layers, 1 ahead: after the head, four layers fit in its 100 bytes, not five
+        java.util.List<Integer> prepared = new java.util.ArrayList<>();
+        Prefetcher<Integer> p = sized(1, prepared, 10, 10, 10, 10, 10, 10, 100);
+        assertThat(p.take(6)).isNull();
+        p.settle();
+        assertThat(p.prepared()).isEqualTo(6); // 6 × 10 bytes: everything up to the head again
+        assertThat(p.take(0)).isZero();
+        p.settle();
+        assertThat(prepared).containsExactly(0, 1, 2, 3, 4, 5);
+        assertThat(p.prepared()).isEqualTo(5); // the head (100) does not fit beside layers 1-5 (50)
+        p.close();
+    }
+
+    @Test
+    void theLargestBlockIsStillFetchedAheadAlone() {
+        java.util.List<Integer> prepared = new java.util.ArrayList<>();
+        Prefetcher<Integer> p = sized(1, prepared, 10, 10, 100);
+        assertThat(p.take(0)).isNull();
+        p.settle();
+        assertThat(p.prepared()).isEqualTo(1); // layer 1 (10), then the head would make 110
+        assertThat(p.take(1)).isEqualTo(1);
+        p.settle();
+        assertThat(prepared).containsExactly(1, 2);
+        assertThat(p.prepared()).isEqualTo(1);
+        p.close();
+    }
+
+    @Test
+    void blocksWithoutSizesAreCountedAsBefore() {
+        java.util.List<Integer> prepared = new java.util.ArrayList<>();
+        Prefetcher<Integer> p = sized(2, prepared, 0, 0, 0, 0, 0);
+        assertThat(p.take(0)).isNull();
+        p.settle();
+        assertThat(p.prepared()).isEqualTo(2);
+        assertThat(prepared).containsExactlyInAnyOrder(1, 2);
+        p.close();
+    }
 }
