@@ -111,9 +111,16 @@ public final class DevicePlanner {
                 }
             }
             int lookupsFrom = found.size();
-            for (int i = 0; i < t.n; i++) {
-                if (t.size[i] > 0 && RowLookup.streamsRows(t.modules[i]) && standsAlone(t, noSplit, i)) {
+            // lookups outside every whole block: the walk skips the insides of no-split blocks and of modules that
+            // own tensors (placed whole), so a 405B tree costs a handful of checks, not one per module
+            for (int i = 0; i < t.n; ) {
+                if (t.size[i] > 0 && RowLookup.streamsRows(t.modules[i]) && untied(t, i)) {
                     found.add(i);
+                    i = t.end[i];
+                } else if (noSplit[i] || t.ownsTensors[i]) {
+                    i = t.end[i];
+                } else {
+                    i++;
                 }
             }
             long accelerators = 0;
@@ -144,13 +151,8 @@ public final class DevicePlanner {
             return new Experts(holders, bytes, largest, lookupsFrom);
         }
 
-        /** No ancestor keeps {@code node} inside a whole block, and none of its tensors is tied to another module. */
-        private static boolean standsAlone(IndexedTree t, boolean[] noSplit, int node) {
-            for (int a = t.parent[node]; a >= 0; a = t.parent[a]) {
-                if (noSplit[a] || t.ownsTensors[a]) {
-                    return false;
-                }
-            }
+        /** None of {@code node}'s tensors is tied to another module's. */
+        private static boolean untied(IndexedTree t, int node) {
             for (int[] group : t.tiedOwnerGroups) {
                 for (int owner : group) {
                     if (t.isWithin(owner, node)) {
@@ -613,7 +615,7 @@ public final class DevicePlanner {
         /**
          * Places lookup table {@code node} on device {@code dev}: the block the dense fill placed it in (at size 0) is
          * split down to it, its other parts staying where that block went, so the map names the table apart without
-         * nesting keys ({@link Experts#standsAlone}: nothing on the way down is a whole block).
+         * nesting keys (nothing on the way down is a whole block: {@link Experts#apart} takes no lookup inside one).
          */
         private void moveOut(int node, int dev) {
             int placed = node;
@@ -641,6 +643,9 @@ public final class DevicePlanner {
          * key nested in a preload unit's, as {@code PreloadRule} allows), keys in tree order.
          */
         private Map<String, Device> withExperts(Map<String, Device> dense) {
+            if (experts.lookupsFrom == 0) {
+                return dense; // lookups only: moveOut named them already
+            }
             java.util.TreeMap<Integer, String> order = new java.util.TreeMap<>();
             Map<String, Integer> index = new java.util.HashMap<>();
             for (int i = 0; i < t.n; i++) {
