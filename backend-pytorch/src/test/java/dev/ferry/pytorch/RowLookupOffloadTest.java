@@ -148,6 +148,18 @@ class RowLookupOffloadTest {
     }
 
     @Test
+    void theReportCountsTheTableApartFromTheBlocksStreamedWhole() {
+        CausalLM lm = build();
+        DispatchPlan plan = Dispatcher.plan(lm, embeddingOnDisk(), new PreloadRule(PRELOAD));
+        long table = lm.find("model.embed_tokens").tensor("weight").byteSize();
+        assertThat(plan.report().memory().lookupTableBytes()).isEqualTo(table);
+        assertThat(plan.report().memory().blockBytesPerForward()).isZero();
+        assertThat(plan.report().toTable()).contains("offloaded lookup tables (embeddings)")
+                .contains("streamed by the rows their ids name");
+        assertThat(plan.report().toJson()).contains("\"offloaded_lookup_table_bytes\" : " + table);
+    }
+
+    @Test
     void anEmbeddingTiedToTheHeadIsStreamedWholeBecauseTheHeadReadsAllOfIt() {
         CausalLM gpt2 = ModelFamilies.build(ModelConfig.read(Fixtures.model("tiny-gpt2")), backend, DType.FLOAT32);
         Map<String, Device> m = new LinkedHashMap<>();

@@ -217,6 +217,10 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
             r.put("rule", PreloadRule.moeSentence());
             root.put("streamed_bytes_per_token_at_most", memory.streamedBytesPerTokenAtMost());
         }
+        if (memory != null && memory.lookupTableBytes() > 0) {
+            // offloaded embeddings: stored here, but each forward streams only the rows its ids name
+            root.put("offloaded_lookup_table_bytes", memory.lookupTableBytes());
+        }
         if (!keysWithoutModules.isEmpty()) {
             ArrayNode keys = root.putArray("map_keys_without_ops");
             keysWithoutModules.forEach(keys::add);
