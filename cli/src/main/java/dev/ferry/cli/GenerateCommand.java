@@ -83,8 +83,8 @@ final class GenerateCommand implements Callable<Integer> {
     boolean overwriteOffloadDir;
 
     @Option(names = "--prefetch", paramLabel = "N", defaultValue = "1",
-            description = "Offloaded blocks read and moved ahead of the forward on a background thread "
-                    + "(default: ${DEFAULT-VALUE}; 0 turns prefetch off).")
+            description = "Offloaded blocks read and moved ahead of the forward on a background thread, as many as "
+                    + "N of the largest streamed block take (default: ${DEFAULT-VALUE}; 0 turns prefetch off).")
     int prefetch;
 
     @Option(names = "--unsafe-map-weights-in-place",

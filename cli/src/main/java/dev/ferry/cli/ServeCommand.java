@@ -48,6 +48,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "int8: the decoder layers' Linear weights quantized as they are loaded (PyTorch backend).")
     dev.ferry.core.quant.QuantizationScheme quantize;
 
+    @Option(names = "--prefetch", paramLabel = "N", defaultValue = "1",
+            description = "Offloaded blocks read and moved ahead of the forward, as many as N of the largest streamed "
+                    + "block take (default: ${DEFAULT-VALUE}; 0 turns prefetch off).")
+    int prefetch;
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default ${DEFAULT-VALUE}).")
     String host;
 
@@ -83,7 +88,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         DispatchedModel loaded;
         try {
-            Ferry.Builder builder = Ferry.model(model).deviceMap(deviceMapArg());
+            Ferry.Builder builder = Ferry.model(model).deviceMap(deviceMapArg()).prefetch(prefetch);
             if (maxMemory != null) {
                 builder.maxMemory(maxMemory);
             }

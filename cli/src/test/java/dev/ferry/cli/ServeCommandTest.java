@@ -106,6 +106,14 @@ class ServeCommandTest {
     }
 
     @Test
+    @Order(3)
+    void aNegativePrefetchIsAUsageErrorNamingTheOptionBeforeAnyWeightIsRead() {
+        Cli r = Cli.run("serve", "--model", model.toString(), "--port", "0", "--prefetch", "-1");
+        assertThat(r.exitCode()).isEqualTo(FerryCli.USAGE);
+        assertThat(r.err()).contains("prefetch").contains("-1");
+    }
+
+    @Test
     @Order(2)
     void sigtermLetsAStreamInFlightFinishThenExits() throws Exception {
         HttpResponse<Stream<String>> r = HTTP.send(post(chat(40, true)), HttpResponse.BodyHandlers.ofLines());
