@@ -540,14 +540,29 @@ public final class OffloadFolder implements WeightsStore {
 
     /**
      * A range of the tensor's bytes (the rows an offloaded embedding looks up): read from the checkpoint alone when
-     * the entry points into one unconverted; a {@code .dat} is read whole, so that its CRC32C is checked as always.
+     * the entry points into one unconverted. A {@code .dat} is read whole the first time, so that its CRC32C is
+     * checked as always, and by the range after that (with reads, not mappings).
      */
     @Override
     public ByteBuffer bytes(String key, long offset, int length) {
         Entry e = entry(key);
         checkOpen();
+        if (offset < 0 || length < 0 || offset + length > e.spec().byteSize()) {
+            throw new IllegalArgumentException("bytes " + offset + ".." + (offset + length) + " of tensor '" + key
+                    + "' in " + e.file() + ", which is " + e.spec().byteSize() + " bytes");
+        }
         if (e instanceof SafetensorsEntry st && st.storedDType() == st.spec().dtype()) {
             return safetensors.get(st.file()).bytes(st.weightName(), offset, length);
+        }
+        if (e instanceof DatEntry dat && access == FileAccess.READ && verifiedKeys.contains(key)) {
+            checkUnchanged(key, dat.file());
+            try (FileChannel ch = FileChannel.open(dat.file(), StandardOpenOption.READ)) {
+                return FileReads.readOwned(ch, dat.file(), key, offset, length);
+            } catch (java.nio.file.NoSuchFileException ex) {
+                throw new WeightsFileChangedException(dat.file(), key, "was removed since the folder was opened");
+            } catch (IOException ex) {
+                throw new UncheckedIOException("cannot read " + dat.file() + ": " + IoErrors.reason(ex), ex);
+            }
         }
         return WeightsStore.super.bytes(key, offset, length);
     }

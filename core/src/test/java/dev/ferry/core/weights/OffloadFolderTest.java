@@ -48,6 +48,19 @@ class OffloadFolderTest {
     }
 
     @Test
+    void aRangeOfADatIsReadAloneOnceTheWholeFileWasChecked() throws IOException {
+        OffloadFolder.writer(dir).put("w", W, le(floats(1, 2, 3, 4, 5, 6))).commit().close();
+
+        try (OffloadFolder f = OffloadFolder.open(dir)) {
+            assertThat(bytesOf(f.bytes("w", 12, 8))).isEqualTo(floats(4, 5)); // first read: whole, CRC32C checked
+            assertThat(bytesOf(f.bytes("w", 4, 8))).isEqualTo(floats(2, 3)); // then by range
+            assertThat(f.bytes("w", 0, 24).isReadOnly()).isTrue();
+            assertThatThrownBy(() -> f.bytes("w", 20, 8)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("'w'").hasMessageContaining("24 bytes");
+        }
+    }
+
+    @Test
     void writtenFolderHasAcceleratesFilesAndIndexLayout() throws IOException {
         OffloadFolder.writer(dir)
                 .put("w", W, le(floats(1, 2, 3, 4, 5, 6)))
