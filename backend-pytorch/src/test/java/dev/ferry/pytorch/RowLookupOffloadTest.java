@@ -157,6 +157,9 @@ class RowLookupOffloadTest {
         assertThat(plan.report().toTable()).contains("offloaded lookup tables (embeddings)")
                 .contains("streamed by the rows their ids name");
         assertThat(plan.report().toJson()).contains("\"offloaded_lookup_table_bytes\" : " + table);
+        assertThat(plan.report().entry("model.embed_tokens").reasonText())
+                .endsWith("(streams the rows its ids name, not the table)");
+        assertThat(plan.report().entry("model.layers.0").reasonText()).doesNotContain("rows");
     }
 
     @Test

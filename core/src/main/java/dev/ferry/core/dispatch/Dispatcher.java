@@ -660,6 +660,9 @@ public final class Dispatcher {
                         .collect(java.util.stream.Collectors.joining(", "));
                 detail = (detail == null ? "" : detail + " ") + "(dense weights; apart: " + away + ")";
             }
+            if (hook != null && hook.offload() && streamsRows(m)) {
+                detail = (detail == null ? "" : detail + " ") + "(streams the rows its ids name, not the table)";
+            }
             if (aboveBlocks) {
                 exec = hook == null ? null : hook.executionDevice();
             }
