@@ -67,8 +67,8 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
         public String describeAll() {
             String s = describe();
             if (lookupTableBytes > 0) {
-                s += System.lineSeparator() + "offloaded lookup tables (embeddings) " + SizeStrings.format(lookupTableBytes)
-                        + ", streamed by the rows their ids name, not whole";
+                s += System.lineSeparator() + "offloaded lookup tables (embeddings) "
+                        + SizeStrings.format(lookupTableBytes) + ", streamed by the rows their ids name, not whole";
             }
             if (routed == null) {
                 return s;

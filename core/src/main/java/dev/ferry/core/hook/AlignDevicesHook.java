@@ -83,9 +83,9 @@ public final class AlignDevicesHook implements ModelHook {
          * them. {@code apart}: paths, relative to the module, of subtrees that are units of their own (experts kept
          * apart from a preload unit): this hook neither places nor streams their tensors. {@code routed}: the module is
          * a routed expert, fetched when its router selects it, so never registered with the block prefetcher.
-         * {@code counter}: where streamed bytes are counted ({@code null}: not counted). {@code lookupTable}: the module
-         * is an offloaded {@link dev.ferry.core.module.RowLookup} and this tensor (its local name) is its table: each
-         * forward streams the rows its first argument's ids name ({@link RowGather}), never the whole table, and
+         * {@code counter}: where streamed bytes are counted ({@code null}: not counted). {@code lookupTable}: the
+         * module is an offloaded {@link dev.ferry.core.module.RowLookup} and this tensor (its local name) is its table:
+         * each forward streams the rows its first argument's ids name ({@link RowGather}), never the whole table, and
          * never ahead ({@code null}: not a lookup).
          */
         public Config {

@@ -36,7 +36,8 @@ final class RowGather {
                            Device device) {
         TensorSpec stored = store.spec(name);
         if (stored.rank() != 2) {
-            throw new IllegalStateException("lookup table '" + name + "' is " + stored + "; a [rows, dim] table was expected");
+            throw new IllegalStateException("lookup table '" + name + "' is " + stored
+                    + "; a [rows, dim] table was expected");
         }
         long[] values = idValues(ids, name);
         long rows = stored.dim(0);
@@ -96,7 +97,8 @@ final class RowGather {
         int count = Math.toIntExact(ids.spec().elementCount());
         long[] out = new long[count];
         for (int i = 0; i < count; i++) {
-            out[i] = dtype == DType.INT64 ? bytes.getLong(bytes.position() + 8 * i) : bytes.getInt(bytes.position() + 4 * i);
+            int at = bytes.position();
+            out[i] = dtype == DType.INT64 ? bytes.getLong(at + 8 * i) : bytes.getInt(at + 4 * i);
         }
         return out;
     }

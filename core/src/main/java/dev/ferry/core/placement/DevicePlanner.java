@@ -57,21 +57,21 @@ public final class DevicePlanner {
         // preload units are placed whole by the dispatcher, so the planner keeps them whole too
         boolean[] noSplit = t.classMask(request.atomicClasses());
         warnUnknownClasses(t, request.noSplitModuleClasses(), noSplit, warnings);
-        Experts experts = Experts.apart(t, noSplit, request.maxMemory());
+        PlannedApart apart = PlannedApart.of(t, noSplit, request.maxMemory());
 
         Map<Device, Long> budgets = switch (request.strategy()) {
             case SEQUENTIAL -> request.maxMemory();
             case AUTO, BALANCED -> balancedBudgets(t, noSplit, request.maxMemory(), false);
             case BALANCED_LOW_0 -> balancedBudgets(t, noSplit, request.maxMemory(), true);
         };
-        return new Fill(t, noSplit, budgets, request, warnings, experts).run();
+        return new Fill(t, noSplit, budgets, request, warnings, apart).run();
     }
 
     /**
      * Mixture-of-experts models that do not fit the accelerators: their routed experts ({@link RoutedExperts}) are
-     * planned apart. The dense weights (attention, norms, routers, shared experts, embeddings, head) are filled first,
-     * as if the experts weighed nothing, so they take the accelerators; then each layer's experts, whole and in layer
-     * order, take the room left on the accelerators (keeping room there for the largest unit streamed: an expert, or
+     * planned apart. The dense weights (attention, norms, routers, shared experts, head, tied embeddings) are filled
+     * first, as if the experts weighed nothing, so they take the accelerators; then each layer's experts, whole and in
+     * layer order, take the room left on the accelerators (keeping room there for the largest unit streamed: an expert, or
      * a dense block offloaded), then CPU memory, then disk. A routed expert is only fetched when selected, so experts
      * stream far fewer bytes per token than dense blocks: the dense weights are the ones worth keeping close.
      *
@@ -81,14 +81,14 @@ public final class DevicePlanner {
      * save that layer's whole stream. Accelerate fills the embedding first; under an 8B model's 4 GiB budget that
      * 1 GB keeps two fp16 layers (four int8 ones) off the GPU.
      */
-    static final class Experts {
+    static final class PlannedApart {
         final int[] holders;
         final long[] bytes;
         final long largestExpert;
         /** Holders from this index on are lookup tables, not experts. */
         final int lookupsFrom;
 
-        private Experts(int[] holders, long[] bytes, long largestExpert, int lookupsFrom) {
+        private PlannedApart(int[] holders, long[] bytes, long largestExpert, int lookupsFrom) {
             this.holders = holders;
             this.bytes = bytes;
             this.largestExpert = largestExpert;
@@ -103,7 +103,7 @@ public final class DevicePlanner {
          * Takes the experts and lookup tables out of {@code t}'s sizes (restored by the fill's second phase);
          * {@code null} if none.
          */
-        static Experts apart(IndexedTree t, boolean[] noSplit, Map<Device, Long> maxMemory) {
+        static PlannedApart of(IndexedTree t, boolean[] noSplit, Map<Device, Long> maxMemory) {
             List<Integer> found = new ArrayList<>();
             for (int i = 0; i < t.n; i++) {
                 if (t.modules[i] instanceof RoutedExperts && t.size[i] > 0) {
@@ -148,7 +148,7 @@ public final class DevicePlanner {
                     t.size[j] = 0;
                 }
             }
-            return new Experts(holders, bytes, largest, lookupsFrom);
+            return new PlannedApart(holders, bytes, largest, lookupsFrom);
         }
 
         /** None of {@code node}'s tensors is tied to another module's. */
@@ -273,14 +273,14 @@ public final class DevicePlanner {
         int[] partners = new int[4];
         int partnerCount;
 
-        final Experts experts;
-        /** Per experts holder (with {@link #experts}), the device index its experts went to. */
-        int[] expertsOn;
+        final PlannedApart apart;
+        /** Per holder planned apart (with {@link #apart}), the device index it went to. */
+        int[] apartOn;
 
         Fill(IndexedTree t, boolean[] noSplit, Map<Device, Long> budgets, PlanRequest request, List<String> warnings,
-             Experts experts) {
+             PlannedApart apart) {
             this.t = t;
-            this.experts = experts;
+            this.apart = apart;
             this.noSplit = noSplit;
             this.request = request;
             this.warnings = warnings;
@@ -385,39 +385,41 @@ public final class DevicePlanner {
                 }
                 dev++;
             }
-            if (experts != null) {
-                placeExperts();
+            if (apart != null) {
+                placeApart();
             }
             return result();
         }
 
-        /** The second phase of {@link Experts}: each layer's experts, in order, where room is left. */
-        private void placeExperts() {
+        /** The second phase of {@link PlannedApart}: each layer's experts, then the lookups, where room is left. */
+        private void placeApart() {
             long denseStreamed = 0;
             for (int i = 0; i < t.n; i++) {
                 if (state[i] == PLACED && !devices.get(placedOn[i]).isAccelerator()) {
                     denseStreamed = Math.max(denseStreamed, t.size[i]);
                 }
             }
-            long streamRoom = Math.max(denseStreamed, experts.largestExpert);
-            expertsOn = new int[experts.holders.length];
+            long streamRoom = Math.max(denseStreamed, apart.largestExpert);
+            apartOn = new int[apart.holders.length];
             int dev = 0;
-            for (int h = 0; h < experts.holders.length; h++) {
-                long size = experts.bytes[h];
+            for (int h = 0; h < apart.holders.length; h++) {
+                long size = apart.bytes[h];
                 while (true) {
                     if (dev == devices.size()) {
-                        String what = experts.isLookup(h) ? "cannot place the lookup table " + t.describe(experts.holders[h])
-                                : "cannot place the experts of " + t.describe(experts.holders[h])
-                                .replace(" (", " (experts " + SizeStrings.format(size) + "; ");
+                        String holder = t.describe(apart.holders[h]);
+                        String what = apart.isLookup(h) ? "cannot place the lookup table " + holder
+                                : "cannot place the experts of "
+                                + holder.replace(" (", " (experts " + SizeStrings.format(size) + "; ");
                         throw new IllegalArgumentException(what + " on any device: budgets " + budgets
-                                + (request.allowDisk() ? "; raise a budget" : "; disk offload is off: allow it or raise a budget"));
+                                + (request.allowDisk() ? "; raise a budget"
+                                : "; disk offload is off: allow it or raise a budget"));
                     }
                     boolean accelerator = devices.get(dev).isAccelerator();
                     long reserve = accelerator && main[dev] ? Math.max(streamRoom, reserved[dev]) : 0;
                     long limit = bounded[dev] ? budget[dev] - reserve : Long.MAX_VALUE;
                     if (fits(used[dev], size, limit)) {
                         used[dev] += size;
-                        expertsOn[h] = dev;
+                        apartOn[h] = dev;
                         break;
                     }
                     if (main[dev] && accelerator) {
@@ -531,9 +533,9 @@ public final class DevicePlanner {
         }
 
         private DevicePlan result() {
-            if (expertsOn != null) {
-                for (int h = experts.lookupsFrom; h < experts.holders.length; h++) {
-                    moveOut(experts.holders[h], expertsOn[h]);
+            if (apartOn != null) {
+                for (int h = apart.lookupsFrom; h < apart.holders.length; h++) {
+                    moveOut(apart.holders[h], apartOn[h]);
                 }
             }
             Map<String, Device> map = new LinkedHashMap<>();
@@ -555,7 +557,7 @@ public final class DevicePlanner {
                 }
             }
             emit(0, uniform, keys, map);
-            if (expertsOn != null) {
+            if (apartOn != null) {
                 map = withExperts(map);
             }
 
@@ -563,12 +565,12 @@ public final class DevicePlanner {
             LinkedHashMap<Device, Long> kept = new LinkedHashMap<>();
             boolean[] usedDevice = new boolean[devices.size()];
             for (int i = 0; i < t.n; i++) {
-                if (state[i] == PLACED && (t.size[i] > 0 || expertsOn == null)) {
+                if (state[i] == PLACED && (t.size[i] > 0 || apartOn == null)) {
                     usedDevice[placedOn[i]] = true;
                 }
             }
-            if (expertsOn != null) {
-                for (int d : expertsOn) {
+            if (apartOn != null) {
+                for (int d : apartOn) {
                     usedDevice[d] = true;
                 }
             }
@@ -608,14 +610,14 @@ public final class DevicePlanner {
                     budgetView.put(devices.get(d), budget[d]);
                 }
             }
-            long total = t.size[0] + (experts == null ? 0 : java.util.Arrays.stream(experts.bytes).sum());
+            long total = t.size[0] + (apart == null ? 0 : java.util.Arrays.stream(apart.bytes).sum());
             return new DevicePlan(new DeviceMap(map), bytes, budgetView, kept, total, warnings);
         }
 
         /**
          * Places lookup table {@code node} on device {@code dev}: the block the dense fill placed it in (at size 0) is
          * split down to it, its other parts staying where that block went, so the map names the table apart without
-         * nesting keys (nothing on the way down is a whole block: {@link Experts#apart} takes no lookup inside one).
+         * nesting keys (nothing on the way down is a whole block: {@link PlannedApart#of} takes no lookup inside one).
          */
         private void moveOut(int node, int dev) {
             int placed = node;
@@ -643,7 +645,7 @@ public final class DevicePlanner {
          * key nested in a preload unit's, as {@code PreloadRule} allows), keys in tree order.
          */
         private Map<String, Device> withExperts(Map<String, Device> dense) {
-            if (experts.lookupsFrom == 0) {
+            if (apart.lookupsFrom == 0) {
                 return dense; // lookups only: moveOut named them already
             }
             java.util.TreeMap<Integer, String> order = new java.util.TreeMap<>();
@@ -653,9 +655,9 @@ public final class DevicePlanner {
             }
             Map<String, Device> all = new LinkedHashMap<>(dense);
             DeviceMap denseMap = new DeviceMap(dense);
-            for (int h = 0; h < experts.lookupsFrom; h++) {
-                String name = t.name(experts.holders[h]);
-                Device to = devices.get(expertsOn[h]);
+            for (int h = 0; h < apart.lookupsFrom; h++) {
+                String name = t.name(apart.holders[h]);
+                Device to = devices.get(apartOn[h]);
                 if (!to.equals(denseMap.deviceOf(name))) {
                     all.put(name, to);
                 }
