@@ -13,6 +13,8 @@ import dev.ferry.core.hook.StreamCounter;
 import dev.ferry.core.module.Module;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.placement.DeviceMap;
+import dev.ferry.core.placement.DevicePlanner;
+import dev.ferry.core.placement.PlanRequest;
 import dev.ferry.core.tensor.DType;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.testing.Fixtures;
@@ -160,6 +162,22 @@ class RowLookupOffloadTest {
         assertThat(plan.report().entry("model.embed_tokens").reasonText())
                 .endsWith("(streams the rows its ids name, not the table)");
         assertThat(plan.report().entry("model.layers.0").reasonText()).doesNotContain("rows");
+    }
+
+    @Test
+    void autoUnderAGpuBudgetTheModelOverflowsPutsTheEmbeddingAfterTheLayers() {
+        CausalLM lm = build();
+        long layer = lm.find("model.layers.0").byteSize();
+        long head = lm.find("lm_head").byteSize();
+        Map<Device, Long> budgets = new LinkedHashMap<>();
+        budgets.put(Device.accelerator(0), Math.max(layer, head) + 2 * layer + 100); // the reserve and two layers
+        budgets.put(Device.cpu(), 1L << 30);
+        DeviceMap map = new DevicePlanner().plan(lm, PlanRequest.of(budgets).withNoSplit("LlamaDecoderLayer"))
+                .deviceMap();
+        assertThat(map.deviceOf(TABLE)).isEqualTo(Device.cpu());
+        assertThat(map.deviceOf("model.layers.0.mlp.up_proj.weight")).isEqualTo(Device.accelerator(0));
+        assertThat(map.deviceOf("model.layers.1.mlp.up_proj.weight")).isEqualTo(Device.accelerator(0));
+        assertThat(map.deviceOf("model.layers.2.mlp.up_proj.weight")).isEqualTo(Device.cpu());
     }
 
     @Test
