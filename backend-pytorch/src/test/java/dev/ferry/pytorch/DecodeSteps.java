@@ -1,5 +1,6 @@
 package dev.ferry.pytorch;
 
+import dev.ferry.core.generate.Sampler;
 import dev.ferry.pytorch.generate.Generator;
 import java.util.function.Supplier;
 
@@ -15,21 +16,11 @@ public final class DecodeSteps {
         try (var cache = gen.newCache()) {
             float[] last = gen.nextTokenLogits(prompt, 1, null, cache)[0];
             for (int i = 0; i < steps; i++) {
-                last = gen.nextTokenLogits(new long[] {argmax(last)}, 1, null, cache)[0];
+                last = gen.nextTokenLogits(new long[] {Sampler.argmax(last)}, 1, null, cache)[0];
                 out[i] = last;
             }
         }
         return out;
-    }
-
-    static int argmax(float[] values) {
-        int best = 0;
-        for (int j = 1; j < values.length; j++) {
-            if (values[j] > values[best]) {
-                best = j;
-            }
-        }
-        return best;
     }
 
     /** What {@code run} gives with system property {@code key} set to {@code value}, cleared after. */

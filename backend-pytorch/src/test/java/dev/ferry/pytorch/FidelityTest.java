@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import dev.ferry.core.generate.Sampler;
 import dev.ferry.core.tensor.Device;
 import dev.ferry.core.testing.Fixtures;
 import dev.ferry.core.weights.SafetensorsCheckpoint;
@@ -160,25 +161,15 @@ class FidelityTest {
         CausalLM model = load("tiny-qwen2-sliding");
         Generator gen = new Generator(model, backend, Device.cpu());
         try (KVCache cache = model.newCache()) {
-            long token = argmax(gen.nextTokenLogits(golden.inputIds(), 1, null, cache)[0]);
+            long token = Sampler.argmax(gen.nextTokenLogits(golden.inputIds(), 1, null, cache)[0]);
             for (int step = 1; step < 4; step++) {
                 assertThat(token).isEqualTo(golden.greedy()[step - 1]);
-                token = argmax(gen.nextTokenLogits(new long[] {token}, 1, null, cache)[0]);
+                token = Sampler.argmax(gen.nextTokenLogits(new long[] {token}, 1, null, cache)[0]);
             }
             assertThat(token).isEqualTo(golden.greedy()[3]);
             assertThat(cache.length()).isEqualTo(golden.inputIds().length + 3);
             assertThat(new int[] {cache.held(0), cache.held(1), cache.held(2), cache.held(3)})
                     .containsExactly(11, 11, 3, 3);
         }
-    }
-
-    static long argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }

@@ -3,7 +3,6 @@ package dev.ferry.pytorch;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.core.dispatch.CheckpointDispatcher;
 import dev.ferry.core.dispatch.DispatchOptions;
 import dev.ferry.core.dispatch.DispatchPlan;
@@ -52,13 +51,9 @@ class RowLookupOffloadTest {
     Path tmp;
 
     @BeforeAll
-    static void start() throws Exception {
+    static void start() {
         backend = new DjlBackend();
-        var ids = new ObjectMapper().readTree(Fixtures.model(FIXTURE).resolve("golden.json").toFile()).get("input_ids");
-        prompt = new long[ids.size()];
-        for (int i = 0; i < prompt.length; i++) {
-            prompt[i] = ids.get(i).asLong();
-        }
+        prompt = Golden.of(FIXTURE).inputIds();
         CausalLM lm = build();
         try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(Fixtures.model(FIXTURE))) {
             ModelFamilies.load(lm, ckpt, backend, Device.cpu()); // undispatched: no hook at all

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.ferry.core.generate.Sampler;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.placement.DeviceMap;
 import dev.ferry.core.tensor.Device;
@@ -147,19 +148,11 @@ class TorchNativeCudaTest {
         }
     }
 
-    /**
-     * The fixture's decoder layer class ({@code LlamaDecoderLayer}, {@code Qwen3DecoderLayer}, ...) as preload class:
-     * without one every module of a layer is hooked, and a layer with hooks inside runs the Java path, never fused.
-     */
-    static String decoderLayerClass(Path dir) {
-        try {
-            String config = java.nio.file.Files.readString(dir.resolve("config.json"));
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"(\\w+)ForCausalLM\"").matcher(config);
-            assertThat(m.find()).as("architectures of %s", dir).isTrue();
-            return m.group(1) + "DecoderLayer";
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+    /** {@code fixture} all on gpu0 with its decoder layer as preload class, so that its layers take the fused step. */
+    private static CudaGoldenTest.Loaded onGpu0WithLayerUnits(String fixture) {
+        Path dir = Fixtures.model(fixture);
+        return CudaGoldenTest.load(backend, dir, ModelFamilies.build(dir, backend), DeviceMap.single(GPU0),
+                Set.of(DispatchedFidelityTest.blockClass(fixture)), 0);
     }
 
     // tiny-mistral-sliding: a window of 4 under an 8-token prompt masks every layer's step (the mask goes to the fused
@@ -170,9 +163,7 @@ class TorchNativeCudaTest {
     void fusedDecodeStepsGiveWhatTheJavaLayersGive(String fixture) {
         requireNative();
         Golden golden = Golden.of(fixture);
-        Path dir = Fixtures.model(fixture);
-        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(backend, dir, ModelFamilies.build(dir, backend),
-                DeviceMap.single(GPU0), Set.of(decoderLayerClass(dir)), 0)) {
+        try (CudaGoldenTest.Loaded l = onGpu0WithLayerUnits(fixture)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             long fusedBefore = TorchNative.fusedSteps();
             float[][] fused = DecodeSteps.greedyLogits(gen, golden.inputIds(), 24);
@@ -190,9 +181,7 @@ class TorchNativeCudaTest {
     void decodeStepsReplayedFromCudaGraphsGiveWhatTheEagerStepsGive(String fixture) {
         requireNative();
         Golden golden = Golden.of(fixture);
-        Path dir = Fixtures.model(fixture);
-        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(backend, dir, ModelFamilies.build(dir, backend),
-                DeviceMap.single(GPU0), Set.of(decoderLayerClass(dir)), 0)) {
+        try (CudaGoldenTest.Loaded l = onGpu0WithLayerUnits(fixture)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             long[] before = TorchNative.stepGraphCounts();
             float[][] graphed = DecodeSteps.greedyLogits(gen, golden.inputIds(), 24);
@@ -233,7 +222,7 @@ class TorchNativeCudaTest {
             for (int i = 0; i < steps; i++) {
                 long[] next = new long[rows];
                 for (int r = 0; r < rows; r++) {
-                    next[r] = DecodeSteps.argmax(last[r]);
+                    next[r] = Sampler.argmax(last[r]);
                     masks[r] = java.util.Arrays.copyOf(masks[r], masks[r].length + 1);
                     masks[r][masks[r].length - 1] = 1L;
                 }
@@ -257,9 +246,7 @@ class TorchNativeCudaTest {
     void aPaddedBatchsMaskedDecodeStepsFusedGiveWhatTheJavaLayersGive(String fixture) {
         requireNative();
         Golden golden = Golden.of(fixture);
-        Path dir = Fixtures.model(fixture);
-        try (CudaGoldenTest.Loaded l = CudaGoldenTest.load(backend, dir, ModelFamilies.build(dir, backend),
-                DeviceMap.single(GPU0), Set.of(decoderLayerClass(dir)), 0)) {
+        try (CudaGoldenTest.Loaded l = onGpu0WithLayerUnits(fixture)) {
             Generator gen = new Generator(l.model(), backend, GPU0);
             long fusedBefore = TorchNative.fusedSteps();
             float[][][] fused = paddedBatchDecode(gen, golden.inputIds(), 12);

@@ -1,5 +1,6 @@
 package dev.ferry.pytorch.quant;
 
+import dev.ferry.core.generate.Sampler;
 import dev.ferry.core.generate.GenerationConfig;
 import dev.ferry.core.module.TensorSlot;
 import dev.ferry.core.quant.QuantizationScheme;
@@ -85,7 +86,7 @@ public record Int8Fidelity(String model, int newTokens, int firstDivergence, dou
                 int agree = 0;
                 for (int i = 0; i < tr.length; i++) {
                     int p = prompt.length - 1 + i; // the position that predicts new token i
-                    if (argmax(lr[p]) == argmax(lq[p])) {
+                    if (Sampler.argmax(lr[p]) == Sampler.argmax(lq[p])) {
                         agree++;
                     }
                 }
@@ -96,15 +97,5 @@ public record Int8Fidelity(String model, int newTokens, int firstDivergence, dou
                 q.namedTensors().values().forEach(TensorSlot::release);
             }
         }
-    }
-
-    static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }
