@@ -55,11 +55,6 @@ public record DispatchPlan(Device mainDevice, DeviceMap deviceMap, List<Unit> un
                     false);
         }
 
-        public Unit(String path, String block, Device storage, Device executionDevice, boolean offloaded,
-                    boolean atomic, List<String> members, Reason reason, HookSpec hook, List<String> apart,
-                    boolean routed) {
-            this(path, block, storage, executionDevice, offloaded, atomic, members, reason, hook, apart, routed, false);
-        }
 
         /** Whether this unit places or loads weights (a block, an offload unit), not only moves inputs. */
         public boolean carriesWeights() {

@@ -36,13 +36,8 @@ public record DispatchReport(Device mainDevice, DeviceMap deviceMap, List<Entry>
         }
 
         public Memory(Map<Device, Long> resident, Map<Device, Long> offloaded, String largestStreamedUnit,
-                      long largestStreamedBytes, Routed routed) {
-            this(resident, offloaded, largestStreamedUnit, largestStreamedBytes, routed, 0);
-        }
-
-        public Memory(Map<Device, Long> resident, Map<Device, Long> offloaded, String largestStreamedUnit,
                       long largestStreamedBytes) {
-            this(resident, offloaded, largestStreamedUnit, largestStreamedBytes, null);
+            this(resident, offloaded, largestStreamedUnit, largestStreamedBytes, null, 0);
         }
 
         /**

@@ -51,17 +51,9 @@ public final class AlignDevicesHook implements ModelHook {
 
         public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
                       boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend,
-                      Prefetcher<Map<TensorSlot, Tensor>> prefetcher, Set<TensorSlot> sharedResident,
-                      Set<String> apart, boolean routed, StreamCounter counter) {
-            this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
-                    prefetcher, sharedResident, apart, routed, counter, null);
-        }
-
-        public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
-                      boolean offloadBuffers, Set<String> skipKeys, WeightsStore weights, TensorBackend backend,
                       Prefetcher<Map<TensorSlot, Tensor>> prefetcher, Set<TensorSlot> sharedResident) {
             this(executionDevice, offload, ioSameDevice, placeSubmodules, offloadBuffers, skipKeys, weights, backend,
-                    prefetcher, sharedResident, Set.of(), false, null);
+                    prefetcher, sharedResident, Set.of(), false, null, null);
         }
 
         public Config(Device executionDevice, boolean offload, boolean ioSameDevice, boolean placeSubmodules,
@@ -297,7 +289,12 @@ public final class AlignDevicesHook implements ModelHook {
         RowGather.Gathered rows = RowGather.gather(config.weights(), lookupName, lookupSlot.spec().dtype(), ids,
                 config.backend(), config.executionDevice());
         temporaries.add(rows.ids());
-        lookupSlot.setRows(rows.table());
+        try {
+            lookupSlot.setRows(rows.table());
+        } catch (RuntimeException e) {
+            rows.table().close();
+            throw e;
+        }
         loaded.add(lookupSlot);
         if (config.counter() != null) {
             config.counter().streamed(unitName, rows.bytes(), false);
